@@ -1,0 +1,152 @@
+"""Build every derived output of the homework from the master notebook.
+
+    python -m backprop_hw.build
+
+1. Execute the master (solutions included) so the solutions notebook carries its outputs, and read
+   the reference values its `## Ignore ##` cell computes.
+2. Paste those values into the tests in place of `REFERENCE_VALUES["key"]`, so the hidden cases
+   carry numbers and no reference code.
+3. Run Otter Assign, which also runs every test on the solutions and fails if one does not pass.
+4. Lay the results out at the top of the repository, normalised so that a rebuild changes nothing.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENT = ROOT / "assignment"
+NAME = "backpropagation"
+NOTEBOOK = f"{NAME}.ipynb"
+SUPPORT_FILES = ("backprop_checks.py", "requirements.txt")
+ZIP_NAME = f"{NAME}-autograder.zip"
+REFERENCE_PATTERN = re.compile(r'REFERENCE_VALUES\["([\w-]+)"\]')
+# A fixed date for every zip entry, so the archive is byte-for-byte reproducible.
+ZIP_DATE = (2024, 1, 1, 0, 0, 0)
+
+
+class BuildError(Exception):
+    """A problem in the master that stops the build, with a message for the instructor."""
+
+
+def execute_master(master: nbformat.NotebookNode, workdir: Path) -> tuple[nbformat.NotebookNode, dict]:
+    """Run the master top to bottom; return it with outputs, and its REFERENCE_VALUES."""
+    executed = nbformat.from_dict(json.loads(json.dumps(master)))
+    executed.cells.append(nbformat.v4.new_code_cell("import json; print(json.dumps(REFERENCE_VALUES))"))
+    client = NotebookClient(executed, timeout=600, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(workdir)}})
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        raise BuildError(f"the master notebook raised an error while running its solutions:\n{error}") from None
+    reference_cell = executed.cells.pop()
+    printed = "".join(output.get("text", "") for output in reference_cell.outputs if output.output_type == "stream")
+    return executed, json.loads(printed)
+
+
+def insert_reference_values(notebook: nbformat.NotebookNode, references: dict) -> None:
+    """Replace every `REFERENCE_VALUES["key"]` in code cells with the literal value."""
+
+    def literal(match: re.Match) -> str:
+        key = match.group(1)
+        if key not in references:
+            raise BuildError(f'a test uses REFERENCE_VALUES["{key}"], which the master does not compute')
+        return repr(references[key])
+
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and not cell.source.startswith("## Ignore ##"):
+            cell.source = REFERENCE_PATTERN.sub(literal, cell.source)
+
+
+def run_otter_assign(master_path: Path, output: Path) -> None:
+    """Run Otter Assign; when a solution fails its tests, stop with otter's report of the case."""
+    command = [sys.executable, "-m", "otter", "assign", "--no-pdfs", str(master_path), str(output)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=master_path.parent)
+    if result.returncode != 0:
+        report = (result.stdout + result.stderr).strip()
+        failing = re.findall(r"(q[\d.]+) results:(?! All test cases passed)", report)
+        hint = f" (failing questions: {', '.join(failing)})" if failing else ""
+        raise BuildError(f"otter assign failed{hint}; the solutions must pass their own tests:\n{report}")
+
+
+def normalise_notebook(path: Path, destination: Path) -> None:
+    """Copy a notebook with stable cell ids and without run-specific metadata."""
+    notebook = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{index:03d}"
+        cell.metadata.pop("execution", None)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, destination)
+
+
+def normalise_zip(source: Path, destination: Path) -> None:
+    """Repack a zip with sorted entries, a fixed date and fixed permissions."""
+    with zipfile.ZipFile(source) as original:
+        entries = sorted((info.filename, original.read(info)) for info in original.infolist() if not info.is_dir())
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as repacked:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.external_attr = (0o755 if name in ("run_autograder", "setup.sh") else 0o644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            repacked.writestr(info, data)
+
+
+def replace_tree(source: Path, destination: Path) -> None:
+    if destination.exists():
+        shutil.rmtree(destination)
+    shutil.copytree(source, destination)
+
+
+def lay_out(dist: Path) -> None:
+    """Put otter's outputs where instructors, students and graders look for them."""
+    for folder in ("student", "solutions", "tests", "autograder"):
+        shutil.rmtree(ROOT / folder, ignore_errors=True)
+    student = dist / "student"
+    autograder = dist / "autograder"
+    for folder, notebook in (("student", student / NOTEBOOK), ("solutions", autograder / NOTEBOOK)):
+        normalise_notebook(notebook, ROOT / folder / NOTEBOOK)
+        shutil.copy(ASSIGNMENT / "backprop_checks.py", ROOT / folder)
+        replace_tree(student / "tests", ROOT / folder / "tests")
+    replace_tree(autograder / "tests", ROOT / "tests")
+    [zip_path] = autograder.glob(f"{NAME}-autograder_*.zip")
+    normalise_zip(zip_path, ROOT / "autograder" / ZIP_NAME)
+
+
+def build() -> None:
+    master = nbformat.read(ASSIGNMENT / NOTEBOOK, as_version=4)
+    with tempfile.TemporaryDirectory(prefix="backprop-build-") as temporary:
+        workdir = Path(temporary) / "master"
+        workdir.mkdir()
+        for name in SUPPORT_FILES:
+            shutil.copy(ASSIGNMENT / name, workdir)
+        print("running the master notebook ...", flush=True)
+        executed, references = execute_master(master, workdir)
+        insert_reference_values(executed, references)
+        nbformat.write(executed, workdir / NOTEBOOK)
+        print("running otter assign (and the solutions against every test) ...", flush=True)
+        run_otter_assign(workdir / NOTEBOOK, Path(temporary) / "dist")
+        lay_out(Path(temporary) / "dist")
+    print("built student/, solutions/, tests/ and autograder/" + ZIP_NAME)
+
+
+def main() -> int:
+    try:
+        build()
+    except BuildError as error:
+        print(f"build failed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q1.3"
+points = 4
+
+@test_case(points=1, hidden=False)
+def test_parameters_table(env):
+    import backprop_checks as check
+    upstream = ['h1', 'h2', 'h3', 'dldf3', 'dldf2', 'dldf1', 'dldf0']
+    if not check.matches_table({name: env.get(name) for name in upstream}, 'q1.1 and q1.2'):
+        return
+    for k in range(4):
+        for name in (f'dldbeta{k}', f'dldomega{k}'):
+            check.check_scalar(name, env.get(name), check.TOY_TABLE[name], hidden=False, hint='Use the results of Step 3.')
+
