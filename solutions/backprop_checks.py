@@ -45,7 +45,7 @@ def scalar(name: str, value: Any) -> float:
 def array(name: str, value: Any) -> np.ndarray:
     """Return the student's `value` as a float array (a copy), or fail saying what is wrong."""
     if value is None or value is Ellipsis:
-        _fail(f"`{name}` is missing (it is {value!r}): compute it and store it in the list.")
+        _fail(f"`{name}` is {value!r}: it has not been computed yet.")
     if isinstance(value, (list, tuple)) or not isinstance(value, (Real, np.number, np.ndarray)):
         _fail(f"`{name}` should be a numpy array, but it is a {type(value).__name__}.")
     as_array = np.array(value)
@@ -199,7 +199,10 @@ def check_inputs_unchanged(backward_pass: Any, case: dict) -> None:
     """Fail if the student's backward pass changes any array or list it is given."""
     inputs = _backward_inputs(case)
     originals = [copy_of(item) for item in inputs]
-    call_student(backward_pass, "backward_pass", *inputs, case=case["name"])
+    result = call_student(backward_pass, "backward_pass", *inputs, case=case["name"])
+    for name, gradients in zip(("all_dl_dweights", "all_dl_dbiases"), unpack(result, "backward_pass", 2)):
+        for layer, gradient in enumerate(array_list(name, gradients, len(case["weights"]))):
+            array(f"{name}[{layer}]", gradient)
     for name, before, after in zip(("all_weights", "all_biases", "all_f", "all_h", "y"), originals, inputs):
         if copy_of(after) != before:
             _fail(f"`backward_pass` changed its argument `{name}` (on {case['name']}): work on copies "
@@ -224,14 +227,16 @@ TOY_TABLE = {
 }
 
 
-def matches_table(values: dict, questions: str) -> bool:
-    """Whether the student's earlier values match the table, so later ones can be compared with it.
+def matches_table(earlier: dict, answers: dict, questions: str) -> bool:
+    """Whether the student's earlier values match the table, so `answers` can be compared with it.
 
-    When they do not, a later question's table check is skipped (it passes) and only its hidden
-    checks, which build on the student's own earlier values, judge it: a mistake costs points on
-    its own question only.
+    The answers must be numbers either way. When the earlier values are off, the table check of a
+    later question is skipped (it passes) and only its hidden checks, which build on the student's
+    own earlier values, judge it: a mistake costs points on its own question only.
     """
-    for name, value in values.items():
+    for name, value in answers.items():
+        scalar(name, value)
+    for name, value in earlier.items():
         try:
             check_scalar(name, value, TOY_TABLE[name], hidden=False)
         except AssertionError:
