@@ -10,6 +10,7 @@
 4. Lay the results out at the top of the repository, normalised so that a rebuild changes nothing.
 """
 
+import argparse
 import json
 import re
 import shutil
@@ -29,6 +30,7 @@ NAME = "backpropagation"
 NOTEBOOK = f"{NAME}.ipynb"
 SUPPORT_FILES = ("backprop_checks.py", "requirements.txt")
 ZIP_NAME = f"{NAME}-autograder.zip"
+OUTPUT_FOLDERS = ("student", "solutions", "tests", "autograder")
 REFERENCE_PATTERN = re.compile(r'REFERENCE_VALUES\["([\w-]+)"\]')
 # A fixed date for every zip entry, so the archive is byte-for-byte reproducible.
 ZIP_DATE = (2024, 1, 1, 0, 0, 0)
@@ -42,7 +44,7 @@ def execute_master(master: nbformat.NotebookNode, workdir: Path) -> tuple[nbform
     """Run the master top to bottom; return it with outputs, and its REFERENCE_VALUES."""
     executed = nbformat.from_dict(json.loads(json.dumps(master)))
     executed.cells.append(nbformat.v4.new_code_cell("import json; print(json.dumps(REFERENCE_VALUES))"))
-    client = NotebookClient(executed, timeout=600, kernel_name="python3", record_timing=False,
+    client = NotebookClient(executed, timeout=600, kernel_name="python3", record_timing=False, coalesce_streams=True,
                             resources={"metadata": {"path": str(workdir)}})
     try:
         client.execute()
@@ -107,22 +109,23 @@ def replace_tree(source: Path, destination: Path) -> None:
     shutil.copytree(source, destination)
 
 
-def lay_out(dist: Path) -> None:
+def lay_out(dist: Path, root: Path) -> None:
     """Put otter's outputs where instructors, students and graders look for them."""
-    for folder in ("student", "solutions", "tests", "autograder"):
-        shutil.rmtree(ROOT / folder, ignore_errors=True)
+    for folder in OUTPUT_FOLDERS:
+        shutil.rmtree(root / folder, ignore_errors=True)
     student = dist / "student"
     autograder = dist / "autograder"
     for folder, notebook in (("student", student / NOTEBOOK), ("solutions", autograder / NOTEBOOK)):
-        normalise_notebook(notebook, ROOT / folder / NOTEBOOK)
-        shutil.copy(ASSIGNMENT / "backprop_checks.py", ROOT / folder)
-        replace_tree(student / "tests", ROOT / folder / "tests")
-    replace_tree(autograder / "tests", ROOT / "tests")
+        normalise_notebook(notebook, root / folder / NOTEBOOK)
+        shutil.copy(ASSIGNMENT / "backprop_checks.py", root / folder)
+        replace_tree(student / "tests", root / folder / "tests")
+    replace_tree(autograder / "tests", root / "tests")
     [zip_path] = autograder.glob(f"{NAME}-autograder_*.zip")
-    normalise_zip(zip_path, ROOT / "autograder" / ZIP_NAME)
+    normalise_zip(zip_path, root / "autograder" / ZIP_NAME)
 
 
-def build() -> None:
+def build(root: Path = ROOT) -> None:
+    """Build every output into `root` (the repository itself by default)."""
     master = nbformat.read(ASSIGNMENT / NOTEBOOK, as_version=4)
     with tempfile.TemporaryDirectory(prefix="backprop-build-") as temporary:
         workdir = Path(temporary) / "master"
@@ -135,13 +138,15 @@ def build() -> None:
         nbformat.write(executed, workdir / NOTEBOOK)
         print("running otter assign (and the solutions against every test) ...", flush=True)
         run_otter_assign(workdir / NOTEBOOK, Path(temporary) / "dist")
-        lay_out(Path(temporary) / "dist")
-    print("built student/, solutions/, tests/ and autograder/" + ZIP_NAME)
+        lay_out(Path(temporary) / "dist", root)
+    print(f"built {', '.join(OUTPUT_FOLDERS)} in {root}")
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT, help="where to write the outputs (default: the repository)")
     try:
-        build()
+        build(parser.parse_args().out.resolve())
     except BuildError as error:
         print(f"build failed: {error}", file=sys.stderr)
         return 1
