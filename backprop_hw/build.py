@@ -124,9 +124,9 @@ def lay_out(dist: Path, root: Path) -> None:
     normalise_zip(zip_path, root / "autograder" / ZIP_NAME)
 
 
-def build(root: Path = ROOT) -> None:
-    """Build every output into `root` (the repository itself by default)."""
-    master = nbformat.read(ASSIGNMENT / NOTEBOOK, as_version=4)
+def build(root: Path = ROOT, master_path: Path = ASSIGNMENT / NOTEBOOK) -> None:
+    """Build every output of `master_path` into `root` (the repository itself by default)."""
+    master = nbformat.read(master_path, as_version=4)
     with tempfile.TemporaryDirectory(prefix="backprop-build-") as temporary:
         workdir = Path(temporary) / "master"
         workdir.mkdir()
@@ -145,8 +145,10 @@ def build(root: Path = ROOT) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT, help="where to write the outputs (default: the repository)")
+    parser.add_argument("--master", type=Path, default=ASSIGNMENT / NOTEBOOK, help="the master notebook")
+    arguments = parser.parse_args()
     try:
-        build(parser.parse_args().out.resolve())
+        build(arguments.out.resolve(), arguments.master.resolve())
     except BuildError as error:
         print(f"build failed: {error}", file=sys.stderr)
         return 1
