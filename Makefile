@@ -26,9 +26,9 @@ build: venv
 test: venv
 	$(PY) -m pytest package_tests
 
-# PDFs need Chromium and LaTeX, which otter does not find on every machine: optional.
+# PDFs need Chromium (or LaTeX), which otter does not find on every machine: optional, not committed.
 pdfs: venv
-	cd solutions && ../$(PY) -m otter export --exporter html backpropagation.ipynb
+	$(PY) -m otter export --exporter html solutions/backpropagation.ipynb solutions/backpropagation.pdf
 
 clean-venv:
 	rm -rf $(VENV)
