@@ -2,23 +2,20 @@
 PYTHON_BOOTSTRAP ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Everything in requirements.txt imports: a missing or broken .venv is rebuilt, never trusted.
-VENV_OK := $(VENV)/.requirements-installed
+# The venv is trusted only if its key packages import and it was installed from this very
+# requirements.txt (a copy is kept inside it); otherwise it is rebuilt from scratch.
+VENV_STAMP := $(VENV)/installed-requirements.txt
+VENV_CHECK := $(PY) -c "import otter, numpy, matplotlib, nbformat, nbclient, pytest, jsonschema"
 
-.PHONY: all build test venv clean-venv pdfs
-
-all: build
-
-$(VENV_OK): requirements.txt
-	@if ! $(PY) -c "import otter, numpy, matplotlib, nbformat, nbclient, pytest" 2>/dev/null; then \
-		echo "creating $(VENV) from requirements.txt"; rm -rf $(VENV); $(PYTHON_BOOTSTRAP) -m venv $(VENV); fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
-	@touch $@
-
-venv: $(VENV_OK)
-	@$(PY) -c "import otter, numpy, matplotlib, nbformat, nbclient, pytest" 2>/dev/null || \
-		{ echo "$(VENV) is broken: rebuilding"; rm -rf $(VENV); $(MAKE) --no-print-directory $(VENV_OK); }
+.PHONY: venv
+venv:
+	@if ! { $(VENV_CHECK) 2>/dev/null && cmp -s requirements.txt $(VENV_STAMP); }; then \
+		echo "(re)creating $(VENV) from requirements.txt"; \
+		rm -rf $(VENV) && $(PYTHON_BOOTSTRAP) -m venv $(VENV) && \
+		{ $(PY) -m pip install --disable-pip-version-check -r requirements.txt > $(VENV)/pip-install.log 2>&1 \
+			|| { tail -n 30 $(VENV)/pip-install.log; exit 1; }; } && \
+		$(VENV_CHECK) && cp requirements.txt $(VENV_STAMP); \
+	fi
 
 build: venv
 	$(PY) -m backprop_hw.build
