@@ -1,0 +1,270 @@
+"""The trusted half of grading: runs the tests where the student's code cannot reach them.
+
+Stock otter runs the tests inside the student's kernel, so the student's code can patch the test
+runner, numpy's comparisons or the results file. Here the student's notebook runs in another
+process (`harness.py`, started by a `launch` function that confines it: bubblewrap locally, an
+unprivileged user on Gradescope), and this process asks it for answers over a pipe. Only plain
+JSON data comes back; this process rebuilds floats and float arrays from it and runs otter's own
+test files on them, with its own numpy and its own copy of `backprop_checks`. It never loads a
+pickle from a submission (otter would unpickle `.OTTER_LOG`).
+"""
+
+import json
+import math
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+from otter.test_files import GradingResults
+from otter.test_files.exception_test import ExceptionTestFile
+
+HARNESS = Path(__file__).with_name("harness.py")
+LARGEST_MESSAGE = 20_000_000  # bytes of one protocol line from the harness
+MAX_DEPTH, MAX_ITEMS, MAX_DIMENSIONS = 3, 64, 4
+
+Launcher = Callable[[list[str]], subprocess.Popen]
+
+
+class HarnessStopped(Exception):
+    """The student's process ended, hung, or broke the protocol: the reason is the message."""
+
+
+class Unreadable:
+    """Stands for a student value that is not plain data; checks reject it as not a number."""
+
+
+def unreadable(type_name: str) -> Unreadable:
+    """An `Unreadable` whose type name is the student's, so failure messages can name it."""
+    name = re.sub(r"\W", "_", str(type_name))[:40] or "object"
+    return type(name if name[0].isalpha() else f"_{name}", (Unreadable,), {})()
+
+
+def to_plain(value: Any, depth: int = 0) -> dict:
+    """Encode a test's argument (numbers, arrays, lists of them) for the harness."""
+    if isinstance(value, np.ndarray):
+        return {"kind": "array", "shape": list(value.shape), "data": value.astype(float).ravel().tolist()}
+    if isinstance(value, (list, tuple)):
+        return {"kind": type(value).__name__, "items": [to_plain(v, depth + 1) for v in value]}
+    return {"kind": "number", "value": float(value)}
+
+
+def from_plain(plain: Any, depth: int = 0) -> Any:
+    """Rebuild a student's value from the harness's JSON, accepting only well-formed plain data."""
+    if not isinstance(plain, dict):
+        return unreadable("malformed_answer")
+    kind = plain.get("kind")
+    if kind == "none":
+        return None
+    if kind == "ellipsis":
+        return Ellipsis
+    if kind == "number" and type(plain.get("value")) in (int, float):
+        return float(plain["value"])
+    if kind == "array":
+        return _array(plain)
+    if kind in ("list", "tuple") and isinstance(plain.get("items"), list) and depth < MAX_DEPTH \
+            and len(plain["items"]) <= MAX_ITEMS:
+        items = [from_plain(item, depth + 1) for item in plain["items"]]
+        return items if kind == "list" else tuple(items)
+    if kind == "other":
+        return unreadable(plain.get("type", "object"))
+    return unreadable("malformed_answer")
+
+
+def _array(plain: dict) -> Any:
+    shape, data = plain.get("shape"), plain.get("data")
+    valid = (isinstance(shape, list) and len(shape) <= MAX_DIMENSIONS
+             and all(type(n) is int and 0 <= n <= 10_000 for n in shape)
+             and isinstance(data, list) and len(data) == math.prod(shape)
+             and all(type(v) in (int, float) for v in data))
+    return np.array(data, dtype=float).reshape(shape) if valid else unreadable("malformed_array")
+
+
+def write_back(original: Any, plain_after: Any) -> None:
+    """Make an argument look the way the student's function left it (to catch in-place changes)."""
+    after = from_plain(plain_after)
+    if isinstance(original, np.ndarray):
+        if isinstance(after, np.ndarray) and after.shape == original.shape:
+            original[...] = after
+    elif isinstance(original, list) and isinstance(after, list):
+        original[:] = after
+
+
+class Harness:
+    """The grading side of the harness protocol (see harness.py), with a deadline."""
+
+    def __init__(self, process: subprocess.Popen, deadline: float):
+        self.process = process
+        self.deadline = deadline
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(process.stdout, selectors.EVENT_READ)
+        self.buffer = b""
+
+    def receive(self) -> dict:
+        while b"\n" not in self.buffer:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise HarnessStopped("timed out: the notebook ran past the time limit")
+            if not self.selector.select(timeout=remaining):
+                continue
+            chunk = self.process.stdout.read1(1 << 20)
+            if not chunk:
+                raise HarnessStopped(self._ended())
+            self.buffer += chunk
+            if len(self.buffer) > LARGEST_MESSAGE:
+                raise HarnessStopped("the notebook's answers were too large")
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        try:
+            message = json.loads(line)
+        except ValueError:
+            raise HarnessStopped("the notebook process broke the grading protocol") from None
+        if not isinstance(message, dict):
+            raise HarnessStopped("the notebook process broke the grading protocol")
+        return message
+
+    def _ended(self) -> str:
+        code = self.process.wait()
+        if code < 0:
+            return f"the notebook process was killed by signal {-code} (memory or process limit?)"
+        return f"the notebook process ended early (exit code {code})"
+
+    def send(self, message: dict) -> None:
+        try:
+            self.process.stdin.write((json.dumps(message) + "\n").encode())
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise HarnessStopped(self._ended()) from None
+
+    def request(self, message: dict) -> dict:
+        self.send(message)
+        return self.receive()
+
+
+@dataclass
+class RemoteFunction:
+    """A student's function: calling it runs it in the student's process on plain-data arguments."""
+
+    name: str
+    harness: Harness
+
+    def __call__(self, *args: Any) -> Any:
+        answer = self.harness.request({"call": self.name, "args": [to_plain(a) for a in args]})
+        if "error" in answer:
+            raise type(re.sub(r"\W", "", str(answer.get("type", "Error")))[:40] or "Error", (Exception,), {})(
+                str(answer["error"])[:500])
+        for original, after in zip(args, answer.get("args_after") or []):
+            write_back(original, after)
+        return from_plain(answer.get("result"))
+
+
+class StudentValues(dict):
+    """The environment test functions read: each name fetched from the student's kernel when asked."""
+
+    def __init__(self, harness: Harness):
+        super().__init__()
+        self.harness = harness
+
+    def __missing__(self, name: str) -> Any:
+        answer = self.harness.request({"get": name})
+        plain = answer.get("value")
+        value = RemoteFunction(name, self.harness) if isinstance(plain, dict) and plain.get("kind") == "function" \
+            else from_plain(plain)
+        self[name] = value
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name]
+
+
+@dataclass
+class Grading:
+    """What grading one notebook gave: otter's results, what happened, and integrity flags."""
+
+    results: GradingResults
+    status: str
+    flags: list[str] = field(default_factory=list)
+
+
+def load_tests(tests_dir: Path) -> dict[str, ExceptionTestFile]:
+    return {path.stem: ExceptionTestFile.from_file(str(path)) for path in sorted(tests_dir.glob("*.py"))}
+
+
+def grade(notebook: Path, tests_dir: Path, support_dir: Path, launch: Launcher, *, harness: Path = HARNESS,
+          cell_timeout: int = 60, total_timeout: int = 600) -> Grading:
+    """Grade one notebook: its code runs in the launched `harness`, the tests run here."""
+    if str(support_dir) not in sys.path:
+        sys.path.insert(0, str(support_dir))
+    tests = load_tests(tests_dir)
+    pending = list(tests)
+    try:
+        process = launch([sys.executable, str(harness), str(notebook), str(cell_timeout)])
+    except (OSError, subprocess.SubprocessError) as error:
+        return grade_nothing(tests_dir, support_dir, f"the notebook process could not start: {error}")
+    remote = Harness(process, time.monotonic() + total_timeout)
+    status = "completed"
+    try:
+        while True:
+            message = remote.receive()
+            if message.get("done"):
+                status = str(message.get("status", "completed"))[:300]
+                break
+            checked = message.get("checkpoint")
+            if not isinstance(checked, list):
+                raise HarnessStopped("the notebook process broke the grading protocol")
+            for question in [q for q in (checked or list(pending)) if q in pending]:
+                tests[question].run(StudentValues(remote))
+                pending.remove(question)
+            remote.send({"continue": True})
+    except HarnessStopped as stopped:
+        status = str(stopped)
+    finally:
+        stop(process)
+    for question in pending:  # questions the notebook never reached: every value is missing
+        tests[question].run({})
+    return Grading(GradingResults(list(tests.values())), status, scan_for_tampering(notebook))
+
+
+def grade_nothing(tests_dir: Path, support_dir: Path, reason: str) -> Grading:
+    """Results for a submission that cannot run: every question at zero, with the reason."""
+    if str(support_dir) not in sys.path:
+        sys.path.insert(0, str(support_dir))
+    tests = load_tests(tests_dir)
+    for test_file in tests.values():
+        test_file.run({})
+    return Grading(GradingResults(list(tests.values())), reason)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Kill the student's process and everything it started (it runs in a session of its own)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
+    process.wait()
+
+
+SUSPICIOUS = {
+    r"\.OTTER_LOG|\bpickle\b|\bdill\b": "uses pickles or otter's log",
+    r"results\.json|/autograder\b": "touches the grader's files",
+    r"\b(np|numpy|math|builtins)\.\w+\s*=[^=]|setattr\(\s*(np|numpy|math|builtins)\b": "replaces library functions",
+    r"\botter\.(test_files|execute|run|check)\b|ExceptionTestFile|TestFile\b": "reaches into otter's test runner",
+    r"def\s+__(eq|ne|float|array|bool|lt|le|gt|ge)__": "defines comparison or conversion methods",
+    r"\bos\._exit\b|\bsys\.modules\b|\bctypes\b|__grading_probe|\bsignal\.": "manipulates the interpreter",
+}
+
+
+def scan_for_tampering(notebook: Path) -> list[str]:
+    """Flags for the instructor (never a penalty): code that looks like it targets the grader."""
+    try:
+        cells = json.loads(notebook.read_text(errors="replace")).get("cells", [])
+        source = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
+    except (ValueError, AttributeError, OSError):
+        return []
+    return [reason for pattern, reason in SUSPICIOUS.items() if re.search(pattern, source)]
