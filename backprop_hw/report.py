@@ -1,0 +1,451 @@
+"""An instructor report of a grading run: what the class got wrong, at a glance.
+
+    python -m backprop_hw.report [GRADES_DIR]
+
+Reads `grades.csv` and `results/<submission>/results.json` from a grading run folder (default
+`grades/`) and writes into it `report.html`, one self-contained page (charts embedded, inline CSS,
+nothing fetched from the network), and the charts as `score-histogram.png` and `pass-rates.png`.
+A missing or broken run gives a page that says what is wrong rather than a traceback.
+"""
+
+import argparse
+import base64
+import csv
+import html
+import json
+import re
+import statistics
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+GRADES_CSV = "grades.csv"
+RESULTS_DIR = "results"
+REPORT = "report.html"
+HISTOGRAM = "score-histogram.png"
+PASS_RATES = "pass-rates.png"
+# First line of this optional file, if the grading run writes one, is shown as the run's date.
+TIMESTAMP_FILE = "timestamp.txt"
+POINTS_ROW = "points-per-question"
+FIXED_COLUMNS = ("file", "total_points_earned", "percent_correct", "grading_status")
+INFO_COLUMNS = ("integrity",)
+TOP_MESSAGES = 5
+LISTED_PROBLEMS = 10
+MAX_TEXT = 300
+NO_RESULTS = "(results.json missing or unreadable)"
+NO_MESSAGE = "(no failure message found in results.json)"
+
+CASE_HEADER = re.compile(r"^\s*\S+ - \d+ result:\s*$", re.MULTILINE)
+ERROR_AT = re.compile(r"Error at line \d+ in test [^\n]*\n[^\n]*\n(?P<error>.*)", re.DOTALL)
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?!\w|\.\d)")
+
+
+@dataclass
+class Submission:
+    """One row of grades.csv, with the first failure message of each question it lost points on."""
+
+    file: str
+    scores: dict[str, float | None]
+    total: float | None
+    status: str
+    integrity: str = ""
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def graded(self) -> bool:
+        """Whether the grading run completed on this submission."""
+        return self.status.strip().lower().startswith("completed")
+
+
+@dataclass
+class Run:
+    """What the report knows about a grading run."""
+
+    questions: list[str] = field(default_factory=list)
+    points: dict[str, float | None] = field(default_factory=dict)
+    submissions: list[Submission] = field(default_factory=list)
+    has_integrity: bool = False
+    notices: list[str] = field(default_factory=list)
+    date: str = "unknown"
+
+    @property
+    def graded(self) -> list[Submission]:
+        return [submission for submission in self.submissions if submission.graded]
+
+    @property
+    def total_points(self) -> float | None:
+        values = [self.points.get(question) for question in self.questions]
+        return sum(values) if values and None not in values else None
+
+
+@dataclass
+class QuestionStats:
+    """Pass rate and most common first failures of one question over the graded submissions."""
+
+    question: str
+    points: float | None
+    graded: int
+    full_marks: int
+    mean: float | None
+    failures: list[tuple[int, str]]  # (students, the message as the first of them saw it), most common first
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.full_marks / self.graded if self.graded and self.points is not None else None
+
+
+def number(text: str | None) -> float | None:
+    """The number in a CSV cell, or None if it holds none."""
+    try:
+        value = float(text or "")
+    except ValueError:
+        return None
+    return value if value == value else None  # NaN counts as missing
+
+
+def shorten(text: str) -> str:
+    """Collapse whitespace and cut very long student-derived text."""
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "…"
+
+
+def failure_messages(output: str) -> list[str]:
+    """The exception line of each failed test case in a question's otter output, in order."""
+    messages = []
+    for case in CASE_HEADER.split(output)[1:]:
+        if "Test case failed" not in case:
+            continue
+        match = ERROR_AT.search(case)
+        error = match["error"] if match else case.strip().splitlines()[-1]
+        error = shorten(error)
+        messages.append(error.removeprefix("AssertionError: ") or NO_MESSAGE)
+    return messages
+
+
+def normalise(message: str) -> str:
+    """Blank out the numbers in a message, so that one mistake made by many students groups together."""
+    return NUMBER.sub("#", message)
+
+
+def read_results(path: Path | None) -> dict[str, list[str]]:
+    """Failure messages per test name from a Gradescope results.json; ValueError if missing or unreadable."""
+    if path is None or not path.is_file():
+        raise ValueError("is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot be read ({type(error).__name__})") from None
+    tests = data.get("tests") if isinstance(data, dict) else None
+    if not isinstance(tests, list):
+        raise ValueError("has no list of tests")
+    return {str(test.get("name")): failure_messages(str(test.get("output") or ""))
+            for test in tests if isinstance(test, dict)}
+
+
+def read_grades(path: Path, run: Run) -> list[dict[str, str]]:
+    """The rows of grades.csv; fills in the run's questions and points. Problems go to run.notices."""
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            reader = csv.DictReader(handle)
+            columns = [column for column in reader.fieldnames or [] if column]
+            rows = [row for row in reader if any((value or "").strip() for value in row.values()
+                                                 if isinstance(value, str))]
+    except (OSError, csv.Error) as error:
+        run.notices.append(f"{GRADES_CSV} cannot be read ({type(error).__name__}: {error}).")
+        return []
+    if "file" not in columns:
+        run.notices.append(f"{GRADES_CSV} has no `file` column, so it is not a grading run's grades.")
+        return []
+    run.has_integrity = "integrity" in columns
+    points_row = next((row for row in rows if row.get("file") == POINTS_ROW), None)
+    candidates = [column for column in columns if column not in FIXED_COLUMNS + INFO_COLUMNS]
+    if points_row is None:
+        run.notices.append(f"{GRADES_CSV} has no `{POINTS_ROW}` row: points possible and pass rates are unknown.")
+        run.questions = candidates
+        run.points = dict.fromkeys(candidates)
+    else:
+        run.questions = [column for column in candidates if number(points_row.get(column)) is not None]
+        run.points = {question: number(points_row.get(question)) for question in run.questions}
+        ignored = [column for column in candidates if column not in run.questions]
+        if ignored:
+            run.notices.append(f"Columns without points were ignored: {', '.join(ignored)}.")
+    return [row for row in rows if row is not points_row]
+
+
+def run_date(folder: Path) -> str:
+    """The run's date: the timestamp file if present, else the modification time of grades.csv."""
+    stamp = folder / TIMESTAMP_FILE
+    if stamp.is_file():
+        lines = stamp.read_text(encoding="utf-8", errors="replace").splitlines()
+        if lines and lines[0].strip():
+            return shorten(lines[0])
+    csv_path = folder / GRADES_CSV
+    if csv_path.is_file():
+        modified = datetime.fromtimestamp(csv_path.stat().st_mtime, tz=timezone.utc)
+        return modified.strftime("%Y-%m-%d %H:%M UTC")
+    return "unknown"
+
+
+def results_file(folder: Path, name: str) -> Path | None:
+    """A submission's results.json: in a folder named as in the CSV, or by its file name without extension."""
+    for candidate in (name, Path(name).name, Path(name).stem):
+        if candidate and (folder / RESULTS_DIR / candidate).is_dir():
+            return folder / RESULTS_DIR / candidate / "results.json"
+    return None
+
+
+def listing(problems: list[str]) -> str:
+    """Some problems, separated by semicolons, cut short if there are many."""
+    shown = "; ".join(problems[:LISTED_PROBLEMS])
+    return shown + (f"; and {len(problems) - LISTED_PROBLEMS} more" if len(problems) > LISTED_PROBLEMS else "")
+
+
+def load_run(folder: Path) -> Run:
+    """Read a grading run folder, noting rather than raising whatever is missing or broken."""
+    run = Run(date=run_date(folder))
+    csv_path = folder / GRADES_CSV
+    if not csv_path.is_file():
+        run.notices.append(f"No {GRADES_CSV} in this folder: run `make grade` first.")
+        return run
+    unreadable, non_numeric = [], []
+    for row in read_grades(csv_path, run):
+        scores = {question: number(row.get(question)) for question in run.questions}
+        missing = [question for question, score in scores.items() if score is None]
+        if missing:
+            non_numeric.append(f"{row.get('file')} ({', '.join(missing)})")
+        total = number(row.get("total_points_earned"))
+        if total is None and None not in scores.values():
+            total = sum(scores.values())
+        submission = Submission(file=row.get("file") or "(unnamed)", scores=scores, total=total,
+                                status=row.get("grading_status") or "(no status)",
+                                integrity=(row.get("integrity") or "").strip())
+        run.submissions.append(submission)
+        lost = [q for q in run.questions if submission.graded and not full_marks(submission, run, q)]
+        if not lost:
+            continue
+        try:
+            messages = read_results(results_file(folder, submission.file))
+        except ValueError as problem:
+            unreadable.append(f"{submission.file}: results.json {problem}")
+            submission.failures = dict.fromkeys(lost, NO_RESULTS)
+            continue
+        submission.failures = {question: (messages.get(question) or [NO_MESSAGE])[0] for question in lost}
+    if non_numeric:
+        run.notices.append(f"Non-numeric scores, counted as short of full marks: {listing(non_numeric)}.")
+    if unreadable:
+        run.notices.append(f"Failure messages are unknown for some graded submissions: {listing(unreadable)}.")
+    if not run.submissions:
+        run.notices.append(f"{GRADES_CSV} lists no submissions.")
+    return run
+
+
+def full_marks(submission: Submission, run: Run, question: str) -> bool:
+    """Whether the submission earned all the points of the question."""
+    score, points = submission.scores.get(question), run.points.get(question)
+    return score is not None and points is not None and score >= points - 1e-9
+
+
+def question_stats(run: Run) -> list[QuestionStats]:
+    """Per-question pass rate, mean score and most common first failure messages, over graded submissions."""
+    graded = run.graded
+    stats = []
+    for question in run.questions:
+        counts: Counter[str] = Counter()
+        examples: dict[str, str] = {}
+        for submission in graded:
+            message = submission.failures.get(question)
+            if message is not None:
+                counts[normalise(message)] += 1
+                examples.setdefault(normalise(message), message)
+        scores = [s.scores[question] for s in graded if s.scores.get(question) is not None]
+        failures = [(count, examples[key]) for key, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        stats.append(QuestionStats(question=question, points=run.points.get(question), graded=len(graded),
+                                   full_marks=sum(full_marks(s, run, question) for s in graded),
+                                   mean=statistics.fmean(scores) if scores else None, failures=failures))
+    return stats
+
+
+def save_figure(figure: plt.Figure, path: Path) -> None:
+    """Save a chart as a PNG (which matplotlib writes without a date: reruns give the same bytes)."""
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=100)
+    plt.close(figure)
+
+
+def plot_histogram(totals: list[float], total_points: float | None, path: Path) -> None:
+    """Histogram of total scores, one bar per point."""
+    top = total_points if total_points is not None else max(totals)
+    figure, axes = plt.subplots(figsize=(6.4, 3.2))
+    axes.hist(totals, bins=[edge - 0.5 for edge in range(int(top) + 2)], color="#4c72b0", edgecolor="white")
+    axes.set_xlim(-0.5, top + 0.5)
+    axes.set_xlabel("total points" + (f" (out of {fmt(total_points)})" if total_points is not None else ""))
+    axes.set_ylabel("submissions")
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.set_title(f"Total scores of the {len(totals)} graded submissions")
+    save_figure(figure, path)
+
+
+def plot_pass_rates(stats: list[QuestionStats], path: Path) -> None:
+    """Bar chart of each question's pass rate, labelled with its counts."""
+    figure, axes = plt.subplots(figsize=(6.4, 3.2))
+    rates = [100 * (s.pass_rate or 0) for s in stats]
+    bars = axes.bar([s.question for s in stats], rates, color="#55a868")
+    axes.bar_label(bars, labels=[f"{s.full_marks}/{s.graded}" for s in stats], padding=2)
+    axes.set_ylim(0, 112)
+    axes.set_ylabel("full marks (% of graded)")
+    axes.set_title("Pass rate per question")
+    save_figure(figure, path)
+
+
+def fmt(value: float | None) -> str:
+    """A score for display: whole numbers without decimals, others with two."""
+    if value is None:
+        return "–"
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+def embedded(path: Path, element_id: str, alt: str) -> str:
+    """An <img> carrying the PNG as a data URI, with a link to the file next to the page."""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<figure><img id="{element_id}" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+            f'<figcaption>{html.escape(alt)} (also saved as <a href="{path.name}">{path.name}</a>)</figcaption></figure>')
+
+
+def render(run: Run, stats: list[QuestionStats], charts: list[str]) -> str:
+    """The report page; every student-derived string is escaped."""
+    e = html.escape
+    graded = run.graded
+    totals = [s.total for s in graded if s.total is not None]
+    attention = [s for s in run.submissions if not s.graded or s.integrity]
+    parts = [f'<p id="run-date">Grading run of {e(run.date)}.</p>']
+    if run.notices:
+        parts.append('<ul id="notices">' + "".join(f'<li class="notice">{e(n)}</li>' for n in run.notices) + "</ul>")
+    summary = (f'<span id="n-submissions">{len(run.submissions)}</span> submissions: '
+               f'<span id="n-graded">{len(graded)}</span> graded, '
+               f'<span id="n-attention">{len(attention)}</span> failed to grade or flagged.')
+    if totals:
+        summary += (f' Total points of the graded submissions: mean <span id="mean-total">{statistics.fmean(totals):.2f}</span>,'
+                    f' median <span id="median-total">{fmt(statistics.median(totals))}</span>,'
+                    f' lowest {fmt(min(totals))}, highest {fmt(max(totals))}.')
+    parts.append(f'<p id="summary">{summary}</p>')
+
+    parts.append("<h2>Points</h2>")
+    rows = "".join(f'<tr class="points-row" data-question="{e(q)}"><td>{e(q)}</td><td class="points">'
+                   f"{fmt(run.points.get(q))}</td></tr>" for q in run.questions)
+    parts.append(f'<table id="points"><tr><th>question</th><th>points</th></tr>{rows}'
+                 f'<tr><th>total</th><th id="points-total">{fmt(run.total_points)}</th></tr></table>')
+
+    parts.append("<h2>Scores and pass rates</h2>")
+    parts.append('<p id="pass-rate-definition">A question\'s <strong>pass rate</strong> is the fraction of graded '
+                 "submissions (grading status “completed”) that earned full marks on it. Submissions that failed "
+                 "to grade count in none of the charts or tables below; they are listed at the end.</p>")
+    parts.extend(charts or ['<p id="no-charts">No graded submissions, so there are no charts.</p>'])
+    rows = "".join(f'<tr class="question-row" data-question="{e(s.question)}"><td>{e(s.question)}</td>'
+                   f'<td>{fmt(s.points)}</td><td class="full-marks">{s.full_marks}</td><td class="graded">{s.graded}</td>'
+                   f'<td class="pass-rate">{"–" if s.pass_rate is None else f"{100 * s.pass_rate:.0f}%"}</td>'
+                   f'<td class="mean">{"–" if s.mean is None else f"{s.mean:.2f}"}</td></tr>' for s in stats)
+    parts.append('<table id="questions"><tr><th>question</th><th>points</th><th>full marks</th><th>graded</th>'
+                 f"<th>pass rate</th><th>mean score</th></tr>{rows}</table>")
+
+    parts.append("<h2>Most common failures</h2>")
+    parts.append("<p>For each graded submission that lost points on a question, the message of its <em>first</em> "
+                 "failing test case (usually the root cause: later failures tend to follow from it). Messages that "
+                 "differ only in their numbers count as the same mistake.</p>")
+    for s in stats:
+        lost = s.graded - s.full_marks
+        section = [f'<section class="question" id="failures-{e(s.question)}" data-question="{e(s.question)}">',
+                   f'<h3>{e(s.question)}</h3><p><span class="lost">{lost}</span> of {s.graded} graded submissions '
+                   f"lost points.</p>"]
+        if s.failures:
+            rows = "".join(f'<tr class="failure"><td class="count">{count}</td><td class="message"><code>{e(message)}'
+                           "</code></td></tr>" for count, message in s.failures[:TOP_MESSAGES])
+            section.append('<table class="failures"><tr><th>students</th><th>first failure, as one of them saw it'
+                           f"</th></tr>{rows}</table>")
+            rest = s.failures[TOP_MESSAGES:]
+            if rest:
+                section.append(f'<p class="other-failures">{len(rest)} other messages, hit by '
+                               f"{sum(count for count, _ in rest)} students.</p>")
+        section.append("</section>")
+        parts.append("".join(section))
+
+    parts.append("<h2>Failed to grade or flagged</h2>")
+    if attention:
+        head = "<th>submission</th><th>grading status</th>" + ("<th>integrity</th>" if run.has_integrity else "")
+        rows = "".join(f'<tr class="attention" data-file="{e(s.file)}"><td class="file">{e(s.file)}</td>'
+                       f'<td class="status">{e(shorten(s.status))}</td>'
+                       + (f'<td class="integrity">{e(shorten(s.integrity))}</td>' if run.has_integrity else "")
+                       + f'<td class="total">{fmt(s.total)}</td></tr>' for s in attention)
+        parts.append(f'<table id="attention"><tr>{head}<th>points</th></tr>{rows}</table>')
+    else:
+        parts.append('<p id="attention-none">None: every submission graded, none flagged.</p>')
+    return PAGE.format(body="\n".join(parts))
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Backpropagation homework: grading report</title>
+<style>
+body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }}
+td.count, td.points, td.full-marks, td.graded, td.pass-rate, td.mean, td.total {{ text-align: right; }}
+code {{ white-space: pre-wrap; word-break: break-word; }}
+.example {{ color: #666; font-size: 0.9em; margin-top: 0.2em; }}
+#notices {{ background: #fff3cd; border: 1px solid #e0c36a; padding: 0.5em 2em; }}
+figure {{ margin: 1em 0; }}
+img {{ max-width: 100%; }}
+</style>
+</head>
+<body>
+<h1>Backpropagation homework: grading report</h1>
+{body}
+</body>
+</html>
+"""
+
+
+def build_report(folder: Path) -> tuple[Path, Run]:
+    """Write report.html and the charts into the folder; return the page's path and what was read."""
+    run = load_run(folder)
+    stats = question_stats(run)
+    totals = [s.total for s in run.graded if s.total is not None]
+    charts = []
+    for name in (HISTOGRAM, PASS_RATES):
+        (folder / name).unlink(missing_ok=True)  # no stale chart from an earlier run
+    if totals:
+        plot_histogram(totals, run.total_points, folder / HISTOGRAM)
+        charts.append(embedded(folder / HISTOGRAM, "score-histogram", "Histogram of total scores"))
+    if run.graded and stats and all(s.pass_rate is not None for s in stats):
+        plot_pass_rates(stats, folder / PASS_RATES)
+        charts.append(embedded(folder / PASS_RATES, "pass-rates", "Pass rate per question"))
+    page = folder / REPORT
+    page.write_text(render(run, stats, charts), encoding="utf-8")
+    return page, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("grades", nargs="?", default="grades", type=Path, help="grading run folder (default: grades)")
+    args = parser.parse_args(argv)
+    if not args.grades.is_dir():
+        print(f"error: no grading run folder {args.grades}: run `make grade` first, or give GRADES=<folder>.",
+              file=sys.stderr)
+        return 2
+    page, run = build_report(args.grades)
+    for notice in run.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    print(f"report written to {page}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

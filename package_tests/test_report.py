@@ -1,0 +1,279 @@
+"""The instructor report: built from a fixture grading run, and from empty and broken ones."""
+
+import base64
+import csv
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from backprop_hw import report
+
+FIXTURE = Path(__file__).parent / "fixtures" / "grading_run"
+QUESTIONS = ("q1.1", "q1.2", "q1.3", "q2.1", "q2.2")
+HOSTILE = ("<script>", '<img src="https://evil', '<a href="https://evil')
+
+
+class Page(HTMLParser):
+    """The report's element texts by id (an <img>'s src), table rows by class, and every src/href."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.by_id: dict[str, str] = {}
+        self.rows: dict[str, list[dict[str, str]]] = {}  # a row's attributes and its cells' texts by class
+        self.references: list[str] = []
+        self.tags: set[str] = set()
+        self._open: list[tuple[dict[str, str], list[str]]] = []
+        self._row: dict[str, str] | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        self.tags.add(tag)
+        self.references += [attributes[name] for name in ("src", "href") if name in attributes]
+        if tag in ("img", "meta"):
+            if "id" in attributes:
+                self.by_id[attributes["id"]] = attributes.get("src", "")
+            return
+        if tag == "tr":
+            self._row = dict(attributes)
+        self._open.append((attributes, []))
+
+    def handle_endtag(self, tag: str) -> None:
+        attributes, parts = self._open.pop()
+        text = "".join(parts)
+        if self._open:
+            self._open[-1][1].append(text)
+        if "id" in attributes:
+            self.by_id[attributes["id"]] = text
+        if tag == "td" and self._row is not None and "class" in attributes:
+            self._row[attributes["class"]] = text
+        if tag == "tr" and self._row is not None:
+            if "class" in self._row:
+                self.rows.setdefault(self._row["class"], []).append(self._row)
+            self._row = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            self._open[-1][1].append(data)
+
+
+def build(folder: Path) -> tuple[str, Page]:
+    """Run the report as `make report` does; return the page's text and its parse."""
+    assert report.main([str(folder)]) == 0
+    text = (folder / report.REPORT).read_text(encoding="utf-8")
+    return text, Page(text)
+
+
+@pytest.fixture()
+def run(tmp_path: Path) -> Path:
+    """A writable copy of the fixture grading run."""
+    return Path(shutil.copytree(FIXTURE, tmp_path / "grades"))
+
+
+def fixture_rows() -> tuple[dict[str, str], list[dict[str, str]]]:
+    with (FIXTURE / "grades.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return rows[0], rows[1:]
+
+
+def test_charts_are_pngs_of_reasonable_size_and_embedded(run: Path) -> None:
+    text, page = build(run)
+    for name, element_id in ((report.HISTOGRAM, "score-histogram"), (report.PASS_RATES, "pass-rates")):
+        png = run / name
+        data = png.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        assert 5_000 < len(data) < 300_000, f"{name} is {len(data)} bytes"
+        with Image.open(png) as image:
+            image.verify()
+        with Image.open(png) as image:
+            assert 400 <= image.width <= 1600 and 200 <= image.height <= 1200
+        assert page.by_id[element_id] == "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+def test_counts_in_the_page_match_the_csv(run: Path) -> None:
+    _, page = build(run)
+    points_row, rows = fixture_rows()
+    graded = [row for row in rows if row["grading_status"].startswith("completed")]
+    assert "notices" not in page.by_id  # a sound run; failed submissions without results.json are expected
+    assert page.by_id["n-submissions"] == str(len(rows))
+    assert page.by_id["n-graded"] == str(len(graded))
+    assert page.by_id["points-total"] == points_row["total_points_earned"]
+    totals = sorted(float(row["total_points_earned"]) for row in graded)
+    assert float(page.by_id["mean-total"]) == pytest.approx(sum(totals) / len(totals), abs=0.005)
+
+    points = {row["data-question"]: row["points"] for row in page.rows["points-row"]}
+    assert points == {q: points_row[q] for q in QUESTIONS}
+    table = {row["data-question"]: row for row in page.rows["question-row"]}
+    assert set(table) == set(QUESTIONS)
+    for question in QUESTIONS:
+        full = sum(float(row[question]) == float(points_row[question]) for row in graded)
+        assert table[question]["full-marks"] == str(full)
+        assert table[question]["graded"] == str(len(graded))
+        assert table[question]["pass-rate"] == f"{100 * full / len(graded):.0f}%"
+
+
+def test_every_question_has_its_failures_counted(run: Path) -> None:
+    text, _ = build(run)
+    points_row, rows = fixture_rows()
+    graded = [row for row in rows if row["grading_status"].startswith("completed")]
+    for question in QUESTIONS:
+        section = re.search(rf'<section class="question" id="failures-{re.escape(question)}".*?</section>', text, re.S)
+        assert section, f"no failures section for {question}"
+        lost = sum(float(row[question]) < float(points_row[question]) for row in graded)
+        assert f'<span class="lost">{lost}</span>' in section[0]
+        counts = [int(count) for count in re.findall(r'<td class="count">(\d+)</td>', section[0])]
+        assert sum(counts) == lost, question  # one first failure per student who lost points
+
+
+def test_a_mistake_made_by_two_students_groups_together(run: Path) -> None:
+    text, _ = build(run)
+    section = re.search(r'id="failures-q1.1".*?</section>', text, re.S)[0]  # bob and leo: different numbers
+    assert '<td class="count">2</td><td class="message"><code>`h3` = 0.753523, but the expected value is' in section
+    section = re.search(r'id="failures-q1.2".*?</section>', text, re.S)[0]
+    assert '<td class="count">2</td><td class="message"><code>`dldf2` = 1.683058 has the wrong sign' in section
+    section = re.search(r'id="failures-q2.2".*?</section>', text, re.S)[0]
+    assert re.findall(r'<td class="count">(\d+)</td>', section) == ["2", "1"]
+
+
+def test_failed_submissions_are_listed_with_their_status(run: Path) -> None:
+    _, page = build(run)
+    _, rows = fixture_rows()
+    failed = {row["file"]: row["grading_status"] for row in rows if not row["grading_status"].startswith("completed")}
+    listed = {row["data-file"]: row for row in page.rows["attention"]}
+    assert set(listed) == set(failed)
+    assert page.by_id["n-attention"] == str(len(failed))
+    for name, status in failed.items():
+        assert listed[name]["status"] == status
+
+
+def test_the_page_needs_no_network_and_escapes_student_text(run: Path) -> None:
+    text, page = build(run)
+    assert not [ref for ref in page.references if re.match(r"\s*(https?:)?//", ref, re.I)]
+    assert page.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "ul", "li", "span",
+                         "table", "tr", "th", "td", "code", "div", "em", "strong", "section", "figure", "img",
+                         "figcaption", "a"}
+    for snippet in HOSTILE:
+        assert snippet not in text
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in text
+    assert "&lt;img src=&quot;https://evil.example/x.png&quot;" in text
+
+
+def test_the_page_is_deterministic_apart_from_the_date(run: Path) -> None:
+    first, _ = build(run)
+    charts = [(run / name).read_bytes() for name in (report.HISTOGRAM, report.PASS_RATES)]
+    (run / "grades.csv").touch()
+    second, _ = build(run)
+    assert [(run / name).read_bytes() for name in (report.HISTOGRAM, report.PASS_RATES)] == charts
+    undated = [re.sub(r'<p id="run-date">.*?</p>', "", page) for page in (first, second)]
+    assert undated[0] == undated[1]
+
+
+def test_the_date_comes_from_a_timestamp_file_if_present(run: Path) -> None:
+    (run / report.TIMESTAMP_FILE).write_text("2026-11-27 18:04 UTC\n")
+    _, page = build(run)
+    assert page.by_id["run-date"] == "Grading run of 2026-11-27 18:04 UTC."
+
+
+def test_an_integrity_column_and_unknown_columns(run: Path) -> None:
+    with (run / "grades.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    rows[0] += ["integrity", "late"]
+    rows[1] += ["", "--"]
+    for row in rows[2:]:
+        row += ["output edited <b>by hand</b>" if row[0] == "bob.ipynb" else "", "no"]
+    with (run / "grades.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    text, page = build(run)
+    listed = {row["data-file"]: row for row in page.rows["attention"]}
+    assert listed["bob.ipynb"]["integrity"] == "output edited <b>by hand</b>"
+    assert "henry.zip" in listed
+    assert "Columns without points were ignored: late." in page.by_id["notices"]
+    assert {row["data-question"] for row in page.rows["question-row"]} == set(QUESTIONS)
+
+
+def test_a_missing_folder_is_refused_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert report.main([str(tmp_path / "gardes")]) == 2
+    assert "no grading run folder" in capsys.readouterr().err
+    assert not (tmp_path / "gardes").exists()
+
+
+def test_an_empty_run_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "grades"
+    folder.mkdir()
+    text, page = build(folder)
+    assert "No grades.csv in this folder" in text
+    assert page.by_id["n-submissions"] == "0"
+    assert "no-charts" in page.by_id
+    assert not (folder / report.HISTOGRAM).exists()
+
+
+def test_a_run_with_only_the_points_row_says_so(run: Path) -> None:
+    build(run)
+    lines = (run / "grades.csv").read_text().splitlines()
+    (run / "grades.csv").write_text("\n".join(lines[:2]) + "\n")
+    text, page = build(run)  # the earlier report's charts must not survive
+    assert "lists no submissions" in text
+    assert page.by_id["n-graded"] == "0"
+    assert not (run / report.HISTOGRAM).exists() and not (run / report.PASS_RATES).exists()
+    assert {row["data-question"] for row in page.rows["points-row"]} == set(QUESTIONS)
+
+
+BROKEN_CSV = {
+    "empty csv": b"",
+    "no file column": b"name,score\nalice,3\n",
+    "binary csv": b"\x00\xff\xfe" * 100,
+}
+
+
+@pytest.mark.parametrize("damage", BROKEN_CSV)
+def test_a_broken_csv_gives_a_page_that_says_so(run: Path, damage: str) -> None:
+    (run / "grades.csv").write_bytes(BROKEN_CSV[damage])
+    text, page = build(run)
+    assert "grades.csv" in page.by_id["notices"]
+    assert page.by_id["n-submissions"] == "0"
+    assert not (run / report.HISTOGRAM).exists()
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing", "no folder", "not a results file"])
+def test_broken_results_give_a_page_that_says_so(run: Path, damage: str) -> None:
+    bob = run / "results" / "bob" / "results.json"
+    if damage == "corrupt":
+        bob.write_text('{"tests": [')
+    elif damage == "missing":
+        bob.unlink()
+    elif damage == "no folder":
+        shutil.rmtree(bob.parent)
+    else:
+        bob.write_text('["tests"]')
+    text, page = build(run)
+    assert "bob.ipynb: results.json" in page.by_id["notices"]
+    section = re.search(r'id="failures-q1.1".*?</section>', text, re.S)[0]
+    assert f"<code>{report.NO_RESULTS}</code>" in section
+
+
+def test_odd_results_and_scores_are_tolerated(run: Path) -> None:
+    (run / "results" / "bob" / "results.json").write_text(
+        '{"tests": [1, {"name": "q1.1"}, {"name": "q1.1", "output": null}]}')
+    csv_path = run / "grades.csv"
+    csv_path.write_text(csv_path.read_text().replace("carol.zip,4,2,", "carol.zip,4,abc,"))
+    text, page = build(run)
+    assert f"<code>{report.NO_MESSAGE}</code>" in re.search(r'id="failures-q1.1".*?</section>', text, re.S)[0]
+    assert "Non-numeric scores, counted as short of full marks: carol.zip (q1.2)." in page.by_id["notices"]
+    assert "`dldf2` = 1.683058 has the wrong sign" in re.search(r'id="failures-q1.2".*?</section>', text, re.S)[0]
+
+
+def test_failure_messages_are_read_from_otter_output() -> None:
+    output = ("q1.1 results:\n    q1.1 - 1 result:\n        ✅ Test case passed\n\n    q1.1 - 2 result:\n"
+              "        ❌ Test case failed\n        Error at line 18 in test q1.1:\n            check(x)\n"
+              "        AssertionError: `h3` = 0.753523, but the expected value is 0.657421.\n\n"
+              "    q1.1 - 3 result:\n        ❌ Test case failed\n        Error at line 3 in test q1.1:\n"
+              "              x[2]\n        IndexError: index 2 is out of bounds\n        for axis 0 with size 2")
+    assert report.failure_messages(output) == [
+        "`h3` = 0.753523, but the expected value is 0.657421.",
+        "IndexError: index 2 is out of bounds for axis 0 with size 2"]
+    assert report.normalise("`all_f[1]` has 6 of 6 entries wrong (on K=1, q1.1): -2.5e-3 f0 is 0.657421.") == \
+        "`all_f[#]` has # of # entries wrong (on K=#, q1.1): # f0 is #."
