@@ -2,7 +2,7 @@
 
     python -m backprop_hw.report [GRADES_DIR]
 
-Reads `grades.csv` and `results/<submission>/results.json` from a grading run folder (default
+Reads `grades.csv` and `results/<file>/results.json` from a grading run folder (default
 `grades/`) and writes into it `report.html`, one self-contained page (charts embedded, inline CSS,
 nothing fetched from the network), and the charts as `score-histogram.png` and `pass-rates.png`.
 A missing or broken run gives a page that says what is wrong rather than a traceback.
@@ -60,8 +60,13 @@ class Submission:
 
     @property
     def graded(self) -> bool:
-        """Whether the grading run completed on this submission."""
+        """Whether the grading run completed on this submission (perhaps with problems)."""
         return self.status.strip().lower().startswith("completed")
+
+    @property
+    def needs_attention(self) -> bool:
+        """Failed to grade, graded with problems, or flagged."""
+        return self.status.strip().lower() != "completed" or bool(self.integrity)
 
 
 @dataclass
@@ -194,11 +199,10 @@ def run_date(folder: Path) -> str:
 
 
 def results_file(folder: Path, name: str) -> Path | None:
-    """A submission's results.json: in a folder named as in the CSV, or by its file name without extension."""
-    for candidate in (name, Path(name).name, Path(name).stem):
-        if candidate and (folder / RESULTS_DIR / candidate).is_dir():
-            return folder / RESULTS_DIR / candidate / "results.json"
-    return None
+    """A submission's results.json, in the folder named as its `file`; None for a name that is no folder name."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        return None
+    return folder / RESULTS_DIR / name / "results.json"
 
 
 def listing(problems: list[str]) -> str:
@@ -323,13 +327,13 @@ def render(run: Run, stats: list[QuestionStats], charts: list[str]) -> str:
     e = html.escape
     graded = run.graded
     totals = [s.total for s in graded if s.total is not None]
-    attention = [s for s in run.submissions if not s.graded or s.integrity]
+    attention = [s for s in run.submissions if s.needs_attention]
     parts = [f'<p id="run-date">Grading run of {e(run.date)}.</p>']
     if run.notices:
         parts.append('<ul id="notices">' + "".join(f'<li class="notice">{e(n)}</li>' for n in run.notices) + "</ul>")
     summary = (f'<span id="n-submissions">{len(run.submissions)}</span> submissions: '
                f'<span id="n-graded">{len(graded)}</span> graded, '
-               f'<span id="n-attention">{len(attention)}</span> failed to grade or flagged.')
+               f'<span id="n-attention">{len(attention)}</span> failed to grade, graded with problems or flagged.')
     if totals:
         summary += (f' Total points of the graded submissions: mean <span id="mean-total">{statistics.fmean(totals):.2f}</span>,'
                     f' median <span id="median-total">{fmt(statistics.median(totals))}</span>,'
@@ -344,8 +348,9 @@ def render(run: Run, stats: list[QuestionStats], charts: list[str]) -> str:
 
     parts.append("<h2>Scores and pass rates</h2>")
     parts.append('<p id="pass-rate-definition">A question\'s <strong>pass rate</strong> is the fraction of graded '
-                 "submissions (grading status “completed”) that earned full marks on it. Submissions that failed "
-                 "to grade count in none of the charts or tables below; they are listed at the end.</p>")
+                 "submissions (grading status starting with “Completed”) that earned full marks on it. "
+                 "Submissions that failed to grade count in none of the charts or tables below; they are listed "
+                 "at the end.</p>")
     parts.extend(charts or ['<p id="no-charts">No graded submissions, so there are no charts.</p>'])
     rows = "".join(f'<tr class="question-row" data-question="{e(s.question)}"><td>{e(s.question)}</td>'
                    f'<td>{fmt(s.points)}</td><td class="full-marks">{s.full_marks}</td><td class="graded">{s.graded}</td>'
@@ -375,7 +380,7 @@ def render(run: Run, stats: list[QuestionStats], charts: list[str]) -> str:
         section.append("</section>")
         parts.append("".join(section))
 
-    parts.append("<h2>Failed to grade or flagged</h2>")
+    parts.append("<h2>Failed to grade, graded with problems, or flagged</h2>")
     if attention:
         head = "<th>submission</th><th>grading status</th>" + ("<th>integrity</th>" if run.has_integrity else "")
         rows = "".join(f'<tr class="attention" data-file="{e(s.file)}"><td class="file">{e(s.file)}</td>'
@@ -384,7 +389,7 @@ def render(run: Run, stats: list[QuestionStats], charts: list[str]) -> str:
                        + f'<td class="total">{fmt(s.total)}</td></tr>' for s in attention)
         parts.append(f'<table id="attention"><tr>{head}<th>points</th></tr>{rows}</table>')
     else:
-        parts.append('<p id="attention-none">None: every submission graded, none flagged.</p>')
+        parts.append('<p id="attention-none">None: every submission graded without problems.</p>')
     return PAGE.format(body="\n".join(parts))
 
 

@@ -97,7 +97,7 @@ def test_charts_are_pngs_of_reasonable_size_and_embedded(run: Path) -> None:
 def test_counts_in_the_page_match_the_csv(run: Path) -> None:
     _, page = build(run)
     points_row, rows = fixture_rows()
-    graded = [row for row in rows if row["grading_status"].startswith("completed")]
+    graded = [row for row in rows if row["grading_status"].startswith("Completed")]
     assert "notices" not in page.by_id  # a sound run; failed submissions without results.json are expected
     assert page.by_id["n-submissions"] == str(len(rows))
     assert page.by_id["n-graded"] == str(len(graded))
@@ -119,7 +119,7 @@ def test_counts_in_the_page_match_the_csv(run: Path) -> None:
 def test_every_question_has_its_failures_counted(run: Path) -> None:
     text, _ = build(run)
     points_row, rows = fixture_rows()
-    graded = [row for row in rows if row["grading_status"].startswith("completed")]
+    graded = [row for row in rows if row["grading_status"].startswith("Completed")]
     for question in QUESTIONS:
         section = re.search(rf'<section class="question" id="failures-{re.escape(question)}".*?</section>', text, re.S)
         assert section, f"no failures section for {question}"
@@ -142,7 +142,8 @@ def test_a_mistake_made_by_two_students_groups_together(run: Path) -> None:
 def test_failed_submissions_are_listed_with_their_status(run: Path) -> None:
     _, page = build(run)
     _, rows = fixture_rows()
-    failed = {row["file"]: row["grading_status"] for row in rows if not row["grading_status"].startswith("completed")}
+    failed = {row["file"]: row["grading_status"] for row in rows if row["grading_status"] != "Completed"}
+    assert "mia.ipynb" in failed and "henry.zip" in failed  # graded with problems; not graded
     listed = {row["data-file"]: row for row in page.rows["attention"]}
     assert set(listed) == set(failed)
     assert page.by_id["n-attention"] == str(len(failed))
@@ -240,7 +241,7 @@ def test_a_broken_csv_gives_a_page_that_says_so(run: Path, damage: str) -> None:
 
 @pytest.mark.parametrize("damage", ["corrupt", "missing", "no folder", "not a results file"])
 def test_broken_results_give_a_page_that_says_so(run: Path, damage: str) -> None:
-    bob = run / "results" / "bob" / "results.json"
+    bob = run / "results" / "bob.ipynb" / "results.json"
     if damage == "corrupt":
         bob.write_text('{"tests": [')
     elif damage == "missing":
@@ -256,7 +257,7 @@ def test_broken_results_give_a_page_that_says_so(run: Path, damage: str) -> None
 
 
 def test_odd_results_and_scores_are_tolerated(run: Path) -> None:
-    (run / "results" / "bob" / "results.json").write_text(
+    (run / "results" / "bob.ipynb" / "results.json").write_text(
         '{"tests": [1, {"name": "q1.1"}, {"name": "q1.1", "output": null}]}')
     csv_path = run / "grades.csv"
     csv_path.write_text(csv_path.read_text().replace("carol.zip,4,2,", "carol.zip,4,abc,"))
