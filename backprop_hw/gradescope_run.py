@@ -40,30 +40,32 @@ class SubmissionProblem(Exception):
 def find_notebook(submission: Path, scratch: Path) -> tuple[Path, list[str]]:
     """The one notebook of a submission (uploaded as is, or inside an export zip), and flags."""
     files = [p for p in submission.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts]
-    flags = [f"submission contains {p.name}, which was ignored (pickles are never loaded)"
-             for p in files if p.name == ".OTTER_LOG" or p.suffix in (".pkl", ".pickle")]
+    names = [p.name for p in files]
     notebooks = [p for p in files if p.suffix == ".ipynb"]
     for archive in (p for p in files if p.suffix == ".zip"):
-        notebooks += extract_notebooks(archive, scratch)
+        names += extract_notebooks(archive, scratch, notebooks)
     if len(notebooks) != 1:
         raise SubmissionProblem(f"expected one .ipynb notebook in the submission, found {len(notebooks)}")
+    flags = [f"submission contains {name}, which was ignored (pickles are never loaded)"
+             for name in names if name == ".OTTER_LOG" or name.endswith((".pkl", ".pickle"))]
     return notebooks[0], flags
 
 
-def extract_notebooks(archive: Path, scratch: Path) -> list[Path]:
-    """Copy the notebooks out of an export zip, by name only (no paths from the archive)."""
-    found = []
+def extract_notebooks(archive: Path, scratch: Path, notebooks: list[Path]) -> list[str]:
+    """Copy the notebooks out of an export zip by name only (no paths from the archive), adding
+    them to `notebooks`; return the names of all its files."""
     try:
         with zipfile.ZipFile(archive) as opened:
-            for info in opened.infolist():
+            members = [info for info in opened.infolist() if not info.is_dir()]
+            for info in members:
                 name = Path(info.filename).name
                 if name.endswith(".ipynb") and ".ipynb_checkpoints" not in info.filename and info.file_size < 64 << 20:
-                    target = scratch / f"{len(found)}-{name}"
+                    target = scratch / f"{len(notebooks)}-{name}"
                     target.write_bytes(opened.read(info))
-                    found.append(target)
+                    notebooks.append(target)
     except zipfile.BadZipFile:
         raise SubmissionProblem(f"{archive.name} is not a readable zip file") from None
-    return found
+    return [Path(info.filename).name for info in members]
 
 
 def check_assignment_name(notebook: Path, config: AutograderConfig) -> None:

@@ -256,7 +256,8 @@ SUSPICIOUS = {
     r"\b(np|numpy|math|builtins)\.\w+\s*=[^=]|setattr\(\s*(np|numpy|math|builtins)\b": "replaces library functions",
     r"\botter\.(test_files|execute|run|check)\b|ExceptionTestFile|TestFile\b": "reaches into otter's test runner",
     r"def\s+__(eq|ne|float|array|bool|lt|le|gt|ge)__": "defines comparison or conversion methods",
-    r"\bos\._exit\b|\bsys\.modules\b|\bctypes\b|__grading_probe|\bsignal\.": "manipulates the interpreter",
+    r"\bos\._exit\b|\bsys\.modules\b|\bctypes\b|\bsignal\.": "manipulates the interpreter",
+    r"\bos\.(write|dup2?|fdopen)\(|/proc/self": "writes to raw file descriptors",
 }
 
 
