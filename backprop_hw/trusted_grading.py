@@ -192,53 +192,58 @@ class Grading:
     flags: list[str] = field(default_factory=list)
 
 
-def load_tests(tests_dir: Path) -> dict[str, ExceptionTestFile]:
+def load_tests(tests_dir: Path, support_dir: Path) -> dict[str, ExceptionTestFile]:
+    """Otter's test file of each question; the helpers they import come from `support_dir`."""
+    if str(support_dir) not in sys.path:
+        sys.path.insert(0, str(support_dir))
     return {path.stem: ExceptionTestFile.from_file(str(path)) for path in sorted(tests_dir.glob("*.py"))}
 
 
 def grade(notebook: Path, tests_dir: Path, support_dir: Path, launch: Launcher, *, harness: Path = HARNESS,
           cell_timeout: int = 60, total_timeout: int = 600) -> Grading:
     """Grade one notebook: its code runs in the launched `harness`, the tests run here."""
-    if str(support_dir) not in sys.path:
-        sys.path.insert(0, str(support_dir))
-    tests = load_tests(tests_dir)
+    tests = load_tests(tests_dir, support_dir)
     pending = list(tests)
     try:
         process = launch([sys.executable, str(harness), str(notebook), str(cell_timeout)])
     except (OSError, subprocess.SubprocessError) as error:
-        return grade_nothing(tests_dir, support_dir, f"the notebook process could not start: {error}")
-    remote = Harness(process, time.monotonic() + total_timeout)
-    status = "completed"
-    try:
-        while True:
-            message = remote.receive()
-            if message.get("done"):
-                status = str(message.get("status", "completed"))[:300]
-                break
-            checked = message.get("checkpoint")
-            if not isinstance(checked, list):
-                raise HarnessStopped("the notebook process broke the grading protocol")
-            for question in [q for q in (checked or list(pending)) if q in pending]:
-                tests[question].run(StudentValues(remote))
-                pending.remove(question)
-            remote.send({"continue": True})
-    except HarnessStopped as stopped:
-        status = str(stopped)
-    finally:
-        stop(process)
-    for question in pending:  # questions the notebook never reached: every value is missing
-        tests[question].run({})
-    return Grading(GradingResults(list(tests.values())), status, scan_for_tampering(notebook))
+        status = f"the notebook process could not start: {error}"
+    else:
+        try:
+            status = run_checkpoints(Harness(process, time.monotonic() + total_timeout), tests, pending)
+        except HarnessStopped as stopped:
+            status = str(stopped)
+        finally:
+            stop(process)
+    return finish(tests, pending, status, scan_for_tampering(notebook))
+
+
+def run_checkpoints(remote: Harness, tests: dict[str, ExceptionTestFile], pending: list[str]) -> str:
+    """Run each question's tests when the notebook reaches its check; return the final status."""
+    while True:
+        message = remote.receive()
+        if message.get("done"):
+            return str(message.get("status", "completed"))[:300]
+        checked = message.get("checkpoint")
+        if not isinstance(checked, list):
+            raise HarnessStopped("the notebook process broke the grading protocol")
+        for question in [q for q in (checked or list(pending)) if q in pending]:
+            tests[question].run(StudentValues(remote))
+            pending.remove(question)
+        remote.send({"continue": True})
 
 
 def grade_nothing(tests_dir: Path, support_dir: Path, reason: str) -> Grading:
     """Results for a submission that cannot run: every question at zero, with the reason."""
-    if str(support_dir) not in sys.path:
-        sys.path.insert(0, str(support_dir))
-    tests = load_tests(tests_dir)
-    for test_file in tests.values():
-        test_file.run({})
-    return Grading(GradingResults(list(tests.values())), reason)
+    tests = load_tests(tests_dir, support_dir)
+    return finish(tests, list(tests), reason, [])
+
+
+def finish(tests: dict[str, ExceptionTestFile], pending: list[str], status: str, flags: list[str]) -> Grading:
+    """Run the questions the notebook never reached with every value missing, and collect results."""
+    for question in pending:
+        tests[question].run({})
+    return Grading(GradingResults(list(tests.values())), status, flags)
 
 
 def stop(process: subprocess.Popen) -> None:
