@@ -1,8 +1,10 @@
 """Shared fixtures: paths of the built homework and a way to grade a notebook as Gradescope does."""
 
 import json
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,25 @@ def otter_run(submission: Path, output: Path) -> dict:
     results = json.loads((output / "results.json").read_text())
     return {test["name"]: (test["score"], test["max_score"]) for test in results["tests"]
             if test["name"] in QUESTIONS}
+
+
+def gradescope_dry_run(submission: Path, workdir: Path) -> dict:
+    """Grade as Gradescope does: the committed zip unpacked in an `autograder` folder laid out like
+    Gradescope's /autograder, and the zip's own entry point; return the results dictionary."""
+    autograder = workdir / "autograder"
+    (autograder / "submission").mkdir(parents=True)
+    (autograder / "results").mkdir()
+    with zipfile.ZipFile(AUTOGRADER_ZIP) as archive:
+        archive.extractall(autograder / "source")
+    shutil.copy(submission, autograder / "submission" / submission.name)
+    subprocess.run([sys.executable, str(autograder / "source" / "backprop_grader" / "gradescope_run.py"),
+                    str(autograder)], check=True, capture_output=True, timeout=900)
+    return json.loads((autograder / "results" / "results.json").read_text())
+
+
+def scores(results: dict) -> dict[str, float]:
+    """{question: score} of a results dictionary."""
+    return {test["name"]: test["score"] for test in results["tests"] if test["name"] in QUESTIONS}
 
 
 @pytest.fixture(scope="session")

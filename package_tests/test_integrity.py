@@ -1,37 +1,15 @@
 """Grading integrity: attacks earn no more than their honest twins and leak nothing."""
 
-import json
-import shutil
-import subprocess
-import sys
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from attacks import ATTACKS, write_attack, write_otter_log_zip, write_twin
-from conftest import AUTOGRADER_ZIP, QUESTIONS, ROOT
+from conftest import QUESTIONS, gradescope_dry_run, scores
 from test_package import hidden_case_numbers
 
 HIDDEN_ONLY_NAMES = ("test_forward_each_step_follows", "test_exact_at_a_kink", "test_inputs_unchanged")
-
-
-def gradescope_dry_run(submission: Path, workdir: Path) -> dict:
-    """Grade as Gradescope does: the committed zip in /autograder/source, the hardened entry point."""
-    autograder = workdir / "autograder"
-    (autograder / "submission").mkdir(parents=True)
-    (autograder / "results").mkdir()
-    with zipfile.ZipFile(AUTOGRADER_ZIP) as archive:
-        archive.extractall(autograder / "source")
-    shutil.copy(submission, autograder / "submission" / submission.name)
-    subprocess.run([sys.executable, str(autograder / "source" / "backprop_grader" / "gradescope_run.py"),
-                    str(autograder)], check=True, capture_output=True, timeout=900)
-    return json.loads((autograder / "results" / "results.json").read_text())
-
-
-def scores(results: dict) -> dict[str, float]:
-    return {test["name"]: test["score"] for test in results["tests"] if test["name"] in QUESTIONS}
 
 
 def student_visible_text(results: dict) -> str:

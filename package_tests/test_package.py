@@ -14,7 +14,7 @@ import nbformat
 import pytest
 import yaml
 
-from conftest import AUTOGRADER_ZIP, QUESTIONS, ROOT, otter_run
+from conftest import AUTOGRADER_ZIP, QUESTIONS, ROOT, gradescope_dry_run, otter_run, scores
 
 POINTS = {"q1.1": 4, "q1.2": 4, "q1.3": 4, "q2.1": 4, "q2.2": 6}
 BUILT_FOLDERS = ("student", "solutions", "tests", "autograder")
@@ -26,6 +26,14 @@ def test_solutions_full_marks_and_blank_notebook_zero(tmp_path: Path) -> None:
         scores = dict(zip(notebooks, pool.map(lambda item: otter_run(item[1], tmp_path / item[0]), notebooks.items())))
     assert scores["solutions"] == {q: (points, points) for q, points in POINTS.items()}
     assert scores["student"] == {q: (0, points) for q, points in POINTS.items()}
+
+
+def test_gradescope_path_full_marks_and_blank_notebook_zero(tmp_path: Path) -> None:
+    notebooks = [ROOT / name / "backpropagation.ipynb" for name in ("solutions", "student")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        solutions, blank = pool.map(lambda i, path: gradescope_dry_run(path, tmp_path / str(i)), range(2), notebooks)
+    assert scores(solutions) == POINTS
+    assert scores(blank) == {q: 0 for q in POINTS}
 
 
 @pytest.fixture(scope="module")
@@ -138,11 +146,14 @@ def test_zip_holds_what_gradescope_needs() -> None:
     with zipfile.ZipFile(AUTOGRADER_ZIP) as archive:
         names = set(archive.namelist())
         config = json.loads(archive.read("otter_config.json"))
+        run_autograder = archive.read("run_autograder").decode()
         environment = yaml.safe_load(archive.read("environment.yml"))
-    assert {"run_autograder", "setup.sh", "run_otter.py", "environment.yml", "otter_config.json",
-            "files/backprop_checks.py"} <= names
+    assert {"run_autograder", "setup.sh", "environment.yml", "otter_config.json", "files/backprop_checks.py",
+            "backprop_grader/gradescope_run.py", "backprop_grader/trusted_grading.py",
+            "backprop_grader/harness.py"} <= names
     assert {f"tests/{q}.py" for q in QUESTIONS} <= names
     assert config["assignment_name"] == "backpropagation"
+    assert run_autograder.rstrip().endswith("python /autograder/source/backprop_grader/gradescope_run.py")
     locked = pins((ROOT / "requirements.txt").read_text().splitlines())
     [pip_section] = [entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict)]
     shipped = pins(pip_section)
