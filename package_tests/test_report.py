@@ -81,7 +81,7 @@ def fixture_rows() -> tuple[dict[str, str], list[dict[str, str]]]:
 
 
 def test_charts_are_pngs_of_reasonable_size_and_embedded(run: Path) -> None:
-    text, page = build(run)
+    _, page = build(run)
     for name, element_id in ((report.HISTOGRAM, "score-histogram"), (report.PASS_RATES, "pass-rates")):
         png = run / name
         data = png.read_bytes()
@@ -104,6 +104,7 @@ def test_counts_in_the_page_match_the_csv(run: Path) -> None:
     assert page.by_id["points-total"] == points_row["total_points_earned"]
     totals = sorted(float(row["total_points_earned"]) for row in graded)
     assert float(page.by_id["mean-total"]) == pytest.approx(sum(totals) / len(totals), abs=0.005)
+    assert float(page.by_id["median-total"]) == totals[len(totals) // 2]  # an odd number of graded rows
 
     points = {row["data-question"]: row["points"] for row in page.rows["points-row"]}
     assert points == {q: points_row[q] for q in QUESTIONS}
@@ -191,6 +192,7 @@ def test_an_integrity_column_and_unknown_columns(run: Path) -> None:
     text, page = build(run)
     listed = {row["data-file"]: row for row in page.rows["attention"]}
     assert listed["bob.ipynb"]["integrity"] == "output edited <b>by hand</b>"
+    assert "output edited &lt;b&gt;by hand&lt;/b&gt;" in text
     assert "henry.zip" in listed
     assert "Columns without points were ignored: late." in page.by_id["notices"]
     assert {row["data-question"] for row in page.rows["question-row"]} == set(QUESTIONS)
@@ -233,7 +235,7 @@ BROKEN_CSV = {
 @pytest.mark.parametrize("damage", BROKEN_CSV)
 def test_a_broken_csv_gives_a_page_that_says_so(run: Path, damage: str) -> None:
     (run / "grades.csv").write_bytes(BROKEN_CSV[damage])
-    text, page = build(run)
+    _, page = build(run)
     assert "grades.csv" in page.by_id["notices"]
     assert page.by_id["n-submissions"] == "0"
     assert not (run / report.HISTOGRAM).exists()
