@@ -157,7 +157,7 @@ def read_results(path: Path | None) -> dict[str, list[str]]:
 def read_grades(path: Path, run: Run) -> list[dict[str, str]]:
     """The rows of grades.csv; fills in the run's questions and points. Problems go to run.notices."""
     try:
-        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:  # -sig: saved by Excel
             reader = csv.DictReader(handle)
             columns = [column for column in reader.fieldnames or [] if column]
             rows = [row for row in reader if any((value or "").strip() for value in row.values()
