@@ -23,6 +23,11 @@ build: venv
 test: venv
 	$(PY) -m pytest package_tests
 
+# The instructor report of a grading run: $(GRADES)/report.html and its two charts.
+GRADES ?= grades
+report: venv
+	$(PY) -m backprop_hw.report $(GRADES)
+
 # PDFs need Chromium (or LaTeX), which otter does not find on every machine: optional, not committed.
 pdfs: venv
 	$(PY) -m otter export --exporter html solutions/backpropagation.ipynb solutions/backpropagation.pdf
