@@ -1,0 +1,145 @@
+"""Write the example submissions that `make grade` grades on a fresh clone.
+
+    python -m backprop_hw.examples [--out examples/submissions]
+
+They are made from the committed student and solutions notebooks, so they follow the homework when
+it changes, and the output is byte-for-byte reproducible (fixed zip dates, sorted entries). Each
+name says what it tests; EXPECTED says what grading should make of it.
+"""
+
+import argparse
+import json
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = "backpropagation.ipynb"
+SOLUTIONS = ROOT / "solutions" / NOTEBOOK
+STUDENT = ROOT / "student" / NOTEBOOK
+DEFAULT_OUT = ROOT / "examples" / "submissions"
+ZIP_DATE = (2024, 1, 1, 0, 0, 0)
+
+# Wrong answers, as (line of the solution, line a student might write instead).
+SIGN_ERROR_Q1_2 = ("dldf2 = -np.sin(f2) * dldh3  # SOLUTION", "dldf2 = np.sin(f2) * dldh3")
+NO_RELU_Q2_1 = ("all_h[layer + 1] = ReLU(all_f[layer])", "all_h[layer + 1] = all_f[layer]")
+NO_INDICATOR_Q2_2 = ("all_dl_df[layer - 1] = indicator_function(all_f[layer - 1]) * all_dl_dh[layer]",
+                     "all_dl_df[layer - 1] = all_dl_dh[layer]")
+
+# A loop that catches the cell timeout and carries on: only the wall-clock limit stops it.
+STUBBORN_LOOP = "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass"
+
+# What grading should give each example: points per question (in the order q1.1 ... q2.2), or
+# None where nothing can be graded, and a word the grading status must contain.
+EXPECTED = {
+    "blank.ipynb": ((0, 0, 0, 0, 0), "Completed"),
+    "correct.ipynb": ((4, 4, 4, 4, 6), "Completed"),
+    "partly-wrong.ipynb": ((4, 2, 4, 4, 0), "Completed"),
+    "export.zip": ((4, 4, 4, 0, 6), "Completed"),
+    "submission_1001": ((4, 4, 4, 4, 6), "Completed"),
+    "submission_1002": ((4, 2, 4, 4, 6), "Completed"),
+    "corrupt.ipynb": (None, "Not graded"),
+    "empty.ipynb": (None, "Not graded"),
+    "no-notebook.zip": (None, "no notebook"),
+    "two-notebooks.zip": (None, "More than one .ipynb"),
+    "other-assignment.ipynb": (None, "Received submission for assignment"),
+    "late-infinite-loop.zip": ((4, 4, 4, 4, 6), "stopped after"),
+    "stubborn-loop.zip": ((4, 4, 4, 4, 0), "wall-clock"),
+    "kernel-death.zip": ((4, 4, 4, 0, 0), "exit code 3"),
+    "memory-hog.zip": ((4, 4, 4, 4, 6), "ran out of memory"),
+    "pages-of-output.zip": ((4, 4, 4, 4, 6), "printed"),
+}
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def replace_line(notebook: nbformat.NotebookNode, old: str, new: str) -> nbformat.NotebookNode:
+    """A copy of `notebook` with one line of code changed; fails if the line is not there."""
+    changed = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    cells = [cell for cell in changed.cells if cell.cell_type == "code" and old in cell.source]
+    if len(cells) != 1:
+        raise ValueError(f"expected one cell with {old!r} in the solutions, found {len(cells)}")
+    cells[0].source = cells[0].source.replace(old, new)
+    return changed
+
+
+def insert_after_check(notebook: nbformat.NotebookNode, question: str, source: str) -> nbformat.NotebookNode:
+    """A copy of `notebook` with a code cell added after the check of `question`."""
+    changed = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    check = f'grader.check("{question}")'
+    [index] = [i for i, cell in enumerate(changed.cells) if cell.source.strip() == check]
+    cell = nbformat.v4.new_code_cell(source)
+    cell.id = f"added-after-{question.replace('.', '-')}"
+    changed.cells.insert(index + 1, cell)
+    return changed
+
+
+def text(notebook: nbformat.NotebookNode) -> bytes:
+    return (nbformat.writes(notebook) + "\n").encode()
+
+
+def write_zip(path: Path, entries: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in sorted(entries.items()):
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+
+
+def write_examples(out: Path) -> None:
+    """Write every example into `out`, replacing what was there."""
+    solutions, student = read(SOLUTIONS), read(STUDENT)
+    partly_wrong = replace_line(replace_line(solutions, *SIGN_ERROR_Q1_2), *NO_INDICATOR_Q2_2)
+    other = nbformat.from_dict(json.loads(json.dumps(solutions)))
+    other.metadata["otter"]["assignment_name"] = "another-homework"
+    late: dict[str, Callable[[], nbformat.NotebookNode]] = {
+        "late-infinite-loop.zip": lambda: insert_after_check(solutions, "q2.2", "while True:\n    pass"),
+        "stubborn-loop.zip": lambda: insert_after_check(solutions, "q2.1", STUBBORN_LOOP),
+        "kernel-death.zip": lambda: insert_after_check(solutions, "q1.3", "import os\nos._exit(3)"),
+        "memory-hog.zip": lambda: insert_after_check(
+            solutions, "q2.2", "import numpy as np\nhog = np.ones((50_000, 50_000))"),
+        "pages-of-output.zip": lambda: insert_after_check(
+            solutions, "q2.2", 'for line in range(30_000):\n    print("all work and no play " * 4, line)'),
+    }
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    files = {
+        "correct.ipynb": text(solutions),
+        "blank.ipynb": text(student),
+        "partly-wrong.ipynb": text(partly_wrong),
+        "corrupt.ipynb": text(solutions)[:5000],
+        "empty.ipynb": b"",
+        "other-assignment.ipynb": text(other),
+    }
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    write_zip(out / "export.zip", {NOTEBOOK: text(replace_line(solutions, *NO_RELU_Q2_1))})
+    write_zip(out / "no-notebook.zip", {"README.txt": b"I forgot to add my notebook.\n"})
+    write_zip(out / "two-notebooks.zip", {NOTEBOOK: text(solutions), "backpropagation-old.ipynb": text(student)})
+    for name, make in late.items():
+        write_zip(out / name, {NOTEBOOK: text(make())})
+    export = out / "gradescope-export"
+    for submission, notebook in (("submission_1001", solutions),
+                                 ("submission_1002", replace_line(solutions, *SIGN_ERROR_Q1_2))):
+        (export / submission).mkdir(parents=True)
+        (export / submission / NOTEBOOK).write_bytes(text(notebook))
+    (export / "submission_metadata.yml").write_text(
+        "submission_1001:\n  :submitters:\n  - :name: Ada Example\n    :sid: '1001'\n    :email: ada@example.edu\n"
+        "submission_1002:\n  :submitters:\n  - :name: Bo Example\n    :sid: '1002'\n    :email: bo@example.edu\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    write_examples(parser.parse_args().out)
+
+
+if __name__ == "__main__":
+    main()
