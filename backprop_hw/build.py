@@ -7,11 +7,13 @@
 2. Paste those values into the tests in place of `REFERENCE_VALUES["key"]`, so the hidden cases
    carry numbers and no reference code.
 3. Run Otter Assign, which also runs every test on the solutions and fails if one does not pass.
-4. Lay the results out at the top of the repository, normalised so that a rebuild changes nothing.
+4. Lay the results out at the top of the repository, normalised so that a rebuild changes nothing,
+   with notebooks that work alone, in Colab too (see `colab.py`).
 """
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,6 +25,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from backprop_hw import colab
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = ROOT / "assignment"
@@ -80,9 +84,11 @@ def run_otter_assign(master_path: Path, output: Path) -> None:
         raise BuildError(f"otter assign failed{hint}; the solutions must pass their own tests:\n{report}")
 
 
-def normalise_notebook(path: Path, destination: Path) -> None:
-    """Copy a notebook with stable cell ids and without run-specific metadata."""
+def normalise_notebook(path: Path, destination: Path, badge: str | None) -> None:
+    """Copy a notebook, made self-contained with the files already beside `destination`, with
+    stable cell ids and without run-specific metadata."""
     notebook = nbformat.read(path, as_version=4)
+    colab.make_self_contained(notebook, destination.parent, colab.otter_requirement(ROOT / "requirements.txt"), badge)
     for index, cell in enumerate(notebook.cells):
         cell.id = f"cell-{index:03d}"
         cell.metadata.pop("execution", None)
@@ -109,23 +115,26 @@ def replace_tree(source: Path, destination: Path) -> None:
     shutil.copytree(source, destination)
 
 
-def lay_out(dist: Path, root: Path) -> None:
+def lay_out(dist: Path, root: Path, student_badge: str) -> None:
     """Put otter's outputs where instructors, students and graders look for them."""
     for folder in OUTPUT_FOLDERS:
         shutil.rmtree(root / folder, ignore_errors=True)
     student = dist / "student"
     autograder = dist / "autograder"
     for folder, notebook in (("student", student / NOTEBOOK), ("solutions", autograder / NOTEBOOK)):
-        normalise_notebook(notebook, root / folder / NOTEBOOK)
+        (root / folder).mkdir(parents=True)
         shutil.copy(ASSIGNMENT / "backprop_checks.py", root / folder)
         replace_tree(student / "tests", root / folder / "tests")
+        normalise_notebook(notebook, root / folder / NOTEBOOK, student_badge if folder == "student" else None)
     replace_tree(autograder / "tests", root / "tests")
     [zip_path] = autograder.glob(f"{NAME}-autograder_*.zip")
     normalise_zip(zip_path, root / "autograder" / ZIP_NAME)
 
 
-def build(root: Path = ROOT, master_path: Path = ASSIGNMENT / NOTEBOOK) -> None:
-    """Build every output of `master_path` into `root` (the repository itself by default)."""
+def build(root: Path = ROOT, master_path: Path = ASSIGNMENT / NOTEBOOK, colab_repo: str = colab.DEFAULT_REPO) -> None:
+    """Build every output of `master_path` into `root` (the repository itself by default); the
+    student notebook's "Open in Colab" badge points to GitHub repository `colab_repo`."""
+    student_badge = colab.badge_markdown(colab_repo, f"student/{NOTEBOOK}")
     master = nbformat.read(master_path, as_version=4)
     with tempfile.TemporaryDirectory(prefix="backprop-build-") as temporary:
         workdir = Path(temporary) / "master"
@@ -138,7 +147,7 @@ def build(root: Path = ROOT, master_path: Path = ASSIGNMENT / NOTEBOOK) -> None:
         nbformat.write(executed, workdir / NOTEBOOK)
         print("running otter assign (and the solutions against every test) ...", flush=True)
         run_otter_assign(workdir / NOTEBOOK, Path(temporary) / "dist")
-        lay_out(Path(temporary) / "dist", root)
+        lay_out(Path(temporary) / "dist", root, student_badge)
     print(f"built {', '.join(OUTPUT_FOLDERS)} in {root}")
 
 
@@ -146,10 +155,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT, help="where to write the outputs (default: the repository)")
     parser.add_argument("--master", type=Path, default=ASSIGNMENT / NOTEBOOK, help="the master notebook")
+    parser.add_argument("--colab-repo", default=os.environ.get("COLAB_REPO") or colab.DEFAULT_REPO,
+                        help="GitHub org/repo that the Open in Colab badge points to "
+                             f"(default: $COLAB_REPO, else {colab.DEFAULT_REPO})")
     arguments = parser.parse_args()
     try:
-        build(arguments.out.resolve(), arguments.master.resolve())
-    except BuildError as error:
+        build(arguments.out.resolve(), arguments.master.resolve(), arguments.colab_repo)
+    except (BuildError, colab.ColabError) as error:
         print(f"build failed: {error}", file=sys.stderr)
         return 1
     return 0
