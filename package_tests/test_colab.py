@@ -1,0 +1,246 @@
+"""The built notebooks work alone: in Colab, downloaded without their folder, and renamed.
+
+The Colab simulation runs a notebook from memory (no file on disk) in an empty folder, with a
+stand-in `google.colab` importable, a kernel whose shell class lives in `google.colab` (as Colab's
+does: that is how otter recognises Colab, and then refuses to export) and a stand-in
+`pip` that records any call and fails (no network): otter is installed here, so the set-up cell
+must never call pip.
+"""
+
+import ast
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from backprop_hw import colab
+from conftest import QUESTIONS, ROOT, otter_run
+
+NOTEBOOK = "backpropagation.ipynb"
+CHECK_CALL = re.compile(r'grader\.check\("(q[\d.]+)"\)')
+COLAB_KERNEL = """\
+from ipykernel.ipkernel import IPythonKernel
+from ipykernel.zmqshell import ZMQInteractiveShell
+from traitlets import Type
+
+
+class Shell(ZMQInteractiveShell):
+    \"\"\"Stand-in for Colab's shell, google.colab._shell.Shell.\"\"\"
+
+
+class Kernel(IPythonKernel):
+    \"\"\"Stand-in for Colab's kernel, which runs its own shell.\"\"\"
+    shell_class = Type(Shell)
+"""
+FAKE_PIP = """\
+import pathlib, sys
+with open(pathlib.Path(__file__).parent.parent / "pip-calls.txt", "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+sys.exit({code})
+"""
+
+
+def stand_ins(folder: Path, pip_exit_code: int, in_colab: bool) -> Path:
+    """A folder for PYTHONPATH with a `pip` that logs its calls to pip-calls.txt, and `google.colab`."""
+    if in_colab:
+        (folder / "google" / "colab").mkdir(parents=True)
+        (folder / "google" / "colab" / "__init__.py").write_text("")
+        (folder / "google" / "colab" / "_kernel.py").write_text(COLAB_KERNEL)
+    (folder / "pip").mkdir(parents=True)
+    (folder / "pip" / "__init__.py").write_text("")
+    (folder / "pip" / "__main__.py").write_text(FAKE_PIP.format(code=pip_exit_code))
+    return folder
+
+
+def execute(notebook: nbformat.NotebookNode, cwd: Path, python_path: Path, in_colab: bool) -> nbformat.NotebookNode:
+    """Run every cell (errors included) in a fresh kernel working in `cwd`."""
+    kernel = ["--IPKernelApp.kernel_class=google.colab._kernel.Kernel"] if in_colab else []
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True, extra_arguments=kernel,
+                            resources={"metadata": {"path": str(cwd)}})
+    client.execute(env={**os.environ, "PYTHONPATH": str(python_path)})
+    return notebook
+
+
+def output_text(cell: nbformat.NotebookNode) -> str:
+    """Everything a code cell showed: streams, plain-text results and error tracebacks."""
+    parts = []
+    for output in cell.outputs:
+        parts.append(output.get("text", ""))
+        parts.append(output.get("data", {}).get("text/plain", ""))
+        parts.extend(output.get("traceback", []))
+    return "\n".join(parts)
+
+
+def errors(cells: list[nbformat.NotebookNode]) -> list[str]:
+    return [output_text(cell) for cell in cells if any(o.output_type == "error" for o in cell.outputs)]
+
+
+def check_cells(notebook: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
+    found = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and (match := CHECK_CALL.fullmatch(cell.source.strip())):
+            found[match[1]] = cell
+    assert sorted(found) == sorted(QUESTIONS)
+    return found
+
+
+def closing_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    [cell] = [c for c in notebook.cells if c.cell_type == "code" and "grader.check_all()" in c.source]
+    return cell
+
+
+class ColabRun:
+    """A built notebook after a run in the simulated Colab."""
+
+    def __init__(self, folder: str, tmp: Path) -> None:
+        self.cwd = tmp / "content"
+        self.cwd.mkdir()
+        self.stand_ins = stand_ins(tmp / "stand-ins", pip_exit_code=1, in_colab=True)
+        notebook = nbformat.read(ROOT / folder / NOTEBOOK, as_version=4)
+        notebook.cells.append(nbformat.v4.new_code_cell("print(grader.interpreter)"))
+        execute(notebook, self.cwd, self.stand_ins, in_colab=True)
+        self.otter_saw = output_text(notebook.cells.pop())
+        self.notebook = notebook
+
+
+@pytest.fixture(scope="module")
+def colab_student(tmp_path_factory: pytest.TempPathFactory) -> ColabRun:
+    return ColabRun("student", tmp_path_factory.mktemp("colab-student"))
+
+
+@pytest.fixture(scope="module")
+def colab_solutions(tmp_path_factory: pytest.TempPathFactory) -> ColabRun:
+    return ColabRun("solutions", tmp_path_factory.mktemp("colab-solutions"))
+
+
+def test_otter_believes_it_runs_in_colab(colab_student: ColabRun) -> None:
+    assert "COLAB" in colab_student.otter_saw
+
+
+def test_blank_notebook_in_colab_fails_every_check_cleanly(colab_student: ColabRun) -> None:
+    for question, cell in check_cells(colab_student.notebook).items():
+        shown = output_text(cell)
+        assert not errors([cell]), f"{question}: {shown}"
+        assert f"{question} results:" in shown and "Test case failed" in shown, shown
+        assert "All test cases passed" not in shown
+    assert "does not exist" not in "\n".join(output_text(c) for c in colab_student.notebook.cells if c.cell_type == "code")
+
+
+def test_solutions_in_colab_pass_every_check_and_raise_nothing(colab_solutions: ColabRun) -> None:
+    code = [cell for cell in colab_solutions.notebook.cells if cell.cell_type == "code"]
+    assert errors(code) == []
+    for question, cell in check_cells(colab_solutions.notebook).items():
+        assert f"{question} results: All test cases passed!" in output_text(cell)
+
+
+@pytest.mark.parametrize("run", ["colab_student", "colab_solutions"])
+def test_colab_closing_cell_says_download_the_notebook(run: str, request: pytest.FixtureRequest) -> None:
+    colab_run: ColabRun = request.getfixturevalue(run)
+    shown = output_text(closing_cell(colab_run.notebook))
+    assert "File > Download > Download .ipynb" in shown and "Gradescope" in shown
+    assert all(f"{question} results:" in shown for question in QUESTIONS), shown
+    assert not list(colab_run.cwd.glob("*.zip"))
+
+
+@pytest.mark.parametrize("run", ["colab_student", "colab_solutions"])
+def test_colab_set_up_writes_the_folder_files_and_never_calls_pip(run: str, request: pytest.FixtureRequest) -> None:
+    colab_run: ColabRun = request.getfixturevalue(run)
+    built = ROOT / run.removeprefix("colab_")
+    expected = [Path("backprop_checks.py")] + sorted(p.relative_to(built) for p in (built / "tests").glob("*.py"))
+    assert sorted(p.relative_to(colab_run.cwd) for p in colab_run.cwd.rglob("*.py")
+                  if "__pycache__" not in p.parts) == sorted(expected)
+    for path in expected:
+        assert (colab_run.cwd / path).read_text() == (built / path).read_text(), path
+    assert not list(colab_run.cwd.glob("*.ipynb"))
+    assert not (colab_run.stand_ins / "pip-calls.txt").exists()
+
+
+@pytest.mark.parametrize("run", ["colab_student", "colab_solutions"])
+def test_notebook_downloaded_from_colab_is_graded(run: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    colab_run: ColabRun = request.getfixturevalue(run)
+    downloaded = tmp_path / "Copy of backpropagation.ipynb"
+    nbformat.write(colab_run.notebook, downloaded)
+    scores = otter_run(downloaded, tmp_path / "graded")
+    assert sorted(scores) == sorted(QUESTIONS)
+    if run == "colab_solutions":
+        assert all(score == points for score, points in scores.values()), scores
+    else:
+        assert all(score == 0 for score, _ in scores.values()), scores
+
+
+def test_renamed_copy_alone_in_a_folder_checks_and_exports(tmp_path: Path) -> None:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    renamed = folder / "my backprop homework.ipynb"
+    renamed.write_bytes((ROOT / "solutions" / NOTEBOOK).read_bytes())
+    python_path = stand_ins(tmp_path / "stand-ins", pip_exit_code=1, in_colab=False)
+    notebook = execute(nbformat.read(renamed, as_version=4), folder, python_path, in_colab=False)
+    assert errors([cell for cell in notebook.cells if cell.cell_type == "code"]) == []
+    for question, cell in check_cells(notebook).items():
+        assert f"{question} results: All test cases passed!" in output_text(cell)
+    assert "upload the zip file" in output_text(closing_cell(notebook))
+    [export] = folder.glob("my backprop homework_*.zip")
+    with zipfile.ZipFile(export) as archive:
+        assert renamed.name in archive.namelist()
+    scores = otter_run(export, tmp_path / "graded")
+    assert all(score == points for score, points in scores.values()) and sorted(scores) == sorted(QUESTIONS)
+    assert not (python_path / "pip-calls.txt").exists()
+
+
+def set_up_source(folder: str) -> str:
+    notebook = nbformat.read(ROOT / folder / NOTEBOOK, as_version=4)
+    [cell] = [c for c in notebook.cells if c.cell_type == "code" and c.source.startswith("#@title Set up the checks")]
+    assert "otter_ignore" in cell.metadata.get("tags", [])  # grading never runs it
+    return cell.source
+
+
+def test_set_up_installs_the_pinned_otter_when_it_is_missing(tmp_path: Path) -> None:
+    python_path = stand_ins(tmp_path / "stand-ins", pip_exit_code=0, in_colab=False)
+    cwd = tmp_path / "content"
+    cwd.mkdir()
+    # -S leaves site-packages, and so otter, out; the cell needs the standard library only.
+    subprocess.run([sys.executable, "-S", "-c", set_up_source("student")], cwd=cwd, check=True, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": str(python_path)})
+    [pin] = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("otter-grader==")]
+    assert (python_path / "pip-calls.txt").read_text().split() == [
+        "install", "--quiet", "--disable-pip-version-check", pin]
+    assert (cwd / "tests" / "q2.2.py").read_text() == (ROOT / "student" / "tests" / "q2.2.py").read_text()
+
+
+def test_set_up_repairs_an_incomplete_tests_folder(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "q1.1.py").write_text("stale = True\n")
+    (tmp_path / "backprop_checks.py").write_text((ROOT / "student" / "backprop_checks.py").read_text())
+    result = subprocess.run([sys.executable, "-c", set_up_source("student")], cwd=tmp_path, check=True,
+                            capture_output=True, text=True)
+    for question in QUESTIONS:
+        assert (tmp_path / "tests" / f"{question}.py").read_text() == \
+            (ROOT / "student" / "tests" / f"{question}.py").read_text()
+    assert "backprop_checks.py" not in result.stdout  # an up-to-date file is left alone
+
+
+def test_student_notebook_opens_in_colab_from_the_repository() -> None:
+    notebook = nbformat.read(ROOT / "student" / NOTEBOOK, as_version=4)
+    repo = os.environ.get("COLAB_REPO") or colab.DEFAULT_REPO
+    badge = colab.badge_markdown(repo, f"student/{NOTEBOOK}")
+    assert f"(https://colab.research.google.com/github/{repo}/blob/main/student/{NOTEBOOK})" in badge
+    assert notebook.cells[0].cell_type == "markdown" and badge in notebook.cells[0].source
+    assert notebook.metadata["otter"]["assignment_name"] == "backpropagation"
+
+
+@pytest.mark.parametrize("text", ["plain\n", "a ''' inside", "ends in a quote'", "ends in a backslash\\", "\\'''"])
+def test_carried_files_are_exact_python_literals(text: str) -> None:
+    assert ast.literal_eval(colab.python_literal(text)) == text
+
+
+def test_build_rejects_a_malformed_colab_repository(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "backprop_hw.build", "--out", str(tmp_path / "out"),
+                             "--colab-repo", "not a repository"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and "org/repo" in result.stderr
+    assert not (tmp_path / "out").exists()
