@@ -1,0 +1,136 @@
+"""Dry-run the autograder zip as Gradescope would, in a sandbox, and check what it writes.
+
+    python -m backprop_hw.gradescope_check [SUBMISSION] [--autograder ZIP]
+
+Lays out a Gradescope-like /autograder (the zip unpacked in `source`, `run_autograder` beside it,
+the submission in `submission`, an empty `results`) inside a bubblewrap sandbox and runs the zip's
+own `run_autograder` there: otter in a Jupyter kernel, exactly as on Gradescope. Only the conda
+environment that `setup.sh` builds is replaced by this repository's venv (a `mamba` stand-in that
+does nothing lets `run_autograder` activate "otter-env" and find the venv's python). Then
+`results/results.json` is validated against Gradescope's results format
+(`gradescope_results.schema.json`) and the score printed. Without SUBMISSION the solutions notebook
+is graded, and it must score full marks.
+"""
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Optional
+
+import jsonschema
+
+from backprop_hw import sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTOGRADER_ZIP = ROOT / "autograder" / "backpropagation-autograder.zip"
+SOLUTIONS = ROOT / "solutions" / "backpropagation.ipynb"
+SCHEMA = Path(__file__).with_name("gradescope_results.schema.json")
+SHIM = "/opt/conda-stand-in"
+# The kernel and otter together need more room than one warm fork, and the kernel takes seconds to start.
+LIMITS = sandbox.Limits(memory_bytes=4 * sandbox.GIB, wall_seconds=300.0)
+
+
+def lay_out(autograder: Path, submission: Path, folder: Path) -> Path:
+    """Build /autograder in `folder` as Gradescope does; return it. The sandbox user may write all of it."""
+    root = folder / "autograder"
+    with zipfile.ZipFile(autograder) as archive:
+        archive.extractall(root / "source")
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    (root / "submission").mkdir()
+    (root / "results").mkdir()
+    (root / "submission_metadata.json").write_text("{}")
+    if submission.is_dir():
+        shutil.copytree(submission, root / "submission", symlinks=True, dirs_exist_ok=True)
+    elif submission.suffix == ".zip":  # Gradescope unpacks an uploaded zip
+        with zipfile.ZipFile(submission) as archive:
+            archive.extractall(root / "submission")
+    else:
+        shutil.copy(submission, root / "submission" / submission.name)
+    shim = folder / "shim"
+    shim.mkdir()
+    (shim / "mamba").write_text("#!/bin/sh\n# Stands in for mamba: the venv is already there.\nexit 0\n")
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o777 if path.is_dir() or path.name in ("mamba", "run_autograder") else 0o666)
+    return root
+
+
+def run_autograder_payload(_control: int) -> int:
+    """In the sandbox: become Gradescope's harness and run /autograder/run_autograder."""
+    import os
+
+    venv_bin = str(Path(sys.executable).parent)
+    environment = {"PATH": f"{SHIM}:{venv_bin}:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
+                   "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    sys.stdout.flush()
+    os.execve("/bin/bash", ["/bin/bash", "/autograder/run_autograder"], environment)
+    return 127
+
+
+def dry_run(submission: Path, autograder: Path = AUTOGRADER_ZIP,
+            limits: sandbox.Limits = LIMITS) -> tuple[Optional[dict], sandbox.Run]:
+    """Run the autograder on `submission` in a sandbox; return results.json (None if absent) and the run."""
+    bwrap = sandbox.find_bwrap()
+    with tempfile.TemporaryDirectory(prefix="backprop-gradescope-") as temporary:
+        folder = Path(temporary)
+        root = lay_out(autograder, submission.resolve(), folder)
+        holder = sandbox.Holder(bwrap, ["--bind", str(root), "/autograder", "--ro-bind", str(folder / "shim"), SHIM],
+                                limits)
+        run = sandbox.run(holder, sandbox.SANDBOX_UID_BASE, limits, run_autograder_payload)
+        results_path = root / "results" / "results.json"
+        results = json.loads(results_path.read_text()) if results_path.is_file() else None
+    return results, run
+
+
+def validate(results: dict) -> None:
+    """Raise jsonschema.ValidationError unless `results` follows Gradescope's format."""
+    jsonschema.validate(results, json.loads(SCHEMA.read_text()))
+
+
+def score(results: dict) -> tuple[float, float]:
+    """(score, possible) as Gradescope computes them."""
+    tests = [test for test in results.get("tests", []) if "max_score" in test]
+    possible = sum(test["max_score"] for test in tests)
+    total = results["score"] if "score" in results else sum(test.get("score", 0) for test in tests)
+    return total, possible
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("submission", type=Path, nargs="?", help="default: the solutions notebook, which must score full marks")
+    parser.add_argument("--autograder", type=Path, default=AUTOGRADER_ZIP)
+    arguments = parser.parse_args()
+    submission = arguments.submission or SOLUTIONS
+    try:
+        results, run = dry_run(submission, arguments.autograder)
+    except sandbox.SandboxUnavailable as error:
+        print(f"refusing to grade: {error}", file=sys.stderr)
+        return 2
+    if results is None:
+        print(run.output.decode(errors="replace"), file=sys.stderr)
+        print(f"no results.json: run_autograder ended with {sandbox.describe_exit(run.exit_code)}"
+              f"{' at the wall-clock limit' if run.killed else ''}", file=sys.stderr)
+        return 1
+    try:
+        validate(results)
+    except jsonschema.ValidationError as error:
+        print(f"results.json does not follow Gradescope's format: {error.message} at {list(error.absolute_path)}",
+              file=sys.stderr)
+        return 1
+    total, possible = score(results)
+    for test in results.get("tests", []):
+        if "max_score" in test:
+            print(f"  {test['name']}: {test.get('score', 0):g} / {test['max_score']:g}")
+    print(f"{submission.name}: {total:g} / {possible:g} (results.json follows Gradescope's format)")
+    if arguments.submission is None and total != possible:
+        print("the solutions notebook must score full marks", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
