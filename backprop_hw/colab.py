@@ -6,13 +6,14 @@ from its metadata). In Colab there is neither, and `grader.export()` refuses to 
 own `runs_on: colab` only adds an unpinned `%pip install`, so the build reaches past otter here:
 
 - a set-up cell installs the pinned otter-grader when it is missing and writes the public tests
-  and `backprop_checks.py` from text the notebook carries, wherever they are missing or differ;
+  and `backprop_checks.py` from text the notebook carries where they are missing (never over an
+  existing file: in grading, `tests/` holds the hidden cases too);
 - otter's init cell becomes `otter.Notebook(tests_dir="tests")`, which needs no notebook file;
 - otter's export cell becomes a closing cell that runs every check and says how to submit: in
   Colab, download the `.ipynb`; elsewhere, otter's export zip.
 
-The set-up and closing cells carry otter's `otter_ignore` tag, so grading never runs them: the
-grader keeps its own (hidden) tests and helper module, and never calls pip.
+The set-up and closing cells carry otter's `otter_ignore` tag, so grading never runs them and never
+calls pip; should an editor drop the tag, the set-up cell still replaces none of the grader's files.
 """
 
 import ast
@@ -34,10 +35,10 @@ LOCKED = {"deletable": False, "editable": False}
 
 SET_UP_TEMPLATE = '''\
 #@title Set up the checks: run this cell first
-# Written by the homework's build; leave it as it is. It installs otter-grader when it is missing
-# and writes the public tests (tests/) and backprop_checks.py beside this notebook wherever they
-# are missing or differ, so the checks work in Colab, in a notebook downloaded alone and after a
-# rename. Grading skips this cell.
+# Written by the homework's build; leave it as it is. It installs otter-grader if it is missing
+# and writes the public tests (tests/) and backprop_checks.py beside this notebook where they are
+# missing, so the checks work in Colab, in a notebook downloaded alone and after a rename. It never
+# replaces a file (when grading, tests/ holds more tests than these). Grading skips this cell.
 import importlib.util
 import pathlib
 import subprocess
@@ -45,7 +46,7 @@ import sys
 
 
 def set_up_checks(files):
-    """Install otter-grader if needed and put the files the checks read in place."""
+    """Install otter-grader if needed and write the files the checks read where they are missing."""
     if importlib.util.find_spec("otter") is None:
         print("Installing {requirement} ...")
         pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
@@ -55,11 +56,13 @@ def set_up_checks(files):
             raise RuntimeError("Could not install {requirement}:\\n" + pip.stdout + pip.stderr)
     for name, text in files.items():
         path = pathlib.Path(name)
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-            print(f"wrote {{path}}")
-    sys.modules.pop("backprop_checks", None)  # the next check imports the file as written
+            sys.modules.pop("backprop_checks", None)  # a check imports the file just written
+        elif path.read_text(encoding="utf-8") != text:
+            print(f"Note: {{path}} is not the one this notebook comes with (another version or another "
+                  "homework?). If the checks fail strangely, delete it and run this cell again.")
 
 
 set_up_checks({{

@@ -213,16 +213,32 @@ def test_set_up_installs_the_pinned_otter_when_it_is_missing(tmp_path: Path) -> 
     assert (cwd / "tests" / "q2.2.py").read_text() == (ROOT / "student" / "tests" / "q2.2.py").read_text()
 
 
-def test_set_up_repairs_an_incomplete_tests_folder(tmp_path: Path) -> None:
+def test_set_up_completes_a_folder_and_replaces_no_file(tmp_path: Path) -> None:
     (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "q1.1.py").write_text("stale = True\n")
+    (tmp_path / "tests" / "q1.1.py").write_text("another = 'homework'\n")
     (tmp_path / "backprop_checks.py").write_text((ROOT / "student" / "backprop_checks.py").read_text())
     result = subprocess.run([sys.executable, "-c", set_up_source("student")], cwd=tmp_path, check=True,
                             capture_output=True, text=True)
-    for question in QUESTIONS:
+    assert (tmp_path / "tests" / "q1.1.py").read_text() == "another = 'homework'\n"
+    assert "tests/q1.1.py is not the one this notebook comes with" in result.stdout
+    assert "backprop_checks.py" not in result.stdout
+    for question in QUESTIONS[1:]:
         assert (tmp_path / "tests" / f"{question}.py").read_text() == \
             (ROOT / "student" / "tests" / f"{question}.py").read_text()
-    assert "backprop_checks.py" not in result.stdout  # an up-to-date file is left alone
+
+
+def test_grading_keeps_its_hidden_tests_even_if_an_editor_drops_the_cell_tags(tmp_path: Path) -> None:
+    """Values typed in from the table pass q1.1's public cases only: the hidden ones must still run."""
+    notebook = nbformat.read(ROOT / "student" / NOTEBOOK, as_version=4)
+    for cell in notebook.cells:
+        cell.metadata.pop("tags", None)
+    [answer] = [cell for cell in notebook.cells if cell.source.startswith("f0 = ...")]
+    answer.source = ("f0, h1, f1, h2 = 1.23, 0.942489, 1.623004, 5.068295\n"
+                     "f2, h3, f3, l_i = 7.13659, 0.657421, 2.372264, 0.138581")
+    submission = tmp_path / "typed-in.ipynb"
+    nbformat.write(notebook, submission)
+    score, points = otter_run(submission, tmp_path / "graded")["q1.1"]
+    assert 0 < score < points
 
 
 def test_student_notebook_opens_in_colab_from_the_repository() -> None:
