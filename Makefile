@@ -6,8 +6,13 @@ PY := $(VENV)/bin/python
 # requirements.txt (a copy is kept inside it); otherwise it is rebuilt from scratch.
 VENV_STAMP := $(VENV)/installed-requirements.txt
 VENV_CHECK := $(PY) -c "import otter, numpy, matplotlib, nbformat, nbclient, pytest, jsonschema"
+# GitHub org/repo that the "Open in Colab" badges point to (branch main): `make COLAB_REPO=org/repo`.
+COLAB_REPO ?= your-org/backpropagation-homework
+export COLAB_REPO
 
-.PHONY: venv
+.PHONY: all venv build test report pdfs clean-venv
+all: build
+
 venv:
 	@if ! { $(VENV_CHECK) 2>/dev/null && cmp -s requirements.txt $(VENV_STAMP); }; then \
 		echo "(re)creating $(VENV) from requirements.txt"; \
