@@ -19,14 +19,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from backprop_hw import colab
+from backprop_hw import autograder_zip, colab
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = ROOT / "assignment"
@@ -36,8 +35,6 @@ SUPPORT_FILES = ("backprop_checks.py", "requirements.txt")
 ZIP_NAME = f"{NAME}-autograder.zip"
 OUTPUT_FOLDERS = ("student", "solutions", "tests", "autograder")
 REFERENCE_PATTERN = re.compile(r'REFERENCE_VALUES\["([\w-]+)"\]')
-# A fixed date for every zip entry, so the archive is byte-for-byte reproducible.
-ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
 class BuildError(Exception):
@@ -96,19 +93,6 @@ def normalise_notebook(path: Path, destination: Path, badge: str | None) -> None
     nbformat.write(notebook, destination)
 
 
-def normalise_zip(source: Path, destination: Path) -> None:
-    """Repack a zip with sorted entries, a fixed date and fixed permissions."""
-    with zipfile.ZipFile(source) as original:
-        entries = sorted((info.filename, original.read(info)) for info in original.infolist() if not info.is_dir())
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as repacked:
-        for name, data in entries:
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-            info.external_attr = (0o755 if name in ("run_autograder", "setup.sh") else 0o644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            repacked.writestr(info, data)
-
-
 def replace_tree(source: Path, destination: Path) -> None:
     if destination.exists():
         shutil.rmtree(destination)
@@ -128,7 +112,7 @@ def lay_out(dist: Path, root: Path, student_badge: str) -> None:
         normalise_notebook(notebook, root / folder / NOTEBOOK, student_badge if folder == "student" else None)
     replace_tree(autograder / "tests", root / "tests")
     [zip_path] = autograder.glob(f"{NAME}-autograder_*.zip")
-    normalise_zip(zip_path, root / "autograder" / ZIP_NAME)
+    autograder_zip.pack(zip_path, root / "autograder" / ZIP_NAME)
 
 
 def build(root: Path = ROOT, master_path: Path = ASSIGNMENT / NOTEBOOK, colab_repo: str = colab.DEFAULT_REPO) -> None:

@@ -76,7 +76,8 @@ def segments(notebook: nbformat.NotebookNode) -> list[tuple[list[str], list[str]
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        if not OTTER_CELL.search(cell.source):
+        ignored = "otter_ignore" in cell.get("metadata", {}).get("tags", [])  # as otter's grading does
+        if not (ignored or OTTER_CELL.search(cell.source)):
             sources.append(cell.source)
         checked = CHECK_CALL.findall(cell.source)
         if checked:
