@@ -1,0 +1,76 @@
+"""ENGINE=docker: hand the batch to `otter grade`'s Docker containers, and write the same outputs.
+
+Used where a Docker engine runs and bubblewrap does not. Otter's containers grade one extension
+per run, so notebooks and zips go in two runs; a folder of a Gradescope export goes in as its one
+notebook. Otter grade has no per-cell timeout or partial results: a submission that hangs or dies
+scores zero, with otter's message as its status.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from backprop_hw import grading, sandbox
+
+BASE_IMAGE = "ubuntu:22.04"
+
+
+def require_docker() -> None:
+    """SandboxUnavailable unless a Docker engine answers."""
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "info"], capture_output=True).returncode != 0:
+        raise sandbox.SandboxUnavailable(
+            "ENGINE=docker needs a running Docker engine, and there is none here; "
+            "student code is never run unsandboxed (use the default bubblewrap engine on Linux)")
+
+
+def stage(submission: grading.Submission, folder: Path) -> Path:
+    """The one file otter grade gets for `submission`."""
+    if submission.path.is_dir():
+        notebooks = sorted(submission.path.glob("*.ipynb"))
+        if len(notebooks) != 1:
+            raise ValueError(f"the folder holds {len(notebooks)} notebooks, not one")
+        return Path(shutil.copy(notebooks[0], folder / f"{submission.name}.ipynb"))
+    return Path(shutil.copy(submission.path, folder / submission.name))
+
+
+def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox.Limits) -> list[dict]:
+    """Grade every submission in `submissions` with otter grade; write grades.csv and results/."""
+    require_docker()
+    from otter.grade.containers import launch_containers
+    from otter.run import AutograderConfig
+
+    found = grading.find_submissions(submissions)
+    outcomes = {}
+    with tempfile.TemporaryDirectory(prefix="backprop-docker-") as temporary:
+        folder = Path(temporary)
+        source = grading.unpack_autograder(autograder, folder / "autograder")
+        points = grading.question_points(source)
+        ag_config = AutograderConfig(json.loads((source / "otter_config.json").read_text()))
+        staged = {}
+        for submission in found:
+            if submission.problem is None:
+                try:
+                    staged[stage(submission, folder).name] = submission.name
+                except (OSError, ValueError) as error:
+                    submission.problem = str(error)
+        for extension in ("ipynb", "zip"):
+            paths = [str(folder / name) for name in staged if name.endswith(f".{extension}")]
+            if not paths:
+                continue
+            for result in launch_containers(str(autograder), paths, num_containers=os.cpu_count() or 1,
+                                            base_image=BASE_IMAGE, tag="backpropagation",
+                                            config=AutograderConfig({"zips": extension == "zip"}),
+                                            timeout=int(limits.wall_seconds), network=False):
+                failed = result.has_catastrophic_failure()
+                outcomes[staged[result.file]] = grading.Outcome(
+                    results=result.to_gradescope_dict(ag_config), complete=not failed,
+                    error=str(result.catastrophic_error) if failed else None)
+    rows = [grading.record(out, submission, outcomes.get(submission.name, grading.Outcome(
+        error="otter grade returned no result")), points) for submission in found]
+    grading.write_grades(out, rows, points)
+    return rows
+
