@@ -9,6 +9,7 @@ test files on them, with its own numpy and its own copy of `backprop_checks`. It
 pickle from a submission (otter would unpickle `.OTTER_LOG`).
 """
 
+import importlib.util
 import json
 import math
 import os
@@ -20,8 +21,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from types import ModuleType
+from typing import Any, Callable
 
+import nbformat
 import numpy as np
 from otter.test_files import GradingResults
 from otter.test_files.exception_test import ExceptionTestFile
@@ -266,11 +269,23 @@ SUSPICIOUS = {
 }
 
 
+def _harness_module() -> ModuleType:
+    """harness.py, loaded by path: it sits beside this file both here and in the autograder zip."""
+    spec = importlib.util.spec_from_file_location("grading_harness", HARNESS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def scan_for_tampering(notebook: Path) -> list[str]:
-    """Flags for the instructor (never a penalty): code that looks like it targets the grader."""
+    """Flags for the instructor (never a penalty): code that looks like it targets the grader.
+
+    Only the code the harness runs is read: cells tagged `otter_ignore` (the notebook's own set-up
+    cell among them) never run in grading.
+    """
     try:
-        cells = json.loads(notebook.read_text(errors="replace")).get("cells", [])
-        source = "\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
-    except (ValueError, AttributeError, OSError):
+        parts = _harness_module().segments(nbformat.read(notebook, as_version=4))
+        source = "\n".join(cell for _, cells in parts for cell in cells)
+    except Exception:  # an unreadable notebook has no code to flag; the harness reports why
         return []
     return [reason for pattern, reason in SUSPICIOUS.items() if re.search(pattern, source)]

@@ -1,7 +1,6 @@
 """Grading integrity: attacks earn no more than their honest twins and leak nothing."""
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
