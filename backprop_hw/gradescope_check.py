@@ -4,7 +4,8 @@
 
 Lays out a Gradescope-like /autograder (the zip unpacked in `source`, `run_autograder` beside it,
 the submission in `submission`, an empty `results`) inside a bubblewrap sandbox and runs the zip's
-own `run_autograder` there: otter in a Jupyter kernel, exactly as on Gradescope. Only the conda
+own `run_autograder` there as Gradescope does: as root (of the sandbox: uid 0 with only the
+capabilities to hand files to, and become, another user; see `sandbox.enter`). Only the conda
 environment that `setup.sh` builds is replaced by this repository's venv (a `mamba` stand-in that
 does nothing lets `run_autograder` activate "otter-env" and find the venv's python). Then
 `results/results.json` is validated against Gradescope's results format
@@ -78,9 +79,10 @@ def dry_run(submission: Path, autograder: Path = AUTOGRADER_ZIP,
     with tempfile.TemporaryDirectory(prefix="backprop-gradescope-") as temporary:
         folder = Path(temporary)
         root = lay_out(autograder, submission.resolve(), folder)
-        holder = sandbox.Holder(bwrap, ["--bind", str(root), "/autograder", "--ro-bind", str(folder / "shim"), SHIM],
-                                limits)
-        run = sandbox.run(holder, sandbox.SANDBOX_UID_BASE, limits, run_autograder_payload)
+        binds = ["--bind", str(root), "/autograder", "--perms", "0755", "--dir", str(Path(SHIM).parent),
+                 "--ro-bind", str(folder / "shim"), SHIM]
+        holder = sandbox.Holder(bwrap, binds, limits)
+        run = sandbox.run(holder, None, limits, run_autograder_payload)  # Gradescope runs it as root
         results_path = root / "results" / "results.json"
         results = json.loads(results_path.read_text()) if results_path.is_file() else None
     return results, run

@@ -80,7 +80,7 @@ def test_results_and_feedback_for_every_submission(graded):
 
 
 @pytest.mark.parametrize("name", ["partly-wrong.ipynb", "blank.ipynb", "export.zip", "gradescope-export/submission_1002",
-                                  "two-notebooks.zip", "memory-hog.zip"])
+                                  "two-notebooks.zip", "memory-hog.zip", "kernel-death.zip"])
 def test_same_points_as_the_gradescope_dry_run(graded, name):
     results, run = gradescope_check.dry_run(EXAMPLES / name)
     assert results is not None, run.output.decode(errors="replace")
