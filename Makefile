@@ -10,7 +10,7 @@ VENV_CHECK := $(PY) -c "import otter, numpy, matplotlib, nbformat, nbclient, pyt
 COLAB_REPO ?= your-org/backpropagation-homework
 export COLAB_REPO
 
-.PHONY: all venv build test report pdfs clean-venv
+.PHONY: all venv build test report pdfs clean-venv grade gradescope-check bench examples
 all: build
 
 venv:
@@ -24,9 +24,33 @@ venv:
 
 build: venv
 	$(PY) -m backprop_hw.build
+	$(PY) -m backprop_hw.examples
+
+# The example submissions (made from the student and solutions notebooks; part of build).
+examples: venv
+	$(PY) -m backprop_hw.examples
 
 test: venv
 	$(PY) -m pytest package_tests
+
+# Grade every submission in SUBMISSIONS (notebooks, export zips, Gradescope export folders), each in
+# its own bubblewrap sandbox, into OUT: grades.csv and results/<file>/{results.json,feedback.txt,log.txt}.
+# ENGINE=docker hands the batch to otter grade's containers instead.
+SUBMISSIONS ?= examples/submissions
+OUT ?= grades
+ENGINE ?= bwrap
+grade: venv
+	$(PY) -m backprop_hw.grading $(SUBMISSIONS) --out $(OUT) --engine $(ENGINE)
+
+# Run the autograder zip's run_autograder as Gradescope would, in a sandbox, and check results.json
+# against Gradescope's format. Default SUBMISSION: the solutions, which must score full marks.
+gradescope-check: venv
+	$(PY) -m backprop_hw.gradescope_check $(SUBMISSION)
+
+# make grade against a sequential otter run loop on the same submissions: both times and the ratio.
+BENCH_COPIES ?= 5
+bench: venv
+	$(PY) -m backprop_hw.bench --copies $(BENCH_COPIES)
 
 # The instructor report of a grading run: $(GRADES)/report.html and its two charts.
 GRADES ?= grades
