@@ -64,9 +64,8 @@ def run_autograder_payload(_control: int) -> int:
     """In the sandbox: become Gradescope's harness and run /autograder/run_autograder."""
     import os
 
-    venv_bin = str(Path(sys.executable).parent)
-    environment = {"PATH": f"{SHIM}:{venv_bin}:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
-                   "OPENBLAS_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    environment = {**sandbox.ENVIRONMENT, "PATH": f"{SHIM}:{sandbox.ENVIRONMENT['PATH']}"}
+    del environment["MPLBACKEND"]  # the kernel chooses its own, as on Gradescope
     sys.stdout.flush()
     os.execve("/bin/bash", ["/bin/bash", "/autograder/run_autograder"], environment)
     return 127

@@ -43,6 +43,13 @@ MIB = 1 << 20
 MAX_CONTROL_BYTES = 16 * MIB
 
 
+ENVIRONMENT = {
+    "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
+    "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
+    "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+}
+
+
 class SandboxUnavailable(RuntimeError):
     """No way to isolate student code here: grading must not go ahead."""
 
@@ -195,6 +202,8 @@ def enter(holder_pid: int, uid: Optional[int], limits: Limits) -> int:
     if uid is not None and any(line.split()[1].strip("0") for line in status.splitlines()
                                if line.startswith(("CapEff", "CapPrm"))):
         os._exit(70)  # never run student code with a capability left
+    os.environ.clear()  # nothing of the instructor's environment (tokens, paths) reaches the sandbox
+    os.environ.update(ENVIRONMENT)
     os.chdir("/autograder")
     return 0
 

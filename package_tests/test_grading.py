@@ -115,7 +115,7 @@ def test_rerun_into_the_same_folder_changes_nothing(tmp_path):
 def test_the_sandbox_confines_the_notebook(tmp_path):
     notebook = nbformat.read(EXAMPLES / "correct.ipynb", as_version=4)
     probe = f"""import json, os, socket
-probes = {{"uid": os.getuid(), "repository": sorted(os.listdir({str(ROOT)!r})),
+probes = {{"uid": os.getuid(), "repository": sorted(os.listdir({str(ROOT)!r})), "environment": sorted(os.environ),
           "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit())}}
 try:
     socket.create_connection(("1.1.1.1", 53), timeout=2)
@@ -131,12 +131,13 @@ print("PROBES", json.dumps(probes))"""
     notebook.cells.append(nbformat.v4.new_code_cell(probe))
     (tmp_path / "submissions").mkdir()
     nbformat.write(notebook, tmp_path / "submissions" / "probe.ipynb")
-    assert make_grade(tmp_path / "submissions", tmp_path / "out").returncode == 0
+    assert make_grade(tmp_path / "submissions", tmp_path / "out", INSTRUCTOR_TOKEN="secret").returncode == 0
     log = (tmp_path / "out" / "results" / "probe.ipynb" / "log.txt").read_text()
     probes = json.loads(log.split("PROBES ", 1)[1].splitlines()[0])
     assert probes["uid"] >= grading.sandbox.SANDBOX_UID_BASE
     assert probes == {**probes, "repository": [".venv"], "network": "blocked", "system": "read-only"}
     assert len(probes["processes"]) < 5  # the sandbox's own init and placeholder, and the notebook
+    assert set(probes["environment"]) <= set(grading.sandbox.ENVIRONMENT)
 
 
 def test_folder_entries_that_are_not_submissions_still_get_a_row(tmp_path):
