@@ -424,6 +424,9 @@ def main() -> int:
     if arguments.worker:
         worker_main(arguments.worker, arguments.slot, limits)
         return 0
+    if not arguments.submissions.is_dir():
+        print(f"no folder of submissions at {arguments.submissions}", file=sys.stderr)
+        return 2
     try:
         if arguments.engine == "docker":
             from backprop_hw import docker_engine

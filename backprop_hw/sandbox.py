@@ -9,7 +9,12 @@ submission. Forking a warm interpreter instead of starting one per submission sa
 importing otter, numpy and matplotlib costs.
 
 Killing the placeholder ends the sandbox's PID namespace, and with it every process the submission
-started. Nothing outside the sandbox runs student code; results leave it only as JSON on a pipe.
+started. Nothing outside the sandbox runs student code.
+
+The trust boundary is the `run` call: the sandboxed process gets a pipe for JSON lines and its
+stdout, nothing else, and the caller stays outside to decide what to record. `make grade` writes
+results only from what comes over that pipe; a grader that must not trust the notebook's process
+at all keeps the tests on its side of the pipe and asks the sandbox only for values.
 """
 
 import ctypes
