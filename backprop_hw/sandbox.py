@@ -73,13 +73,17 @@ class Limits:
 
 
 def find_bwrap() -> str:
-    """The path of a working bwrap, or SandboxUnavailable saying what is missing."""
+    """The path of a working bwrap usable by this process, or SandboxUnavailable saying what is missing."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable(
             "bubblewrap (bwrap) is not installed, and student code is never run unsandboxed. "
             "Install it (Debian/Ubuntu: apt-get install bubblewrap) or grade with ENGINE=docker "
             "where a Docker engine runs.")
+    if os.geteuid() != 0:
+        raise SandboxUnavailable(
+            "the bubblewrap engine needs root: it joins each sandbox's namespaces and hands the notebook "
+            "to an unprivileged uid of its own. Run it with sudo, or use ENGINE=docker.")
     probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "true"],
                            capture_output=True, text=True)
     if probe.returncode != 0:
