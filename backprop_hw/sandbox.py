@@ -328,3 +328,55 @@ def describe_exit(code: int) -> str:
         except ValueError:
             return f"signal {code - 128}"
     return f"exit code {code}"
+
+
+def launcher(binds: list[str], limits: Limits = Limits(), uid: int = SANDBOX_UID_BASE,
+             cwd: str = "/autograder") -> Callable[[list[str]], subprocess.Popen]:
+    """A function that starts a command in a fresh sandbox and returns its Popen (stdin and stdout
+    piped), for a grader that keeps its tests outside and talks to the notebook's process.
+
+    The Popen is this module's command line, which builds the sandbox, runs the command in it as
+    `uid` and ends the sandbox when the command ends, at the wall-clock limit, or when killed.
+    """
+
+    def launch(command: list[str]) -> subprocess.Popen:
+        arguments = [sys.executable, "-m", "backprop_hw.sandbox", "--uid", str(uid), "--cwd", cwd,
+                     "--limits", json.dumps(limits.__dict__), "--binds", json.dumps(binds), "--", *command]
+        return subprocess.Popen(arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                cwd=Path(__file__).resolve().parent.parent)
+
+    return launch
+
+
+def main() -> int:
+    """python -m backprop_hw.sandbox [--uid U] [--cwd DIR] [--limits JSON] [--binds JSON] -- COMMAND..."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--uid", type=int, default=SANDBOX_UID_BASE)
+    parser.add_argument("--cwd", default="/autograder")
+    parser.add_argument("--limits", type=json.loads, default={})
+    parser.add_argument("--binds", type=json.loads, default=[])
+    parser.add_argument("command", nargs="+")
+    arguments = parser.parse_args()
+    limits = Limits(**arguments.limits)
+    holder = Holder(find_bwrap(), arguments.binds, limits)
+    deadline = time.monotonic() + limits.wall_seconds
+    child = enter(holder.pid, arguments.uid, limits)  # this process stays outside to wait and kill
+    if child == 0:
+        os.closerange(3, 65536)
+        os.chdir(arguments.cwd)
+        os.execve(arguments.command[0], arguments.command, ENVIRONMENT)
+    while time.monotonic() < deadline:
+        finished, status = os.waitpid(child, os.WNOHANG)
+        if finished:
+            holder.close()
+            code = os.waitstatus_to_exitcode(status)
+            return 128 - code if code < 0 else code
+        time.sleep(0.05)
+    holder.close()
+    return 128 + signal.SIGKILL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

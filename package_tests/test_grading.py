@@ -168,3 +168,14 @@ def test_bench_scores_agree_with_otter_run():
     assert result["disagreements"] == []
     assert result["otter_run_seconds"] > 0 and result["make_grade_seconds"] > 0
 
+
+
+def test_launcher_runs_a_command_in_a_sandbox_for_a_grader_outside():
+    launch = grading.sandbox.launcher(["--perms", "1777", "--dir", "/autograder/work"], cwd="/autograder/work")
+    process = launch([sys.executable, "-c", "import os, sys; print(os.getuid(), os.getcwd(), sys.stdin.read())"])
+    output, _ = process.communicate(b"values, please")
+    assert process.returncode == 0
+    uid, cwd, message = output.decode().split(maxsplit=2)
+    assert int(uid) >= grading.sandbox.SANDBOX_UID_BASE and cwd == "/autograder/work" and message.strip() == "values, please"
+    looping = grading.sandbox.launcher([], limits=grading.sandbox.Limits(wall_seconds=1))([sys.executable, "-c", "while 1: pass"])
+    assert looping.wait(timeout=30) == 128 + 9
