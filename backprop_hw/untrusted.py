@@ -6,7 +6,8 @@ reports JSON lines on a pipe, and the process outside the sandbox decides what t
 
 Otter's autograder (`otter.run.run_autograder.main`) runs unchanged except for one step: where
 `grade_notebook` would start a Jupyter kernel and run the notebook through nbclient, the cells run
-here in an IPython shell. That saves the kernel start, gives every cell a timeout (otter has none,
+here in an IPython shell (`InProcessExecutor` stands in for nbconvert's ExecutePreprocessor, and
+otter's log server, which would loop in one process, is left out). That saves the kernel start, gives every cell a timeout (otter has none,
 upstream issue 469), and streams each question's result as soon as its check has run, so a cell
 that hangs or kills the process later costs only the questions after it.
 """
