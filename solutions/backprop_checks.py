@@ -17,6 +17,10 @@ RTOL_TABLE = 1e-5
 # Hidden cases allow floating-point round-off only: a value rounded to a few places, or a
 # derivative estimated by finite differences, is far outside this.
 RTOL_EXACT = 1e-10
+# A value recomputed from the student's own earlier values by the same formula agrees to a few
+# units of round-off (1e-15); a centred finite difference, even at its best step, is off by 1e-11
+# or more on the toy model.
+RTOL_RELATION = 1e-12
 
 
 def _fail(message: str) -> None:
@@ -92,7 +96,7 @@ def check_scalar(name: str, value: Any, expected: float, *, hidden: bool, hint: 
 def check_relation(name: str, value: Any, candidates: Sequence[float], hint: str) -> None:
     """Check that `value` equals one of `candidates`, each computed from the student's own values."""
     actual = scalar(name, value)
-    if any(_close(np.float64(actual), np.float64(c), RTOL_EXACT) for c in candidates):
+    if any(_close(np.float64(actual), np.float64(c), RTOL_RELATION) for c in candidates):
         return
     _fail(f"`{name}` does not follow from the values it is computed from. {hint}")
 
@@ -127,14 +131,17 @@ def check_array(name: str, value: Any, expected: Any, *, hidden: bool, hint: str
     _fail(f"`{name}` {problem}. {hint}".strip())
 
 
-def call_student(function: Any, name: str, *args: Any, case: str) -> Any:
+ANY_NETWORK = "It must work for networks of any depth and layer sizes, taken from its arguments."
+
+
+def call_student(function: Any, name: str, *args: Any, case: str, hint: str = "") -> Any:
     """Call the student's function; turn its crash into a failure that names the case."""
     if not callable(function):
         _fail(f"`{name}` is not defined as a function: run the cell that defines it.")
     try:
         return function(*args)
     except Exception as error:  # any crash of student code is a failed case, not a test error
-        _fail(f"`{name}` raised {type(error).__name__}: {error} ({case}).")
+        _fail(f"`{name}` raised {type(error).__name__}: {error} ({case}). {hint}".strip())
 
 
 def unpack(result: Any, name: str, count: int) -> tuple:
@@ -161,6 +168,23 @@ def check_layers(name: str, value: Any, expected: Sequence[Any], *, hidden: bool
         check_array(f"{name}[{layer}]", layers[layer], expected[layer], hidden=hidden, hint=hint)
 
 
+def check_forward(all_f: Any, all_h: Any, case: dict, *, hidden: bool, hint: str = "") -> None:
+    """Check a forward pass in the order it is computed (h_0, f_0, h_1, f_1, ...).
+
+    The first wrong value is the one to fix: later ones are wrong because of it.
+    """
+    all_f = array_list("all_f", all_f, len(case["all_f"]))
+    all_h = array_list("all_h", all_h, len(case["all_h"]))
+    for layer, (f, h) in enumerate(zip(case["all_f"], case["all_h"])):
+        if layer > 0 and not _same_layers([h], [case["all_f"][layer - 1]]) \
+                and _same_layers([all_h[layer]], [case["all_f"][layer - 1]]):
+            _fail(f"`all_h[{layer}]` equals all_f[{layer - 1}]: the ReLU is missing. {hint}".strip())
+        check_array(f"all_h[{layer}]", all_h[layer], h, hidden=hidden,
+                    hint=f"h_0 is the input and h_(k+1) = ReLU(f_k). {hint}".strip())
+        check_array(f"all_f[{layer}]", all_f[layer], f, hidden=hidden,
+                    hint=f"f_k = beta_k + Omega_k h_k. {hint}".strip())
+
+
 def _same_layers(value: Any, expected: Sequence[Any]) -> bool:
     """Whether `value` is a list of arrays equal to `expected` within round-off."""
     try:
@@ -183,7 +207,8 @@ def check_backward(backward_pass: Any, case: dict, *, hidden: bool) -> None:
 
     The inputs include the reference forward pass, so a wrong forward pass costs q2.1 only.
     """
-    result = call_student(backward_pass, "backward_pass", *_backward_inputs(case), case=case["name"])
+    result = call_student(backward_pass, "backward_pass", *_backward_inputs(case), case=case["name"],
+                          hint=ANY_NETWORK if hidden else "")
     dweights, dbiases = unpack(result, "backward_pass", 2)
     if _same_layers(dweights, case["dl_dbiases"]) and _same_layers(dbiases, case["dl_dweights"]):
         _fail("`backward_pass` returns the bias gradients first: return (all_dl_dweights, all_dl_dbiases).")
@@ -199,7 +224,7 @@ def check_inputs_unchanged(backward_pass: Any, case: dict) -> None:
     """Fail if the student's backward pass changes any array or list it is given."""
     inputs = _backward_inputs(case)
     originals = [copy_of(item) for item in inputs]
-    result = call_student(backward_pass, "backward_pass", *inputs, case=case["name"])
+    result = call_student(backward_pass, "backward_pass", *inputs, case=case["name"], hint=ANY_NETWORK)
     for name, gradients in zip(("all_dl_dweights", "all_dl_dbiases"), unpack(result, "backward_pass", 2)):
         for layer, gradient in enumerate(array_list(name, gradients, len(case["weights"]))):
             array(f"{name}[{layer}]", gradient)

@@ -21,6 +21,5 @@ def test_setup_network_layers(compute_network_output):
     weights, biases, net_input = check.network_inputs(setup)
     result = check.call_student(compute_network_output, 'compute_network_output', net_input, weights, biases, case='the set-up network')
     net_output, all_f, all_h = check.unpack(result, 'compute_network_output', 3)
-    check.check_layers('all_f', all_f, setup['all_f'], hidden=False, hint='f_k = beta_k + Omega_k h_k.')
-    check.check_layers('all_h', all_h, setup['all_h'], hidden=False, hint='h_0 is the input and h_(k+1) = ReLU(f_k).')
+    check.check_forward(all_f, all_h, setup, hidden=False)
 
