@@ -17,65 +17,18 @@ import stat
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Optional
 
-import nbformat
-from otter.nbmeta_config import NBMetadataConfig
 from otter.run.run_autograder.autograder_config import AutograderConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trusted_grading import HARNESS, Grading, Launcher, grade, grade_nothing  # noqa: E402
+from trusted_grading import (HARNESS, Launcher, SubmissionProblem, check_notebook, find_notebook,  # noqa: E402
+                             grade, grade_nothing, results_for_gradescope)
 
 STUDENT_UID = 65534  # "nobody": owns nothing, reads only world-readable files
 CLONE_NEWNET = 0x40000000
 LIMITS = {resource.RLIMIT_AS: 4 << 30, resource.RLIMIT_NPROC: 256, resource.RLIMIT_FSIZE: 256 << 20}
-
-
-class SubmissionProblem(Exception):
-    """The submission cannot be graded; the message says why, for the student."""
-
-
-def find_notebook(submission: Path, scratch: Path) -> tuple[Path, list[str]]:
-    """The one notebook of a submission (uploaded as is, or inside an export zip), and flags."""
-    files = [p for p in submission.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts]
-    names = [p.name for p in files]
-    notebooks = [p for p in files if p.suffix == ".ipynb"]
-    for archive in (p for p in files if p.suffix == ".zip"):
-        names += extract_notebooks(archive, scratch, notebooks)
-    if len(notebooks) != 1:
-        raise SubmissionProblem(f"expected one .ipynb notebook in the submission, found {len(notebooks)}")
-    flags = [f"submission contains {name}, which was ignored (pickles are never loaded)"
-             for name in names if name == ".OTTER_LOG" or name.endswith((".pkl", ".pickle"))]
-    return notebooks[0], flags
-
-
-def extract_notebooks(archive: Path, scratch: Path, notebooks: list[Path]) -> list[str]:
-    """Copy the notebooks out of an export zip by name only (no paths from the archive), adding
-    them to `notebooks`; return the names of all its files."""
-    try:
-        with zipfile.ZipFile(archive) as opened:
-            members = [info for info in opened.infolist() if not info.is_dir()]
-            for info in members:
-                name = Path(info.filename).name
-                if name.endswith(".ipynb") and ".ipynb_checkpoints" not in info.filename and info.file_size < 64 << 20:
-                    target = scratch / f"{len(notebooks)}-{name}"
-                    target.write_bytes(opened.read(info))
-                    notebooks.append(target)
-    except zipfile.BadZipFile:
-        raise SubmissionProblem(f"{archive.name} is not a readable zip file") from None
-    return [Path(info.filename).name for info in members]
-
-
-def check_assignment_name(notebook: Path, config: AutograderConfig) -> None:
-    """Otter's check that the notebook belongs to this assignment (metadata only; no code runs)."""
-    try:
-        name = NBMetadataConfig.from_notebook(nbformat.read(notebook, as_version=4)).assignment_name
-    except Exception:  # an unreadable notebook is reported by the harness with its reason
-        return
-    if config.assignment_name and name != config.assignment_name:
-        raise SubmissionProblem(f"this notebook is for assignment '{name}', not '{config.assignment_name}'")
 
 
 def as_student(folder: Path, uid: Optional[int]) -> Launcher:
@@ -129,7 +82,7 @@ def run(autograder: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="submission-") as unpacked:
         try:
             notebook, flags = find_notebook(autograder / "submission", Path(unpacked))
-            check_assignment_name(notebook, config)
+            check_notebook(notebook, config)
         except SubmissionProblem as problem:
             grading = grade_nothing(tests, support, str(problem))
         else:
@@ -145,16 +98,7 @@ def run(autograder: Path) -> dict:
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
             grading.flags[:0] = flags
-    return gradescope_results(grading, config)
-
-
-def gradescope_results(grading: Grading, config: AutograderConfig) -> dict:
-    """Otter's results dictionary plus a note for the instructor (never shown to the student)."""
-    results = grading.results.to_gradescope_dict(config)
-    notes = [f"grading status: {grading.status}"] + [f"flag: {flag}" for flag in grading.flags]
-    results["tests"].append({"name": "Grading notes (instructor only)", "visibility": "hidden",
-                             "output": "\n".join(notes), "status": "passed"})
-    return results
+    return results_for_gradescope(grading, config)
 
 
 def main() -> int:

@@ -12,7 +12,9 @@ Writes, in OUT:
   student would see) and `results/<file>/log.txt` (the start of the grading output).
 
 Workers, one per core, each keep a warm interpreter and fork it for every submission into a fresh
-bubblewrap sandbox (see `backprop_hw.sandbox`). The processes here never run student code.
+bubblewrap sandbox (see `backprop_hw.sandbox`), where `harness.py` runs the notebook. The tests
+run outside, in a monitor process that asks the sandbox for plain-data answers (see
+`trusted_grading.py`). The processes here never run student code.
 """
 
 import argparse
@@ -57,9 +59,10 @@ class Submission:
 class Outcome:
     """What came out of one sandbox."""
 
-    results: Optional[dict] = None  # Gradescope results: final, or the last partial ones
-    complete: bool = False  # otter's autograder finished
+    results: Optional[dict] = None  # Gradescope results
+    complete: bool = False  # the notebook ran to its end
     notes: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # integrity flags for the instructor, never a penalty
     error: Optional[str] = None
     log: str = ""
     seconds: float = 0.0
@@ -104,102 +107,86 @@ def question_points(source: Path) -> dict[str, float]:
     return points
 
 
-def stage(submission: Path, folder: Path) -> Path:
-    """Copy the submission (links as links) into `folder`, readable by the sandbox user; return the copy."""
-    copy = folder / submission.name
-    if submission.is_dir():
-        shutil.copytree(submission, copy, symlinks=True)
-    else:
-        shutil.copyfile(submission, copy)
-    for path in [folder, *folder.rglob("*")]:
-        if not path.is_symlink():
-            path.chmod(0o755 if path.is_dir() else 0o644)
-    return copy
-
-
-def sandbox_binds(source: Path, incoming: Path, config_descriptor: int) -> list[str]:
-    """Gradescope's /autograder layout: source read-only (but otter rewrites its config), the rest fresh."""
-    return [
-        "--ro-bind", str(source), "/autograder/source",
-        "--perms", "0666", "--bind-data", str(config_descriptor), "/autograder/source/otter_config.json",
-        "--ro-bind", str(incoming), "/autograder/incoming",
-        "--perms", "1777", "--dir", "/autograder/submission",
-        "--perms", "1777", "--dir", "/autograder/results",
-    ]
+SANDBOX_NOTEBOOK = "/autograder/submission/submission.ipynb"
 
 
 def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: int) -> Outcome:
-    """Grade one submission in a new sandbox, and gather what it reports within the limits."""
+    """Grade one submission: its notebook runs in a new sandbox, the tests here, outside it.
+
+    The sandbox holds the notebook and nothing of the autograder: no test, no reference value.
+    Only plain data comes out of it (see `trusted_grading`).
+    """
+    from otter.run.run_autograder.autograder_config import AutograderConfig
+
+    from backprop_hw import harness, trusted_grading
+
     started = time.monotonic()
+    config = AutograderConfig(json.loads((source / "otter_config.json").read_text()))
+    tests, support = source / "tests", source / "files"
     with tempfile.TemporaryDirectory(prefix="backprop-incoming-") as incoming:
-        copy = stage(Path(job["path"]), Path(incoming))
-        config = os.open(source / "otter_config.json", os.O_RDONLY)
-        holder = sandbox.Holder(bwrap, sandbox_binds(source, Path(incoming), config), limits, pass_fds=(config,))
-        os.close(config)
-        return _grade_in_sandbox(holder, copy.name, limits, uid, started)
+        try:
+            notebook, flags = trusted_grading.find_notebook(stage(Path(job["path"]), Path(incoming, "submission")),
+                                                            Path(incoming))
+            trusted_grading.check_notebook(notebook, config)
+        except trusted_grading.SubmissionProblem as problem:
+            grading = trusted_grading.grade_nothing(tests, support, str(problem))
+            return Outcome(results=trusted_grading.results_for_gradescope(grading, config), error=str(problem))
+        notebook.chmod(0o644)
+        binds = ["--perms", "0755", "--dir", str(Path(SANDBOX_NOTEBOOK).parent), "--ro-bind", str(notebook), SANDBOX_NOTEBOOK]
+        holder = sandbox.Holder(bwrap, binds, limits)
+        started_processes: list[sandbox.Forked] = []
 
+        def run_harness(requests: int, answers: int) -> int:
+            harness.grade_here(SANDBOX_NOTEBOOK, limits.cell_seconds, os.fdopen(requests, "r"), os.fdopen(answers, "w"))
+            return 0
 
-def _grade_in_sandbox(holder: sandbox.Holder, incoming_name: str, limits: sandbox.Limits, uid: int,
-                      started: float) -> Outcome:
-    """Run otter's autograder in the sandbox (see `untrusted`) and fold its reports into an Outcome."""
-    from backprop_hw import untrusted
+        def launch(_command: list[str]) -> sandbox.Forked:  # the harness is already loaded: fork, not exec
+            started_processes.append(sandbox.Forked(holder, uid, limits, run_harness))
+            return started_processes[-1]
 
-    run = sandbox.run(holder, uid, limits, lambda control: untrusted.grade(control, incoming_name, limits.cell_seconds))
-    outcome = Outcome(log=run.output.decode(errors="replace"))
-    if run.output_total > limits.output_bytes:
-        outcome.notes.append(f"printed {run.output_total / 1e6:.1f} MB; the log keeps the first "
-                             f"{limits.output_bytes // 1024} KB")
-    if run.killed:
-        outcome.notes.append(f"stopped at the wall-clock limit ({limits.wall_seconds:g} s)")
-    elif run.exit_code:
-        outcome.notes.append(f"the grading process ended with {sandbox.describe_exit(run.exit_code)}")
-    _read_messages(run.control_lines, outcome, limits)
-    outcome.seconds = round(time.monotonic() - started, 3)
+        grading = trusted_grading.grade(notebook, tests, support, launch, cell_timeout=limits.cell_seconds,
+                                        total_timeout=limits.wall_seconds)
+    outcome = Outcome(results=trusted_grading.results_for_gradescope(grading, config), complete=grading.finished,
+                      flags=flags + grading.flags, seconds=round(time.monotonic() - started, 3))
+    if grading.status != "completed":
+        outcome.notes.append(grading.status)
+    for process in started_processes:
+        outcome.log = process.output.decode(errors="replace")
+        if process.output_total > limits.output_bytes:
+            outcome.notes.append(f"printed {process.output_total / 1e6:.1f} MB; the log keeps the first "
+                                 f"{limits.output_bytes // 1024} KB")
     return outcome
 
 
-def _read_messages(lines: list[bytes], outcome: Outcome, limits: sandbox.Limits) -> None:
-    """Fold the sandbox's JSON lines into `outcome`; lines that are not JSON objects are ignored."""
-    last_cell = None
-    for line in lines:
-        try:
-            message = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(message, dict):
-            continue
-        event = message.get("event")
-        if event == "cell":
-            last_cell = message.get("source")
-        elif event == "timeout":
-            outcome.notes.append(f"cell `{message.get('source')}` stopped after {limits.cell_seconds:g} s")
-        elif event == "memory":
-            outcome.notes.append(f"cell `{message.get('source')}` ran out of memory")
-        elif event == "partial" and isinstance(message.get("results"), dict):
-            outcome.results = message["results"]
-        elif event == "final" and isinstance(message.get("results"), dict):
-            outcome.results, outcome.complete = message["results"], True
-        elif event == "error":
-            outcome.error = str(message.get("message"))
-    if not outcome.complete and outcome.error is None and last_cell is not None:
-        outcome.notes.append(f"grading stopped in cell `{last_cell}`")
+def stage(submission: Path, folder: Path) -> Path:
+    """Copy the submission (links as links) into `folder`; return `folder`."""
+    folder.mkdir()
+    if submission.is_dir():
+        shutil.copytree(submission, folder / submission.name, symlinks=True)
+    else:
+        shutil.copyfile(submission, folder / submission.name)
+    return folder
 
 
 def worker_main(source: Path, slot: int, limits: sandbox.Limits) -> None:
-    """Serve jobs (JSON lines on stdin) with a warm interpreter; answer each with one JSON line."""
-    from backprop_hw import untrusted
+    """Serve jobs (JSON lines on stdin) with a warm interpreter; answer each with one JSON line.
 
-    untrusted.warm_up()
+    This process never loads the tests: the sandboxed processes are forked from it, and must not
+    inherit them.
+    """
+    from backprop_hw import harness
 
+    harness.warm_up()
     bwrap = sandbox.find_bwrap()
     uid = sandbox.SANDBOX_UID_BASE + slot
-    _answer({"points": question_points(source)})
+    _answer({"ready": True})
     for line in sys.stdin:
         job = json.loads(line)
         reply_read, reply_write = os.pipe()
         pid = os.fork()
         if pid == 0:  # a monitor per job, so that this warm process never holds a submission's data
             os.close(reply_read)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # what tests print must not mix with the replies
             try:
                 outcome = monitor(job, source, bwrap, limits, uid)
                 reply = {"outcome": outcome.__dict__}
@@ -229,17 +216,14 @@ class Worker:
         self.arguments = [sys.executable, "-m", "backprop_hw.grading", "--worker", str(source), "--slot", str(slot),
                           "--limits", json.dumps(limits.__dict__)]
         self.process: Optional[subprocess.Popen] = None
-        self.points: dict[str, float] = {}
 
     def start(self) -> None:
         environment = dict(os.environ, MPLBACKEND="Agg", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
                            MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(ROOT))
         self.process = subprocess.Popen(self.arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                         env=environment, cwd=ROOT)
-        hello = self.process.stdout.readline()
-        if not hello:
+        if not self.process.stdout.readline():
             raise RuntimeError("a grading worker failed to start")
-        self.points = json.loads(hello)["points"]
 
     def grade(self, submission: Submission) -> Outcome:
         if self.process is None or self.process.poll() is not None:
@@ -322,16 +306,17 @@ def record(out: Path, submission: Submission, outcome: Outcome, points: dict[str
     scores = question_scores(results, points)
     total, possible = sum(scores.values()), sum(points.values())
     return {"file": submission.name, **scores, "total_points_earned": total,
-            "percent_correct": round(total / possible, 6) if possible else 0, "grading_status": status}
+            "percent_correct": round(total / possible, 6) if possible else 0, "grading_status": status,
+            "integrity": "; ".join(outcome.flags)}
 
 
 def write_grades(out: Path, rows: list[dict], points: dict[str, float]) -> None:
-    columns = ["file", *sorted(points), "total_points_earned", "percent_correct", "grading_status"]
+    columns = ["file", *sorted(points), "total_points_earned", "percent_correct", "grading_status", "integrity"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, columns, lineterminator="\n")
     writer.writeheader()
     writer.writerow({"file": POINTS_ROW, **points, "total_points_earned": sum(points.values()),
-                     "percent_correct": 1, "grading_status": "--"})
+                     "percent_correct": 1, "grading_status": "--", "integrity": "--"})
     writer.writerows(sorted(rows, key=lambda row: row["file"]))
     write_atomically(out / "grades.csv", buffer.getvalue())
 
@@ -341,12 +326,10 @@ def write_grades(out: Path, rows: list[dict], points: dict[str, float]) -> None:
 
 
 def unpack_autograder(autograder: Path, folder: Path) -> Path:
-    """Unpack the autograder zip once; every sandbox binds it read-only at /autograder/source."""
+    """Unpack the autograder zip once, outside every sandbox: the tests never enter one."""
     source = folder / "source"
     with zipfile.ZipFile(autograder) as archive:
         archive.extractall(source)
-    for path in [source, *source.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
     return source
 
 
@@ -359,19 +342,17 @@ def grade_folder(submissions: Path, out: Path, autograder: Path = AUTOGRADER_ZIP
     workers = max(1, min(workers or os.cpu_count() or 1, len(found)))
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="backprop-grading-") as temporary:
-        os.chmod(temporary, 0o755)
         source = unpack_autograder(autograder, Path(temporary))
+        points = question_points(source)
         pool = [Worker(source, slot, limits) for slot in range(workers)]
         free = list(pool)
         lock = threading.Lock()
-        points: dict[str, float] = {}
 
         def grade_one(submission: Submission) -> tuple[Submission, Outcome]:
             with lock:
                 worker = free.pop()
             try:
                 outcome = Outcome() if submission.problem else worker.grade(submission)
-                points.update(worker.points)
             finally:
                 with lock:
                     free.append(worker)
@@ -386,8 +367,6 @@ def grade_folder(submissions: Path, out: Path, autograder: Path = AUTOGRADER_ZIP
         finally:
             for worker in pool:
                 worker.stop()
-        if not points:
-            points = question_points(source)
     rows = [record(out, submission, outcome, points) for submission, outcome in graded]
     write_grades(out, rows, points)
     _remove_stale(out, {submission.name for submission in found})

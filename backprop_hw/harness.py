@@ -86,15 +86,31 @@ def segments(notebook: nbformat.NotebookNode) -> list[tuple[list[str], list[str]
     return parts
 
 
+SHELL_CONFIG = {"HistoryManager": {"enabled": False},  # no history database, no thread: safe to fork
+                "InteractiveShell": {"xmode": "Plain", "colors": "nocolor"}}  # fancy tracebacks cost 0.4 s each
+
+
+def warm_up() -> None:
+    """Import what notebooks use and create the IPython shell: a process that forks after this
+    gives every notebook a fresh copy for free."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # plots are never graded
+    import matplotlib.pyplot  # noqa: F401
+    import numpy  # noqa: F401
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    InteractiveShell.instance(config=Config(SHELL_CONFIG))
+
+
 class Student:
     """The student's namespace in an IPython shell, with a time limit on everything run in it."""
 
-    def __init__(self, timeout: int):
-        import matplotlib
-
-        matplotlib.use("Agg")  # plots are never graded
+    def __init__(self, timeout: float):
         from IPython.core.interactiveshell import InteractiveShell
 
+        warm_up()
         self.shell = InteractiveShell.instance()
         self.timeout = timeout
         self.problems: list[str] = []
@@ -117,7 +133,7 @@ class Student:
             result = None
         if result is None or isinstance(result.error_in_exec, CellTimeout):
             first = next((line.strip() for line in source.splitlines() if line.strip()), "")[:60]
-            self.problems.append(f"a cell ran past {self.timeout} s and was stopped ({first})")
+            self.problems.append(f"a cell ran past {self.timeout:g} s and was stopped ({first})")
 
     def answer(self, request: dict) -> dict:
         """Evaluate one grader request in the student's namespace."""
@@ -130,12 +146,12 @@ class Student:
             result = self.limited(lambda: function(*arguments))
             return {"result": to_plain(result), "args_after": [to_plain(a) for a in arguments]}
         except CellTimeout:
-            return {"error": f"it ran past {self.timeout} s", "type": "TimeoutError"}
+            return {"error": f"it ran past {self.timeout:g} s", "type": "TimeoutError"}
         except BaseException as error:  # student code may raise anything, SystemExit included
             return {"error": f"{type(error).__name__}: {error}"[:500], "type": type(error).__name__}
 
 
-def grade_here(notebook_path: str, timeout: int, requests: TextIO, answers: TextIO) -> None:
+def grade_here(notebook_path: str, timeout: float, requests: TextIO, answers: TextIO) -> None:
     """Run the notebook here and answer requests until it is done."""
 
     def emit(message: dict) -> None:
@@ -161,7 +177,7 @@ def grade_here(notebook_path: str, timeout: int, requests: TextIO, answers: Text
 
 
 def main() -> int:
-    notebook_path, timeout = sys.argv[1], int(sys.argv[2])
+    notebook_path, timeout = sys.argv[1], float(sys.argv[2])
     # Keep private copies of the pipes; the student's own output and input go to /dev/null.
     requests = os.fdopen(os.dup(0), "r")
     answers = os.fdopen(os.dup(1), "w")

@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -254,15 +255,13 @@ def run(holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[i
             os.close(output_read)
             child = enter(holder.pid, uid, limits)
             if child == 0:
-                _redirect(output_write, control_write)
+                _redirect(output_write, (control_write,))
                 code = payload(control_write)
                 sys.stdout.flush()
             else:
                 os.close(control_write)
                 os.close(output_write)
-                _, status = os.waitpid(child, 0)
-                code = os.waitstatus_to_exitcode(status)
-                code = 128 - code if code < 0 else code
+                code = _exit_code(os.waitpid(child, 0)[1])
         except BaseException:
             traceback.print_exc()
         finally:
@@ -272,14 +271,17 @@ def run(holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[i
     return _collect(enterer, control_read, output_read, holder, started + limits.wall_seconds, limits.output_bytes)
 
 
-def _redirect(output: int, control: int) -> None:
-    """stdin from /dev/null, stdout and stderr to `output`, every other descriptor but `control` closed."""
+def _redirect(output: int, keep: tuple[int, ...]) -> None:
+    """stdin from /dev/null, stdout and stderr to `output`, every other descriptor but `keep` closed."""
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(output, 1)
     os.dup2(output, 2)
-    os.closerange(3, control)
-    os.closerange(control + 1, 65536)
+    low = 3
+    for descriptor in sorted(keep):
+        os.closerange(low, descriptor)
+        low = descriptor + 1
+    os.closerange(low, 65536)
     sys.stdin = open(0, closefd=False)
     sys.stdout = sys.stderr = io.TextIOWrapper(os.fdopen(1, "wb"), errors="replace")
 
@@ -294,7 +296,7 @@ def _collect(enterer: int, control: int, output: int, holder: Holder, deadline: 
         if exit_code is None:
             finished, status = os.waitpid(enterer, os.WNOHANG)
             if finished:
-                exit_code = os.waitstatus_to_exitcode(status)
+                exit_code = _exit_code(status)
                 holder.close()  # ends anything the payload left running, so the pipes close
             elif not result.killed and time.monotonic() > deadline:
                 result.killed = True
@@ -311,10 +313,9 @@ def _collect(enterer: int, control: int, output: int, holder: Holder, deadline: 
             elif len(control_data) < MAX_CONTROL_BYTES:
                 control_data += chunk
     if exit_code is None:
-        _, status = os.waitpid(enterer, 0)
-        exit_code = os.waitstatus_to_exitcode(status)
+        exit_code = _exit_code(os.waitpid(enterer, 0)[1])
     holder.close()
-    result.exit_code = 128 - exit_code if exit_code < 0 else exit_code
+    result.exit_code = exit_code
     result.control_lines = bytes(control_data).splitlines()
     result.output = bytes(output_data)
     return result
@@ -330,53 +331,68 @@ def describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
-def launcher(binds: list[str], limits: Limits = Limits(), uid: int = SANDBOX_UID_BASE,
-             cwd: str = "/autograder") -> Callable[[list[str]], subprocess.Popen]:
-    """A function that starts a command in a fresh sandbox and returns its Popen (stdin and stdout
-    piped), for a grader that keeps its tests outside and talks to the notebook's process.
+class Forked:
+    """`payload(requests_fd, answers_fd)` forked into a sandbox, seen from outside like a Popen.
 
-    The Popen is this module's command line, which builds the sandbox, runs the command in it as
-    `uid` and ends the sandbox when the command ends, at the wall-clock limit, or when killed.
+    For a grader that keeps its tests outside: it writes requests to `stdin` and reads answers
+    from `stdout`. The payload's own stdout and stderr go to a pipe drained here (the first
+    `output_bytes` are kept in `output`); `kill` ends the whole sandbox.
     """
 
-    def launch(command: list[str]) -> subprocess.Popen:
-        arguments = [sys.executable, "-m", "backprop_hw.sandbox", "--uid", str(uid), "--cwd", cwd,
-                     "--limits", json.dumps(limits.__dict__), "--binds", json.dumps(binds), "--", *command]
-        return subprocess.Popen(arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                cwd=Path(__file__).resolve().parent.parent)
+    def __init__(self, holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[int, int], int]):
+        requests_read, requests_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        output_read, output_write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            code = 71
+            try:
+                for descriptor in (requests_write, answers_read, output_read):
+                    os.close(descriptor)
+                child = enter(holder.pid, uid, limits)
+                if child == 0:
+                    _redirect(output_write, (requests_read, answers_write))
+                    code = payload(requests_read, answers_write)
+                    sys.stdout.flush()
+                else:
+                    for descriptor in (requests_read, answers_write, output_write):
+                        os.close(descriptor)
+                    code = _exit_code(os.waitpid(child, 0)[1])
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        for descriptor in (requests_read, answers_write, output_write):
+            os.close(descriptor)
+        self.holder = holder
+        self.stdin = os.fdopen(requests_write, "wb")
+        self.stdout = os.fdopen(answers_read, "rb")
+        self.output, self.output_total = bytearray(), 0
+        self._drain = threading.Thread(target=self._keep_output, args=(output_read, limits.output_bytes), daemon=True)
+        self._drain.start()
+        self.returncode: Optional[int] = None
 
-    return launch
+    def _keep_output(self, descriptor: int, keep: int) -> None:
+        while chunk := os.read(descriptor, 1 << 16):
+            self.output_total += len(chunk)
+            self.output += chunk[:max(0, keep - len(self.output))]
+        os.close(descriptor)
+
+    def kill(self) -> None:
+        self.holder.close()
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = _exit_code(os.waitpid(self.pid, 0)[1])
+            self.holder.close()
+            self._drain.join()
+            self.stdin.close()
+            self.stdout.close()
+        return self.returncode
 
 
-def main() -> int:
-    """python -m backprop_hw.sandbox [--uid U] [--cwd DIR] [--limits JSON] [--binds JSON] -- COMMAND..."""
-    import argparse
+def _exit_code(status: int) -> int:
+    """A wait status as a shell reports it: 128 + N for signal N."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--uid", type=int, default=SANDBOX_UID_BASE)
-    parser.add_argument("--cwd", default="/autograder")
-    parser.add_argument("--limits", type=json.loads, default={})
-    parser.add_argument("--binds", type=json.loads, default=[])
-    parser.add_argument("command", nargs="+")
-    arguments = parser.parse_args()
-    limits = Limits(**arguments.limits)
-    holder = Holder(find_bwrap(), arguments.binds, limits)
-    deadline = time.monotonic() + limits.wall_seconds
-    child = enter(holder.pid, arguments.uid, limits)  # this process stays outside to wait and kill
-    if child == 0:
-        os.closerange(3, 65536)
-        os.chdir(arguments.cwd)
-        os.execve(arguments.command[0], arguments.command, ENVIRONMENT)
-    while time.monotonic() < deadline:
-        finished, status = os.waitpid(child, os.WNOHANG)
-        if finished:
-            holder.close()
-            code = os.waitstatus_to_exitcode(status)
-            return 128 - code if code < 0 else code
-        time.sleep(0.05)
-    holder.close()
-    return 128 + signal.SIGKILL
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +27,8 @@ from typing import Any, Callable
 
 import nbformat
 import numpy as np
+from otter.nbmeta_config import NBMetadataConfig
+from otter.run.run_autograder.autograder_config import AutograderConfig
 from otter.test_files import GradingResults
 from otter.test_files.exception_test import ExceptionTestFile
 
@@ -134,8 +137,8 @@ class Harness:
 
     def _ended(self) -> str:
         code = self.process.wait()
-        if code < 0:
-            return f"the notebook process was killed by signal {-code} (memory or process limit?)"
+        if code < 0 or code > 128:  # Popen's -N, or a shell's 128 + N, for signal N
+            return f"the notebook process was killed by signal {-code if code < 0 else code - 128}"
         return f"the notebook process ended early (exit code {code})"
 
     def send(self, message: dict) -> None:
@@ -193,6 +196,7 @@ class Grading:
     results: GradingResults
     status: str
     flags: list[str] = field(default_factory=list)
+    finished: bool = False  # the notebook ran to its end (every question was checked where it stood)
 
 
 def load_tests(tests_dir: Path, support_dir: Path) -> dict[str, ExceptionTestFile]:
@@ -203,22 +207,29 @@ def load_tests(tests_dir: Path, support_dir: Path) -> dict[str, ExceptionTestFil
 
 
 def grade(notebook: Path, tests_dir: Path, support_dir: Path, launch: Launcher, *, harness: Path = HARNESS,
-          cell_timeout: int = 60, total_timeout: int = 600) -> Grading:
-    """Grade one notebook: its code runs in the launched `harness`, the tests run here."""
-    tests = load_tests(tests_dir, support_dir)
-    pending = list(tests)
+          cell_timeout: float = 60, total_timeout: float = 600) -> Grading:
+    """Grade one notebook: its code runs in the launched `harness`, the tests run here.
+
+    The tests are loaded only after the launch, so a launcher that forks this process never
+    copies them into the student's.
+    """
     try:
         process = launch([sys.executable, str(harness), str(notebook), str(cell_timeout)])
     except (OSError, subprocess.SubprocessError) as error:
-        status = f"the notebook process could not start: {error}"
-    else:
-        try:
-            status = run_checkpoints(Harness(process, time.monotonic() + total_timeout), tests, pending)
-        except HarnessStopped as stopped:
-            status = str(stopped)
-        finally:
-            stop(process)
-    return finish(tests, pending, status, scan_for_tampering(notebook))
+        return grade_nothing(tests_dir, support_dir, f"the notebook process could not start: {error}")
+    tests = load_tests(tests_dir, support_dir)
+    pending = list(tests)
+    finished = False
+    try:
+        status = run_checkpoints(Harness(process, time.monotonic() + total_timeout), tests, pending)
+        finished = not pending
+    except HarnessStopped as stopped:
+        status = str(stopped)
+    finally:
+        stop(process)
+    grading = finish(tests, pending, status, scan_for_tampering(notebook))
+    grading.finished = finished
+    return grading
 
 
 def run_checkpoints(remote: Harness, tests: dict[str, ExceptionTestFile], pending: list[str]) -> str:
@@ -267,6 +278,63 @@ SUSPICIOUS = {
     r"\bos\._exit\b|\bsys\.modules\b|\bctypes\b|\bsignal\.": "manipulates the interpreter",
     r"\bos\.(write|dup2?|fdopen)\(|/proc/self": "writes to raw file descriptors",
 }
+
+
+class SubmissionProblem(Exception):
+    """The submission cannot be graded; the message says why, for the student."""
+
+
+def find_notebook(submission: Path, scratch: Path) -> tuple[Path, list[str]]:
+    """The one notebook of a submission (uploaded as is, or inside an export zip), and flags."""
+    files = [p for p in submission.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts]
+    names = [p.name for p in files]
+    notebooks = [p for p in files if p.suffix == ".ipynb"]
+    for archive in (p for p in files if p.suffix == ".zip"):
+        names += extract_notebooks(archive, scratch, notebooks)
+    if len(notebooks) != 1:
+        raise SubmissionProblem(f"expected one .ipynb notebook in the submission, found {len(notebooks)}")
+    flags = [f"submission contains {name}, which was ignored (pickles are never loaded)"
+             for name in names if name == ".OTTER_LOG" or name.endswith((".pkl", ".pickle"))]
+    return notebooks[0], flags
+
+
+def extract_notebooks(archive: Path, scratch: Path, notebooks: list[Path]) -> list[str]:
+    """Copy the notebooks out of an export zip by name only (no paths from the archive), adding
+    them to `notebooks`; return the names of all its files."""
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            members = [info for info in opened.infolist() if not info.is_dir()]
+            for info in members:
+                name = Path(info.filename).name
+                if name.endswith(".ipynb") and ".ipynb_checkpoints" not in info.filename and info.file_size < 64 << 20:
+                    target = scratch / f"{len(notebooks)}-{name}"
+                    target.write_bytes(opened.read(info))
+                    notebooks.append(target)
+    except zipfile.BadZipFile:
+        raise SubmissionProblem(f"{archive.name} is not a readable zip file") from None
+    return [Path(info.filename).name for info in members]
+
+
+def check_notebook(notebook: Path, config: AutograderConfig) -> None:
+    """Check that the notebook reads as one and, as otter does, that it is for this assignment.
+
+    Reading parses JSON only: no code of the notebook runs here.
+    """
+    try:
+        name = NBMetadataConfig.from_notebook(nbformat.read(notebook, as_version=4)).assignment_name
+    except Exception as error:  # whatever a broken file raises, it is the submission's problem
+        raise SubmissionProblem(f"the notebook cannot be read ({type(error).__name__}): is it empty or corrupt?")
+    if config.assignment_name and name != config.assignment_name:
+        raise SubmissionProblem(f"this notebook is for assignment '{name}', not '{config.assignment_name}'")
+
+
+def results_for_gradescope(grading: Grading, config: AutograderConfig) -> dict:
+    """Otter's results dictionary plus a note for the instructor (never shown to the student)."""
+    results = grading.results.to_gradescope_dict(config)
+    notes = [f"grading status: {grading.status}"] + [f"flag: {flag}" for flag in grading.flags]
+    results["tests"].append({"name": "Grading notes (instructor only)", "visibility": "hidden",
+                             "output": "\n".join(notes), "status": "passed"})
+    return results
 
 
 def _harness_module() -> ModuleType:

@@ -56,7 +56,7 @@ def test_examples_are_what_the_generator_makes(tmp_path):
 
 def test_one_row_per_submission_with_points_and_reason(graded):
     rows = read_grades(graded)
-    assert list(rows[0]) == ["file", *QUESTIONS, "total_points_earned", "percent_correct", "grading_status"]
+    assert list(rows[0]) == ["file", *QUESTIONS, "total_points_earned", "percent_correct", "grading_status", "integrity"]
     assert rows[0]["file"] == "points-per-question"
     assert [float(rows[0][q]) for q in QUESTIONS] == [4, 4, 4, 4, 6]
     by_file = {row["file"]: row for row in rows[1:]}
@@ -116,6 +116,7 @@ def test_the_sandbox_confines_the_notebook(tmp_path):
     notebook = nbformat.read(EXAMPLES / "correct.ipynb", as_version=4)
     probe = f"""import json, os, socket
 probes = {{"uid": os.getuid(), "repository": sorted(os.listdir({str(ROOT)!r})), "environment": sorted(os.environ),
+          "autograder": sorted(os.path.join(d, f) for d, _, files in os.walk("/autograder") for f in files),
           "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit())}}
 try:
     socket.create_connection(("1.1.1.1", 53), timeout=2)
@@ -135,7 +136,8 @@ print("PROBES", json.dumps(probes))"""
     log = (tmp_path / "out" / "results" / "probe.ipynb" / "log.txt").read_text()
     probes = json.loads(log.split("PROBES ", 1)[1].splitlines()[0])
     assert probes["uid"] >= grading.sandbox.SANDBOX_UID_BASE
-    assert probes == {**probes, "repository": [".venv"], "network": "blocked", "system": "read-only"}
+    assert probes == {**probes, "repository": [".venv"], "network": "blocked", "system": "read-only",
+                      "autograder": ["/autograder/submission/submission.ipynb"]}  # no test, no reference value
     assert len(probes["processes"]) < 5  # the sandbox's own init and placeholder, and the notebook
     assert set(probes["environment"]) <= set(grading.sandbox.ENVIRONMENT)
 
@@ -169,13 +171,26 @@ def test_bench_scores_agree_with_otter_run():
     assert result["otter_run_seconds"] > 0 and result["make_grade_seconds"] > 0
 
 
+def test_a_forked_payload_talks_through_pipes_from_inside_its_sandbox():
+    limits = grading.sandbox.Limits(wall_seconds=30)
 
-def test_launcher_runs_a_command_in_a_sandbox_for_a_grader_outside():
-    launch = grading.sandbox.launcher(["--perms", "1777", "--dir", "/autograder/work"], cwd="/autograder/work")
-    process = launch([sys.executable, "-c", "import os, sys; print(os.getuid(), os.getcwd(), sys.stdin.read())"])
-    output, _ = process.communicate(b"values, please")
-    assert process.returncode == 0
-    uid, cwd, message = output.decode().split(maxsplit=2)
-    assert int(uid) >= grading.sandbox.SANDBOX_UID_BASE and cwd == "/autograder/work" and message.strip() == "values, please"
-    looping = grading.sandbox.launcher([], limits=grading.sandbox.Limits(wall_seconds=1))([sys.executable, "-c", "while 1: pass"])
-    assert looping.wait(timeout=30) == 128 + 9
+    def echo(requests: int, answers: int) -> int:
+        os.write(answers, f"{os.getuid()} {os.getcwd()} ".encode() + os.read(requests, 100))
+        return 0
+
+    process = grading.sandbox.Forked(grading.sandbox.Holder(grading.sandbox.find_bwrap(), [], limits),
+                                     grading.sandbox.SANDBOX_UID_BASE, limits, echo)
+    process.stdin.write(b"values, please")
+    process.stdin.flush()
+    uid, cwd, message = process.stdout.read().decode().split(maxsplit=2)
+    assert process.wait() == 0
+    assert int(uid) == grading.sandbox.SANDBOX_UID_BASE and cwd == "/autograder" and message == "values, please"
+
+    def spin(requests: int, answers: int) -> int:
+        while True:
+            pass
+
+    looping = grading.sandbox.Forked(grading.sandbox.Holder(grading.sandbox.find_bwrap(), [], limits),
+                                     grading.sandbox.SANDBOX_UID_BASE, limits, spin)
+    looping.kill()
+    assert looping.wait() == 128 + 9
