@@ -131,9 +131,11 @@ class Student:
             result = self.limited(lambda: self.shell.run_cell(source, store_history=False))
         except CellTimeout:
             result = None
+        first = next((line.strip() for line in source.splitlines() if line.strip()), "")[:60]
         if result is None or isinstance(result.error_in_exec, CellTimeout):
-            first = next((line.strip() for line in source.splitlines() if line.strip()), "")[:60]
             self.problems.append(f"a cell ran past {self.timeout:g} s and was stopped ({first})")
+        elif isinstance(result.error_in_exec, MemoryError):
+            self.problems.append(f"a cell ran out of memory ({first})")
 
     def answer(self, request: dict) -> dict:
         """Evaluate one grader request in the student's namespace."""

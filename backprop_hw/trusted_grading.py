@@ -106,9 +106,10 @@ def write_back(original: Any, plain_after: Any) -> None:
 class Harness:
     """The grading side of the harness protocol (see harness.py), with a deadline."""
 
-    def __init__(self, process: subprocess.Popen, deadline: float):
+    def __init__(self, process: subprocess.Popen, seconds: float):
         self.process = process
-        self.deadline = deadline
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
         self.selector = selectors.DefaultSelector()
         self.selector.register(process.stdout, selectors.EVENT_READ)
         self.buffer = b""
@@ -117,7 +118,7 @@ class Harness:
         while b"\n" not in self.buffer:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
-                raise HarnessStopped("timed out: the notebook ran past the time limit")
+                raise HarnessStopped(f"stopped at the wall-clock limit ({self.seconds:g} s)")
             if not self.selector.select(timeout=remaining):
                 continue
             chunk = self.process.stdout.read1(1 << 20)
@@ -221,7 +222,7 @@ def grade(notebook: Path, tests_dir: Path, support_dir: Path, launch: Launcher, 
     pending = list(tests)
     finished = False
     try:
-        status = run_checkpoints(Harness(process, time.monotonic() + total_timeout), tests, pending)
+        status = run_checkpoints(Harness(process, total_timeout), tests, pending)
         finished = not pending
     except HarnessStopped as stopped:
         status = str(stopped)
@@ -291,8 +292,10 @@ def find_notebook(submission: Path, scratch: Path) -> tuple[Path, list[str]]:
     notebooks = [p for p in files if p.suffix == ".ipynb"]
     for archive in (p for p in files if p.suffix == ".zip"):
         names += extract_notebooks(archive, scratch, notebooks)
-    if len(notebooks) != 1:
-        raise SubmissionProblem(f"expected one .ipynb notebook in the submission, found {len(notebooks)}")
+    if not notebooks:
+        raise SubmissionProblem("no .ipynb notebook in the submission")
+    if len(notebooks) > 1:
+        raise SubmissionProblem(f"{len(notebooks)} .ipynb notebooks in the submission; submit exactly one")
     flags = [f"submission contains {name}, which was ignored (pickles are never loaded)"
              for name in names if name == ".OTTER_LOG" or name.endswith((".pkl", ".pickle"))]
     return notebooks[0], flags
