@@ -6,7 +6,6 @@ in-process (otter's own `test_case.call_func`) on many steps, which takes second
 
 import contextlib
 import io
-from pathlib import Path
 
 import nbformat
 import numpy as np

@@ -1,13 +1,12 @@
 """Turn a corpus answer into a filled-in student notebook and grade it as Gradescope does."""
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-from conftest import QUESTIONS, ROOT, otter_run
+from conftest import QUESTIONS, ROOT, gradescope_dry_run
 
 from .answers import Answer
 
@@ -41,11 +40,11 @@ def slug(answer: Answer) -> str:
 
 
 def grade(answer: Answer, folder: Path) -> Graded:
-    """Grade `answer` with `otter run` on the committed autograder zip, in `folder`."""
+    """Grade `answer` with the committed autograder zip's own entry point, in `folder`."""
     folder.mkdir(parents=True)
     submission = folder / "backpropagation.ipynb"
     nbformat.write(fill_in(answer), submission)
-    scores = otter_run(submission, folder / "results")
-    results = json.loads((folder / "results" / "results.json").read_text())
-    outputs = {test["name"]: test.get("output", "") for test in results["tests"] if test["name"] in QUESTIONS}
-    return Graded(scores, outputs)
+    results = gradescope_dry_run(submission, folder)
+    tests = [test for test in results["tests"] if test["name"] in QUESTIONS]
+    return Graded({test["name"]: (test["score"], test["max_score"]) for test in tests},
+                  {test["name"]: test.get("output", "") for test in tests})
