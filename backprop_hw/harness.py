@@ -175,6 +175,11 @@ def grade_here(notebook_path: str, timeout: float, requests: TextIO, answers: Te
             if request.get("continue"):
                 break
             emit(student.answer(request))
+    for stream in (sys.stdout, sys.stderr):  # the notebook's own output, for the log, before the grader ends us
+        try:
+            stream.flush()
+        except Exception:  # a stream the notebook replaced or closed
+            pass
     emit({"done": True, "status": "; ".join(dict.fromkeys(student.problems)) or "completed"})
 
 

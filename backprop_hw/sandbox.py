@@ -247,28 +247,38 @@ def run(holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[i
     started = time.monotonic()
     control_read, control_write = os.pipe()
     output_read, output_write = os.pipe()
-    enterer = os.fork()
-    if enterer == 0:
-        code = 71
-        try:
-            os.close(control_read)
-            os.close(output_read)
-            child = enter(holder.pid, uid, limits)
-            if child == 0:
-                _redirect(output_write, (control_write,))
-                code = payload(control_write)
-                sys.stdout.flush()
-            else:
-                os.close(control_write)
-                os.close(output_write)
-                code = _exit_code(os.waitpid(child, 0)[1])
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
+    enterer = _fork_into(holder, uid, limits, output_write, (control_write,), (control_read, output_read),
+                         lambda: payload(control_write))
     os.close(control_write)
     os.close(output_write)
     return _collect(enterer, control_read, output_read, holder, started + limits.wall_seconds, limits.output_bytes)
+
+
+def _fork_into(holder: Holder, uid: Optional[int], limits: Limits, output: int, keep: tuple[int, ...],
+               parent_ends: tuple[int, ...], payload: Callable[[], int]) -> int:
+    """Fork a process that enters `holder`'s sandbox and runs `payload()` there with stdout and
+    stderr on `output` and only `keep` open besides; return its pid. (`parent_ends` are the
+    caller's ends of the pipes, closed in the child.)"""
+    enterer = os.fork()
+    if enterer:
+        return enterer
+    code = 71
+    try:
+        for descriptor in parent_ends:
+            os.close(descriptor)
+        child = enter(holder.pid, uid, limits)
+        if child == 0:
+            _redirect(output, keep)
+            code = payload()
+            sys.stdout.flush()
+        else:
+            for descriptor in (*keep, output):
+                os.close(descriptor)
+            code = _exit_code(os.waitpid(child, 0)[1])
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
 
 
 def _redirect(output: int, keep: tuple[int, ...]) -> None:
@@ -343,25 +353,8 @@ class Forked:
         requests_read, requests_write = os.pipe()
         answers_read, answers_write = os.pipe()
         output_read, output_write = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            code = 71
-            try:
-                for descriptor in (requests_write, answers_read, output_read):
-                    os.close(descriptor)
-                child = enter(holder.pid, uid, limits)
-                if child == 0:
-                    _redirect(output_write, (requests_read, answers_write))
-                    code = payload(requests_read, answers_write)
-                    sys.stdout.flush()
-                else:
-                    for descriptor in (requests_read, answers_write, output_write):
-                        os.close(descriptor)
-                    code = _exit_code(os.waitpid(child, 0)[1])
-            except BaseException:
-                traceback.print_exc()
-            finally:
-                os._exit(code)
+        self.pid = _fork_into(holder, uid, limits, output_write, (requests_read, answers_write),
+                              (requests_write, answers_read, output_read), lambda: payload(requests_read, answers_write))
         for descriptor in (requests_read, answers_write, output_write):
             os.close(descriptor)
         self.holder = holder
