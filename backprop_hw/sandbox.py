@@ -101,7 +101,7 @@ def _readable_tree(path: Path) -> list[str]:
 
 
 def system_arguments() -> list[str]:
-    """bwrap arguments for a read-only system and Python environment, and nothing else of the host."""
+    """bwrap arguments for a read-only system, and nothing else of the host."""
     arguments = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/", name)
@@ -109,8 +109,14 @@ def system_arguments() -> list[str]:
             arguments += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             arguments += ["--ro-bind", str(path), str(path)]
-    prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
-    for prefix in sorted(prefixes):
+    return arguments
+
+
+def python_arguments() -> list[str]:
+    """bwrap arguments for a read-only view of this Python and its environment. They come after the
+    sandbox's own /tmp, which would otherwise hide an environment that lives under /tmp."""
+    arguments = []
+    for prefix in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}):
         if not prefix.is_relative_to("/usr"):
             arguments += _readable_tree(prefix)
     return arguments
@@ -128,7 +134,7 @@ class Holder:
             *system_arguments(), "--proc", "/proc", "--dev", "/dev",
             "--perms", "1777", "--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp",
             "--perms", "1777", "--size", str(limits.tmpfs_bytes), "--tmpfs", "/autograder",
-            *binds,
+            *python_arguments(), *binds,
             "--", "/bin/sh", "-c", "echo ready; read _",
         ]
         self.process = subprocess.Popen(command, stdin=self._stdin_read, stdout=subprocess.PIPE,
