@@ -174,7 +174,7 @@ def worker_main(source: Path, slot: int, limits: sandbox.Limits) -> None:
     This process never loads the tests: the sandboxed processes are forked from it, and must not
     inherit them.
     """
-    from backprop_hw import harness
+    from backprop_hw import harness, trusted_grading  # noqa: F401  (the monitors' code, loaded once)
 
     harness.warm_up()
     bwrap = sandbox.find_bwrap()
