@@ -8,7 +8,7 @@ public set-up, whose values the notebook shows anyway.
 
 import math
 from numbers import Real
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
