@@ -9,6 +9,7 @@ test files on them, with its own numpy and its own copy of `backprop_checks`. It
 pickle from a submission (otter would unpickle `.OTTER_LOG`).
 """
 
+import functools
 import importlib.util
 import json
 import math
@@ -53,12 +54,12 @@ def unreadable(type_name: str) -> Unreadable:
     return type(name if name[0].isalpha() else f"_{name}", (Unreadable,), {})()
 
 
-def to_plain(value: Any, depth: int = 0) -> dict:
+def to_plain(value: Any) -> dict:
     """Encode a test's argument (numbers, arrays, lists of them) for the harness."""
     if isinstance(value, np.ndarray):
         return {"kind": "array", "shape": list(value.shape), "data": value.astype(float).ravel().tolist()}
     if isinstance(value, (list, tuple)):
-        return {"kind": type(value).__name__, "items": [to_plain(v, depth + 1) for v in value]}
+        return {"kind": type(value).__name__, "items": [to_plain(v) for v in value]}
     return {"kind": "number", "value": float(value)}
 
 
@@ -340,6 +341,7 @@ def results_for_gradescope(grading: Grading, config: AutograderConfig) -> dict:
     return results
 
 
+@functools.cache
 def _harness_module() -> ModuleType:
     """harness.py, loaded by path: it sits beside this file both here and in the autograder zip."""
     spec = importlib.util.spec_from_file_location("grading_harness", HARNESS)
