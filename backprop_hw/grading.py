@@ -96,15 +96,10 @@ def find_submissions(folder: Path) -> list[Submission]:
 
 
 def question_points(source: Path) -> dict[str, float]:
-    """{question: points} from the autograder's test files (instructor code, run here as otter does)."""
-    from otter.nbmeta_config import NBMetadataConfig
-    from otter.test_files import create_test_file
+    """{question: points} from the autograder's test files, read as the monitors read them."""
+    from backprop_hw import trusted_grading
 
-    points = {}
-    for path in sorted((source / "tests").glob("*.py")):
-        test_file = create_test_file(str(path), NBMetadataConfig())
-        points[test_file.name] = test_file.possible
-    return points
+    return {name: test.possible for name, test in trusted_grading.load_tests(source / "tests", source / "files").items()}
 
 
 SANDBOX_NOTEBOOK = "/autograder/submission/submission.ipynb"
