@@ -1,13 +1,11 @@
-"""Shared fixtures: paths of the built homework and a way to grade a notebook as Gradescope does."""
+"""Shared by the package tests: paths of the built homework, and ways to grade a notebook with it."""
 
 import json
-import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
-import pytest
+from backprop_hw import gradescope_check
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTOGRADER_ZIP = ROOT / "autograder" / "backpropagation-autograder.zip"
@@ -25,14 +23,10 @@ def otter_run(submission: Path, output: Path) -> dict:
 
 
 def gradescope_dry_run(submission: Path, workdir: Path) -> dict:
-    """Grade as Gradescope does: the committed zip unpacked in an `autograder` folder laid out like
-    Gradescope's /autograder, and the zip's own entry point; return the results dictionary."""
-    autograder = workdir / "autograder"
-    (autograder / "submission").mkdir(parents=True)
-    (autograder / "results").mkdir()
-    with zipfile.ZipFile(AUTOGRADER_ZIP) as archive:
-        archive.extractall(autograder / "source")
-    shutil.copy(submission, autograder / "submission" / submission.name)
+    """Grade as Gradescope does: the committed zip laid out as Gradescope's /autograder in `workdir`
+    (as `make gradescope-check` lays it out) and run by the zip's own entry point, without the
+    sandbox; return the results dictionary."""
+    autograder = gradescope_check.lay_out(AUTOGRADER_ZIP, submission, workdir)
     subprocess.run([sys.executable, str(autograder / "source" / "backprop_grader" / "gradescope_run.py"),
                     str(autograder)], check=True, capture_output=True, timeout=900)
     return json.loads((autograder / "results" / "results.json").read_text())
@@ -41,8 +35,3 @@ def gradescope_dry_run(submission: Path, workdir: Path) -> dict:
 def scores(results: dict) -> dict[str, float]:
     """{question: score} of a results dictionary."""
     return {test["name"]: test["score"] for test in results["tests"] if test["name"] in QUESTIONS}
-
-
-@pytest.fixture(scope="session")
-def root() -> Path:
-    return ROOT
