@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from backprop_hw import grading, sandbox
+from backprop_hw import results, sandbox
 
 BASE_IMAGE = "ubuntu:22.04"
 
@@ -27,7 +27,7 @@ def require_docker() -> None:
             "student code is never run unsandboxed (use the default bubblewrap engine on Linux)")
 
 
-def stage(submission: grading.Submission, folder: Path) -> Path:
+def docker_input(submission: results.Submission, folder: Path) -> Path:
     """The one file otter grade gets for `submission`."""
     if submission.path.is_dir():
         notebooks = sorted(submission.path.glob("*.ipynb"))
@@ -43,18 +43,18 @@ def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox
     from otter.grade.containers import launch_containers
     from otter.run import AutograderConfig
 
-    found = grading.find_submissions(submissions)
+    found = results.find_submissions(submissions)
     outcomes = {}
     with tempfile.TemporaryDirectory(prefix="backprop-docker-") as temporary:
         folder = Path(temporary)
-        source = grading.unpack_autograder(autograder, folder / "autograder")
-        points = grading.question_points(source)
+        source = results.unpack_autograder(autograder, folder / "autograder")
+        points = results.question_points(source)
         ag_config = AutograderConfig(json.loads((source / "otter_config.json").read_text()))
         staged = {}
         for submission in found:
             if submission.problem is None:
                 try:
-                    staged[stage(submission, folder).name] = submission.name
+                    staged[docker_input(submission, folder).name] = submission.name
                 except (OSError, ValueError) as error:
                     submission.problem = str(error)
         for extension in ("ipynb", "zip"):
@@ -66,11 +66,11 @@ def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox
                                             config=AutograderConfig({"zips": extension == "zip"}),
                                             timeout=int(limits.wall_seconds), network=False):
                 failed = result.has_catastrophic_failure()
-                outcomes[staged[result.file]] = grading.Outcome(
+                outcomes[staged[result.file]] = results.Outcome(
                     results=result.to_gradescope_dict(ag_config), complete=not failed,
                     error=str(result.catastrophic_error) if failed else None)
-    rows = [grading.record(out, submission, outcomes.get(submission.name, grading.Outcome(
+    rows = [results.record(out, submission, outcomes.get(submission.name, results.Outcome(
         error="otter grade returned no result")), points) for submission in found]
-    grading.write_grades(out, rows, points)
+    results.write_grades(out, rows, points)
     return rows
 
