@@ -20,8 +20,8 @@ MAX_BYTES = 256 << 20  # bytes of a submission folder, and of everything an arch
 MAX_ARCHIVE_MEMBERS = 1000
 MAX_NOTEBOOK_BYTES = 32 << 20
 IGNORE_TAG = "otter_ignore"  # cells otter's grading skips (the notebook's own set-up and submission cells)
-# Lines that only drive otter's checks or install packages: grading runs `pass` instead.
-CHECK_LINE = re.compile(r"^([ \t]*)(grader\.(check|check_all|export)\(.*|[%!]pip\b.*)$", re.M)
+# Lines that install packages: grading runs `pass` instead.
+PIP_LINE = re.compile(r"^([ \t]*)[%!]pip\b.*$", re.M)
 PICKLES = (".OTTER_LOG", ".pkl", ".pickle")
 
 
@@ -33,7 +33,7 @@ class SubmissionProblem(Exception):
 class Cell:
     """One code cell as grading runs it."""
 
-    source: str  # with the lines that drive otter's checks or pip replaced by `pass`
+    source: str  # with the statements that drive otter's checks, and the pip lines, replaced by `pass`
     checks: tuple[str, ...]  # the questions whose `grader.check("...")` this cell really calls
 
 
@@ -122,28 +122,61 @@ def read_notebook(path: Path, assignment_name: str | None) -> nbformat.NotebookN
 
 
 def code_cells(notebook: nbformat.NotebookNode) -> list[Cell]:
-    """The code cells grading runs, in order (cells tagged `otter_ignore` are skipped, as otter does)."""
+    """The code cells grading runs, in order (cells tagged `otter_ignore` are skipped, as otter does).
+
+    Whatever shape a cell's metadata has, it is read as JSON data only: a malformed cell is code
+    like any other, never a reason for grading to fail.
+    """
     cells = []
     for cell in notebook.cells:
-        if cell.get("cell_type") != "code" or IGNORE_TAG in cell.get("metadata", {}).get("tags", []):
+        metadata = cell.get("metadata")
+        tags = metadata.get("tags") if isinstance(metadata, dict) else None
+        if cell.get("cell_type") != "code" or (isinstance(tags, list) and IGNORE_TAG in tags):
             continue
-        source = str(cell.get("source", ""))
-        cells.append(Cell(CHECK_LINE.sub(r"\1pass", source), tuple(check_calls(source))))
+        source = cell.get("source", "")
+        source = "".join(map(str, source)) if isinstance(source, list) else str(source)
+        tree = _parse(source)
+        cells.append(Cell(_without_checks(source, tree), tuple(check_calls(source, tree))))
     return cells
 
 
-def check_calls(source: str) -> list[str]:
-    """The questions of the `grader.check("...")` calls in a cell's code (not in comments or strings)."""
+def _parse(source: str) -> ast.Module | None:
+    """A cell's code as Python (IPython's magics turned into calls, line for line), or None."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
-        tree = ast.parse(TransformerManager().transform_cell(source))
+        return ast.parse(TransformerManager().transform_cell(source))
     except Exception:  # code that does not parse checks nothing (and fails when it runs)
-        return []
-    return [node.args[0].value for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check"
-            and isinstance(node.func.value, ast.Name) and node.func.value.id == "grader"
-            and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)]
+        return None
+
+
+def _is_grader_call(node: ast.AST, names: tuple[str, ...]) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in names
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "grader")
+
+
+def _without_checks(source: str, tree: ast.Module | None) -> str:
+    """The cell with its `grader.check/check_all/export(...)` statements (however many lines they
+    span) and its pip lines replaced by `pass`: grading runs the checks itself, and installs nothing."""
+    lines = source.split("\n")
+    statements = [node for node in ast.walk(tree) if isinstance(node, ast.Expr)
+                  and _is_grader_call(node.value, ("check", "check_all", "export"))] if tree else []
+    for node in sorted(statements, key=lambda n: (n.lineno, n.col_offset), reverse=True):
+        first, last = node.lineno - 1, node.end_lineno - 1
+        if last >= len(lines):  # a magic's transformation changed the lines: leave the cell as it is
+            continue
+        # `pass`, then as many empty lines as the call spanned: later lines keep their numbers.
+        lines[first:last + 1] = [lines[first][:node.col_offset] + "pass" + lines[last][node.end_col_offset:]] + \
+            [""] * (last - first)
+    return PIP_LINE.sub(r"\1pass", "\n".join(lines))
+
+
+def check_calls(source: str, tree: ast.Module | None = None) -> list[str]:
+    """The questions of the `grader.check("...")` calls in a cell's code (not in comments or strings)."""
+    tree = tree or _parse(source)
+    return [node.args[0].value for node in ast.walk(tree) if _is_grader_call(node, ("check",))
+            and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)] \
+        if tree else []
 
 
 def checkpoints(cells: list[Cell], questions: list[str]) -> dict[str, int]:

@@ -107,10 +107,13 @@ def decode_answer(plain: Any, hidden: bool = False, depth: int = 0) -> Any:
         return None
     if kind == "ellipsis":
         return Ellipsis
-    if kind == "number" and type(plain.get("value")) in (int, float):
-        return float(plain["value"])
-    if kind == "array":
-        return _array(plain)
+    try:
+        if kind == "number" and type(plain.get("value")) in (int, float):
+            return float(plain["value"])
+        if kind == "array":
+            return _array(plain)
+    except OverflowError:  # an integer too large for a float: not plain data
+        return unreadable("malformed_answer")
     if kind in ("list", "tuple") and isinstance(plain.get("items"), list) and depth < MAX_DEPTH \
             and len(plain["items"]) <= MAX_ITEMS:
         items = [decode_answer(item, hidden, depth + 1) for item in plain["items"]]
@@ -129,9 +132,9 @@ def _array(plain: dict) -> Any:
     return np.array(data, dtype=float).reshape(shape) if valid else unreadable("malformed_array")
 
 
-def write_back(original: Any, plain_after: Any) -> None:
+def write_back(original: Any, plain_after: Any, hidden: bool = False) -> None:
     """Make an argument look the way the student's function left it (to catch in-place changes)."""
-    after = decode_answer(plain_after)
+    after = decode_answer(plain_after, hidden)
     if isinstance(original, np.ndarray):
         if isinstance(after, np.ndarray) and after.shape == original.shape:
             original[...] = after
@@ -264,7 +267,7 @@ class RemoteFunction:
         if "error" in answer:
             raise self.values.student_error(answer["error"])
         for original, after in zip(args, answer.get("args_after") or []):
-            write_back(original, after)
+            write_back(original, after, self.values.hidden)
         return decode_answer(answer.get("result"), self.values.hidden)
 
 
