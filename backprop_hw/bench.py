@@ -68,7 +68,7 @@ def bench(copies: int, names: tuple[str, ...] = WELL_FORMED) -> dict:
     disagreements = [f"{name}: make grade {our_scores.get(name)} != otter run {scores}"
                      for name, scores in their_scores.items() if our_scores.get(name) != scores]
     return {"submissions": len(paths), "make_grade_seconds": ours, "otter_run_seconds": theirs,
-            "ratio": theirs / ours, "disagreements": disagreements}
+            "ratio": theirs / ours, "disagreements": disagreements, "scores": their_scores}
 
 
 def main() -> int:

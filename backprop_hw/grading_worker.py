@@ -11,8 +11,10 @@ tests. The worker is started with a minimal environment of its own (`grading.WOR
 so nothing of the instructor's environment is in any memory the sandbox can see.
 """
 
+import ctypes
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -25,6 +27,11 @@ from backprop_hw.results import Outcome
 
 NO_CGROUP = ("whole-submission limits are unavailable here (no writable cgroup v1 memory, pids, cpu and "
              "freezer controllers): each process kept its own memory and process limits only")
+
+
+def die_with_parent() -> None:
+    """Have the kernel kill this process when its parent dies, so that no grading is orphaned."""
+    ctypes.CDLL(None, use_errno=True).prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def stage(path: Path, folder: Path) -> Path:
@@ -115,6 +122,7 @@ def serve(source: Path, slot: int, limits: sandbox.Limits) -> None:
     This process never loads the tests: the sandboxed processes are forked from it, and must not
     inherit them.
     """
+    die_with_parent()
     harness.warm_up()
     import otter.test_files.exception_test  # noqa: F401  (what the monitors load the tests with: warm too)
 
@@ -126,6 +134,7 @@ def serve(source: Path, slot: int, limits: sandbox.Limits) -> None:
         reply_read, reply_write = os.pipe()
         pid = os.fork()
         if pid == 0:  # a monitor per job, so that this warm process never holds a submission's data
+            die_with_parent()
             os.close(reply_read)
             os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # what tests print must not mix with the replies
             try:

@@ -456,20 +456,37 @@ class Forked:
         self.stdin = os.fdopen(requests_write, "wb")
         self.stdout = os.fdopen(answers_read, "rb")
         self.output, self.output_total, self.muted = bytearray(), 0, False
-        self._drain = threading.Thread(target=self._keep_output, args=(output_read, limits.output_bytes), daemon=True)
+        self._output_pipe, self._keep = output_read, limits.output_bytes
+        self._lock = threading.Lock()
+        self._drain = threading.Thread(target=self._keep_output, daemon=True)
         self._drain.start()
         self.returncode: Optional[int] = None
 
-    def _keep_output(self, descriptor: int, keep: int) -> None:
-        while chunk := os.read(descriptor, 1 << 16):
-            if not self.muted:
-                self.output_total += len(chunk)
-                self.output += chunk[:max(0, keep - len(self.output))]
-        os.close(descriptor)
+    def _read_output(self, wait: float) -> bool:
+        """Read what the pipe holds (waiting up to `wait` seconds for it); False at its end."""
+        if not select.select([self._output_pipe], [], [], wait)[0]:
+            return True
+        chunk = os.read(self._output_pipe, 1 << 16)
+        if chunk and not self.muted:
+            self.output_total += len(chunk)
+            self.output += chunk[:max(0, self._keep - len(self.output))]
+        return bool(chunk)
+
+    def _keep_output(self) -> None:
+        while True:
+            with self._lock:
+                if not self._read_output(0.05):
+                    os.close(self._output_pipe)
+                    self._output_pipe = None
+                    return
 
     def mute(self) -> None:
-        """Keep nothing more of what the process prints (from here on it may hold hidden data)."""
-        self.muted = True
+        """Keep what the process printed so far, and nothing after (from here on it may hold hidden data)."""
+        with self._lock:
+            while self._output_pipe is not None and select.select([self._output_pipe], [], [], 0)[0] \
+                    and self._read_output(0):
+                pass
+            self.muted = True
 
     def describe_end(self) -> Optional[str]:
         return self.holder.describe_end()

@@ -14,6 +14,7 @@ mistake in one question costs points on that question only.
 
 import ast
 import contextlib
+import functools
 import io
 import math
 from dataclasses import dataclass
@@ -148,14 +149,15 @@ class _QuietGrader:
         return lambda *args, **kwargs: None
 
 
-def bound_names(source: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def bound_names(source: str) -> frozenset[str]:
     """The names a cell's code binds at the notebook's top level (assignments, loops, imports, defs)."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
         tree = ast.parse(TransformerManager().transform_cell(source))
     except Exception:  # a cell that does not parse binds nothing
-        return set()
+        return frozenset()
     names: set[str] = set()
 
     def targets(node: ast.AST) -> None:
@@ -190,7 +192,7 @@ def bound_names(source: str) -> set[str]:
             visit(child)
 
     visit(tree)
-    return names
+    return frozenset(names)
 
 
 def answer_cells(sources: Sequence[str], outputs: Sequence[str]) -> list[int]:

@@ -98,6 +98,14 @@ def warm_up() -> None:
     InteractiveShell.instance(config=Config(SHELL_CONFIG))
 
 
+def flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a stream the notebook replaced or closed
+            pass
+
+
 def describe_error(error: BaseException) -> dict:
     return {"type": type(error).__name__, "message": str(error)[:MAX_MESSAGE]}
 
@@ -143,6 +151,8 @@ class Student:
             result = self.limited(lambda: self.shell.run_cell(source, store_history=False))
         except CellTimeout:
             return {"error": "CellTimeout", "line": None}
+        finally:
+            flush_output()  # what the cell printed reaches the log before the grader hears back
         error = result.error_in_exec or result.error_before_exec
         if error is None:
             return {"error": None, "line": None}
@@ -215,11 +225,7 @@ def serve(timeout: float, requests: TextIO, answers: TextIO) -> None:
         if request.get("end"):
             break
         emit(student.answer(request))
-    for stream in (sys.stdout, sys.stderr):  # the notebook's own output, for the log, before the grader ends us
-        try:
-            stream.flush()
-        except Exception:  # a stream the notebook replaced or closed
-            pass
+    flush_output()  # the notebook's own output, for the log, before the grader ends us
 
 
 def main() -> int:
