@@ -10,7 +10,7 @@ VENV_CHECK := $(PY) -c "import otter, numpy, matplotlib, nbformat, nbclient, pyt
 COLAB_REPO ?= your-org/backpropagation-homework
 export COLAB_REPO
 
-.PHONY: all venv build test report pdfs clean-venv grade gradescope-check bench examples
+.PHONY: all venv build test test-fast report pdfs clean-venv grade gradescope-check bench examples
 all: build
 
 venv:
@@ -30,8 +30,14 @@ build: venv
 examples: venv
 	$(PY) -m backprop_hw.examples
 
+# The package's own test suite (package_tests/, configured in pyproject.toml), on every core.
+# The grading tests need root and bubblewrap; BACKPROP_REQUIRE_SANDBOX=1 makes their absence a failure.
 test: venv
-	$(PY) -m pytest package_tests
+	$(PY) -m pytest -n auto --dist loadscope -m "not browser"
+
+# The unit tests alone: no notebook kernel, no sandbox, seconds.
+test-fast: venv
+	$(PY) -m pytest -m "not slow and not sandbox and not browser"
 
 # Grade every submission in SUBMISSIONS (notebooks, export zips, Gradescope export folders), each in
 # its own bubblewrap sandbox, into OUT: grades.csv and results/<file>/{results.json,feedback.txt,log.txt}.
@@ -52,8 +58,8 @@ BENCH_COPIES ?= 5
 bench: venv
 	$(PY) -m backprop_hw.bench --copies $(BENCH_COPIES)
 
-# The instructor report of a grading run: $(GRADES)/report.html and its two charts.
-GRADES ?= grades
+# The instructor report of a grading run: $(GRADES)/report.html and its two charts (the last make grade's).
+GRADES ?= $(OUT)
 report: venv
 	$(PY) -m backprop_hw.report $(GRADES)
 

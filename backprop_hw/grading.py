@@ -56,7 +56,11 @@ class Worker:
 
     def grade(self, submission: Submission) -> Outcome:
         if self.process is None or self.process.poll() is not None:
-            self.start()
+            try:
+                self.start()
+            except (OSError, RuntimeError) as error:
+                self.process = None
+                return Outcome(grader_error=str(error))
         self.process.stdin.write(json.dumps({"path": str(submission.path.resolve())}) + "\n")
         self.process.stdin.flush()
         reply = self.process.stdout.readline()

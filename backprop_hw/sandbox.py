@@ -207,12 +207,9 @@ def python_arguments() -> list[str]:
 class Holder:
     """A bubblewrap sandbox kept alive by a placeholder process until `close`, with its cgroup."""
 
-    _created = 0
-
     def __init__(self, bwrap: str, binds: list[str], limits: Limits):
-        Holder._created += 1
         self.limits = limits
-        self.cgroup = Cgroup.create(f"{os.getpid()}-{Holder._created}", limits)
+        self.cgroup = Cgroup.create(f"{os.getpid()}-{time.time_ns()}", limits)  # a name no other sandbox had
         info_read, info_write = os.pipe()
         self._stdin_read, self._stdin_write = os.pipe()
         command = [

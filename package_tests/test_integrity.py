@@ -26,6 +26,10 @@ LINK = "a folder whose notebook is a link to the solutions"
 LARGE_ZIP = "an export zip of 2.6 MB that unpacks to 2.6 GB"
 SPECIAL = (PICKLE, LINK, LARGE_ZIP)
 ALL_ATTACKS = [*ATTACKS, *SPECIAL]
+GRADESCOPE_ATTACKS = ["write results.json, then kill the grader", "forge answers on the grading pipe",
+                      "read the hidden tests and show them", "an answer nested 100,000 levels deep",
+                      "a process that outlives grading and forges the results", "read the submission metadata and show it",
+                      "rewrite or block every notebook file it can reach", *SPECIAL]
 
 
 def slug(name: str) -> str:
@@ -70,10 +74,12 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
 
 @pytest.fixture(scope="module")
 def gradescope(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
-    """The twin and every attack but the batch's own, through the zip's Gradescope entry point, two
-    at a time; /autograder is left world-writable, the worst mode Gradescope could give it."""
+    """The twin and the attacks on what Gradescope's path does its own way (its files, its results,
+    its processes, its notebook), through the zip's entry point, two at a time; /autograder is left
+    world-writable, the worst mode Gradescope could give it. The others meet the same trusted code
+    as in `make grade`."""
     base = tmp_path_factory.mktemp("integrity-gradescope")
-    paths = write_submissions(base / "submissions", ALL_ATTACKS, base / "unpickled-marker")
+    paths = write_submissions(base / "submissions", GRADESCOPE_ATTACKS, base / "unpickled-marker")
     with ThreadPoolExecutor(max_workers=2) as pool:
         graded = dict(zip(paths, pool.map(lambda path: grade_gradescope(path, mode=0o777), paths.values())))
     assert not (base / "unpickled-marker").exists(), "a submitted pickle was loaded"
@@ -95,7 +101,7 @@ def test_attack_earns_no_more_than_its_twin(batch: dict[str, Graded], gradescope
 
 @pytest.mark.parametrize("attack", [attack for attack in ALL_ATTACKS if attack not in UNFLAGGED])
 def test_attack_is_flagged_or_refused(batch: dict[str, Graded], gradescope: dict[str, Graded], attack: str) -> None:
-    for graded in (batch, gradescope):
+    for graded in (batch, gradescope) if attack in gradescope else (batch,):
         result = graded[attack]
         assert "flag:" in result.notes or "not graded" in result.visible.lower(), result.notes
 
@@ -116,23 +122,21 @@ def test_attack_leaks_no_hidden_test(batch: dict[str, Graded], gradescope: dict[
         assert not leaked_numbers(shown, secret)
 
 
-def test_no_hidden_number_in_error_names_shapes_or_lengths(batch: dict[str, Graded], gradescope: dict[str, Graded]) -> None:
+def test_no_hidden_number_in_error_names_shapes_or_lengths(batch: dict[str, Graded]) -> None:
     attack = "hidden data in error names, shapes and lengths"
     weights = [network["weights"][0][0][0] for network in hidden_networks("q2.2")]
     codes = {str(encoded(weight)) for weight in weights} | {str(encoded(weight) % 9000 + 1) for weight in weights}
     assert len(codes) > 4
-    for graded in (batch, gradescope):
+    for graded in (batch,):
         shown = graded[attack].output("q2.2")
         assert "❌ hidden check" in shown
         assert not codes & set(re.findall(r"\d+", shown)), shown
 
 
-def test_no_hidden_case_runs_before_the_public_ones(batch: dict[str, Graded], gradescope: dict[str, Graded]) -> None:
+def test_no_hidden_case_runs_before_the_public_ones(batch: dict[str, Graded]) -> None:
     attack = "a check in a comment runs hidden cases early, and a public message echoes what they gave"
-    for graded in (batch, gradescope):
-        assert "stashed: nothing yet" in graded[attack].output("q2.1")
-    for graded in (batch, gradescope):  # an early real check judges nothing early either
-        assert graded["an early real check of a later question"].scores == TWIN_SCORES
+    assert "stashed: nothing yet" in batch[attack].output("q2.1")
+    assert batch["an early real check of a later question"].scores == TWIN_SCORES  # judges nothing early either
 
 
 def test_crafted_answers_cannot_crash_the_grader(batch: dict[str, Graded], gradescope: dict[str, Graded]) -> None:
@@ -143,9 +147,11 @@ def test_crafted_answers_cannot_crash_the_grader(batch: dict[str, Graded], grade
 
 
 def test_forged_reports_leave_no_trace_in_the_status(batch: dict[str, Graded], gradescope: dict[str, Graded]) -> None:
-    for graded in (batch, gradescope):
-        for attack in ("forge answers on the grading pipe", "patch the harness so that its reports say everything went fine"):
-            assert "FORGED" not in graded[attack].notes + str(graded[attack].row)
+    for graded, attacks in ((batch, ("forge answers on the grading pipe",
+                                     "patch the harness so that its reports say everything went fine")),
+                            (gradescope, ("forge answers on the grading pipe",))):
+        for attack in attacks:
+            assert "FORGED" not in graded[attack].notes + graded[attack].row.get("grading_status", "")
 
 
 def test_the_submission_metadata_stays_closed(gradescope: dict[str, Graded]) -> None:

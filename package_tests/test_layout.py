@@ -16,7 +16,7 @@ from backprop_hw import autograder_zip
 from backprop_hw.paths import AUTOGRADER_ZIP, GRADER_PACKAGE, ZIP_PACKAGE
 
 THIRD_PARTY = {"otter", "numpy", "nbformat", "IPython", "traitlets", "matplotlib"}
-HARNESS_THIRD_PARTY = {"numpy", "IPython", "traitlets", "matplotlib"}  # what the student's process has
+HARNESS_THIRD_PARTY = {"numpy", "IPython", "traitlets", "matplotlib", "otter"}  # what notebooks import
 MODULES = sorted(GRADER_PACKAGE.glob("*.py"))
 
 

@@ -5,8 +5,9 @@
 This process runs as an unprivileged user, in a sandbox where there is one, together with the
 student's code: the cells run in an IPython shell in this very process. It holds no test and no
 reference value, and it reads no file of the submission: the grading process sends it the cells.
-It is a single file that needs only the standard library, numpy, matplotlib and IPython, because
-on Gradescope it is copied alone into the student's scratch folder.
+It is a single file that needs only the standard library and what notebooks import (numpy,
+matplotlib, IPython, otter), because on Gradescope it is copied alone into the student's scratch
+folder.
 
 The protocol is one JSON object per line, requests on stdin and one answer per request on stdout:
 
@@ -85,13 +86,14 @@ SHELL_CONFIG = {"HistoryManager": {"enabled": False},  # no history database, no
 
 
 def warm_up() -> None:
-    """Import what notebooks use and create the IPython shell: a process that forks after this
-    gives every notebook a fresh copy for free."""
+    """Import what notebooks use (the notebook's first cell imports otter) and create the IPython
+    shell: a process that forks after this gives every notebook a fresh copy for free."""
     import matplotlib
 
     matplotlib.use("Agg")  # plots are never graded
     import matplotlib.pyplot  # noqa: F401
     import numpy  # noqa: F401
+    import otter  # noqa: F401
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
