@@ -219,3 +219,12 @@ def test_scores_add_up_to_the_cases_passed(grading: trusted.Grading) -> None:
     results = gradescope_results(grading, {}, "completed")
     scores = [entry["score"] for entry in results["tests"] if "score" in entry]
     assert sum(scores) == sum(POINTS.values()) - 3
+
+
+def test_the_report_reads_each_failed_case_s_message(grading: trusted.Grading) -> None:
+    from backprop_hw.report import failure_messages
+
+    results = entries(gradescope_results(grading, {"feedback": "messages"}, "completed"))
+    assert failure_messages(results["q1.1"]["output"]) == [PUBLIC_MESSAGE, HIDDEN_MESSAGE]
+    assert failure_messages(results["q2.2"]["output"]) == [HIDDEN_MESSAGE_2]
+    assert failure_messages(results["q1.2"]["output"]) == []

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from otter.test_files.exception_test import ExceptionTestFile
 
 POLICIES = ("messages", "score only", "after due date")
+PASSED, FAILED = "✅", "❌"
+MESSAGE_INDENT = "     "  # a failed case's message goes on the lines after it, indented so
 NOTES_TITLE = "Grading notes (instructor only)"
 PUBLIC_TITLE = "Public Tests"
 
@@ -47,9 +49,9 @@ def case_lines(test_file: "ExceptionTestFile", hidden_messages: bool, public_onl
             continue
         description = (case.body.test_func.__doc__ or "").strip().splitlines()[0:1] or ["a check"]
         kind = "hidden check" if case.hidden else "check"
-        line = f"{'✅' if result.passed else '❌'} {kind} ({points(case.points)}): {description[0]}"
+        line = f"{PASSED if result.passed else FAILED} {kind} ({points(case.points)}): {description[0]}"
         if not result.passed and (hidden_messages or not case.hidden):
-            line += f"\n     {result.message}"
+            line += "\n" + "\n".join(MESSAGE_INDENT + text for text in result.message.splitlines() or [""])
         lines.append(line)
     return lines
 
