@@ -11,8 +11,10 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
+from nbclient import NotebookClient
 
 from conftest import QUESTIONS
 from corpus.answers import ANSWERS, CORRECT, WRONG, Answer
@@ -116,6 +118,37 @@ def test_the_gradescope_path_agrees(graded: dict[str, Graded], tmp_path: Path) -
     with ThreadPoolExecutor(max_workers=2) as pool:
         for name, result in zip(SAMPLE, pool.map(grade_gradescope, paths)):
             assert result.scores == graded[name].scores, name
+
+
+IN_NOTEBOOK = ["q1.1 typed in, 6 places", "q1.2 forward values reused as scratch names",
+               "the table typed in, and a backward pass of zeros"]
+
+
+def run_in_a_kernel(notebook: nbformat.NotebookNode, folder: Path) -> dict[str, str]:
+    """Run a notebook as a student does (its own checks, in its own kernel, in an empty folder), up
+    to its submission cell; return what each grader.check cell showed."""
+    folder.mkdir(parents=True)
+    notebook.cells = [cell for cell in notebook.cells if "grader.export(" not in cell.source]
+    NotebookClient(notebook, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    shown = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and (match := re.fullmatch(r'grader\.check\("(q[\d.]+)"\)', cell.source.strip())):
+            shown[match[1]] = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.outputs)
+    return shown
+
+
+def test_the_checks_in_the_notebook_agree_with_grading(graded: dict[str, Graded], tmp_path: Path) -> None:
+    """A student's own grader.check passes a question's public cases exactly when grading does."""
+    items = {answer_id(a): a for a in ANSWERS} | {s.name: s for s in SCENARIOS}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        shown = dict(zip(IN_NOTEBOOK, pool.map(lambda name: run_in_a_kernel(notebook_of(items[name]),
+                                                                             tmp_path / slug(name)), IN_NOTEBOOK)))
+    for name in IN_NOTEBOOK:
+        for question in QUESTIONS:
+            in_notebook = "All test cases passed!" in shown[name][question]
+            in_grading = "❌ check (" not in graded[name].output(question)
+            assert in_notebook == in_grading, (name, question, shown[name][question])
 
 
 def table(graded: dict[str, Graded]) -> str:
