@@ -456,12 +456,14 @@ def advance(student: StudentProcess, cells: list[Cell], plan: dict[str, int], la
 def replay(launch: Launcher, cells: list[Cell], plan: dict[str, int], reached: list[str], cell_seconds: float,
            wall_seconds: float, grading: Grading) -> Optional[StudentProcess]:
     """A fresh student process with the cells run again up to the last check reached, and the same
-    snapshots: the hidden cases run there. None (and a problem noted) if it stops on the way."""
+    snapshots: the hidden cases run there. None (and a problem noted) if it stops on the way;
+    GraderFailure if it never gets ready."""
+    student = StudentProcess(launch(True), cell_seconds, wall_seconds)
+    student.launched.mute()
     try:
-        student = StudentProcess(launch(True), cell_seconds, wall_seconds)
-        student.launched.mute()
         advance(student, cells, {q: plan[q] for q in reached}, max(plan[q] for q in reached), [], lambda _: None)
     except HarnessStopped as reason:
+        student.stop()
         grading.problems.append(f"replaying the notebook for its hidden checks failed ({reason})")
         return None
     grading.notes.append("the hidden checks ran in a fresh process, replayed up to the last check the notebook reached")
