@@ -1,9 +1,11 @@
 """ENGINE=docker: hand the batch to `otter grade`'s Docker containers, and write the same outputs.
 
-Used where a Docker engine runs and bubblewrap does not. Otter's containers grade one extension
-per run, so notebooks and zips go in two runs; a folder of a Gradescope export goes in as its one
-notebook. Otter grade has no per-cell timeout or partial results: a submission that hangs or dies
-scores zero, with otter's message as its status.
+Used where a Docker engine runs and bubblewrap does not. Each container runs the zip's own
+`run_autograder`, so the hardened grader grades there exactly as on Gradescope (as root in a
+container with Docker's capabilities, the notebook as `nobody`, no network). Otter's containers
+grade one extension per run, so notebooks and zips go in two runs; a folder of a Gradescope export
+goes in as its one notebook. Otter kills a container at the wall-clock limit: such a submission
+scores zero as a whole, with otter's message as its status.
 """
 
 import json
@@ -12,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from backprop_hw import results, sandbox
 
@@ -35,6 +38,18 @@ def docker_input(submission: results.Submission, folder: Path) -> Path:
             raise ValueError(f"the folder holds {len(notebooks)} notebooks, not one")
         return Path(shutil.copy(notebooks[0], folder / f"{submission.name}.ipynb"))
     return Path(shutil.copy(submission.path, folder / submission.name))
+
+
+def outcome(result: Any, ag_config: Any) -> results.Outcome:
+    """What a container gave: the hardened grader's own results (see gradescope_run.keep_for_otter_grade),
+    or otter's account of why there are none (a timeout is the submission's; anything else the grader's)."""
+    if not result.has_catastrophic_failure():
+        graded = getattr(result, "gradescope", None) or result.to_gradescope_dict(ag_config)
+        return results.Outcome(results=graded, complete=True)
+    error = str(result.catastrophic_error)
+    if "timed out" in error:
+        return results.Outcome(error=error)
+    return results.Outcome(grader_error=error)
 
 
 def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox.Limits) -> list[dict]:
@@ -65,10 +80,7 @@ def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox
                                             base_image=BASE_IMAGE, tag="backpropagation",
                                             config=AutograderConfig({"zips": extension == "zip"}),
                                             timeout=int(limits.wall_seconds), network=False):
-                failed = result.has_catastrophic_failure()
-                outcomes[staged[result.file]] = results.Outcome(
-                    results=result.to_gradescope_dict(ag_config), complete=not failed,
-                    error=str(result.catastrophic_error) if failed else None)
+                outcomes[staged[result.file]] = outcome(result, ag_config)
     rows = [results.record(out, submission, outcomes.get(submission.name, results.Outcome(
         error="otter grade returned no result")), points) for submission in found]
     results.write_grades(out, rows, points)

@@ -228,3 +228,22 @@ def test_the_report_reads_each_failed_case_s_message(grading: trusted.Grading) -
     assert failure_messages(results["q1.1"]["output"]) == [PUBLIC_MESSAGE, HIDDEN_MESSAGE]
     assert failure_messages(results["q2.2"]["output"]) == [HIDDEN_MESSAGE_2]
     assert failure_messages(results["q1.2"]["output"]) == []
+
+
+def test_otter_grade_containers_get_the_same_results(grading: trusted.Grading, tmp_path: Path) -> None:
+    """ENGINE=docker: otter grade unpickles results/results.pkl; it must carry the hardened grader's
+    very results, which docker_engine then records."""
+    import dill
+    from otter.run import AutograderConfig
+
+    from backprop_hw import docker_engine
+    from backprop_hw.autograder.gradescope_run import keep_for_otter_grade
+
+    (tmp_path / "results").mkdir()
+    results = gradescope_results(grading, {"feedback": "messages"}, "completed")
+    keep_for_otter_grade(tmp_path, results, grading)
+    with (tmp_path / "results" / "results.pkl").open("rb") as handle:
+        unpickled = dill.load(handle)  # as otter grade loads it
+    assert unpickled.total == sum(test_file.score for test_file in grading.tests.values()) < sum(POINTS.values())
+    outcome = docker_engine.outcome(unpickled, AutograderConfig({}))
+    assert outcome.results == results and outcome.complete and outcome.grader_error is None

@@ -9,7 +9,7 @@ came with. The student's cells run in `harness.py` as the unprivileged user `nob
 scratch folder, with resource limits and, where the platform allows it, no network; only plain data
 comes back (see `trusted.py`). When grading is over, every process of that user is killed before
 `results/results.json` is written, atomically and without following links, into a folder checked
-to be root's. The results file is always written; if the grader's own environment fails (the
+to be root's (and, for `otter grade`'s containers, `results/results.pkl`). The results file is always written; if the grader's own environment fails (the
 student's process never gets ready), it says so and this process exits with status 1, so that
 Gradescope shows the run as failed rather than a student's zero.
 """
@@ -17,6 +17,7 @@ Gradescope shows the run as failed rather than a student's zero.
 import ctypes
 import json
 import os
+import pickle
 import resource
 import shutil
 import signal
@@ -160,8 +161,9 @@ def prepare_scratch(uid: Optional[int]) -> Path:
     return folder
 
 
-def run(autograder: Path) -> tuple[dict, bool]:
-    """Grade the submission in `autograder`; return Gradescope's results and whether the grader worked."""
+def run(autograder: Path) -> tuple[dict, Optional[Grading]]:
+    """Grade the submission in `autograder`; return Gradescope's results, and the grading (None if
+    the grader itself failed)."""
     source = autograder / "source"
     config = json.loads((source / "otter_config.json").read_text())
     tests, support = source / "tests", source / "files"
@@ -174,7 +176,7 @@ def run(autograder: Path) -> tuple[dict, bool]:
             notebook = read_notebook(found, config.get("assignment_name"))
         except SubmissionProblem as problem:
             grading = grade_nothing(tests, support, str(problem))
-            return feedback.gradescope_results(grading, config, f"Not graded: {problem}"), True
+            return feedback.gradescope_results(grading, config, f"Not graded: {problem}"), grading
     notes = [] if uid is not None else ["graded without root: the notebook ran as the grader's own user"]
     isolation_problem = network_isolation()
     if isolation_problem:
@@ -185,14 +187,14 @@ def run(autograder: Path) -> tuple[dict, bool]:
         grading = grade(notebook, tests, support, as_student(folder, uid, isolation_problem is None),
                         cell_seconds=CELL_SECONDS, wall_seconds=WALL_SECONDS)
     except GraderFailure as failure:
-        return failed_results(str(failure)), False
+        return failed_results(str(failure)), None
     finally:
         if uid is not None:
             kill_user_processes(uid)
         shutil.rmtree(folder, ignore_errors=True)
     grading.flags[:0] = flags
     grading.notes[:0] = notes
-    return feedback.gradescope_results(grading, config, status(grading)), True
+    return feedback.gradescope_results(grading, config, status(grading)), grading
 
 
 def status(grading: Grading) -> str:
@@ -234,14 +236,28 @@ def write_results(autograder: Path, results: dict) -> None:
         os.close(directory)
 
 
+def keep_for_otter_grade(autograder: Path, results: dict, grading: Grading) -> None:
+    """`otter grade` (ENGINE=docker) places an empty results/results.pkl in the container and
+    unpickles it afterwards as otter's GradingResults: give it ours, carrying the very results.json
+    (as `gradescope`) so that make grade's report is the same on every path."""
+    from otter.test_files import GradingResults
+
+    scores = GradingResults(list(grading.tests.values()))
+    scores.gradescope = results
+    with (autograder / "results" / "results.pkl").open("wb") as handle:
+        pickle.dump(scores, handle)
+
+
 def main() -> int:
     autograder = Path(sys.argv[1] if len(sys.argv) > 1 else "/autograder")
     try:
-        results, worked = run(autograder)
+        results, grading = run(autograder)
     except Exception:  # a bug of the grader: still a valid results.json, and a failed run
-        results, worked = failed_results(traceback.format_exc()), False
+        results, grading = failed_results(traceback.format_exc()), None
     write_results(autograder, results)
-    return 0 if worked else 1
+    if grading is not None and (autograder / "results" / "results.pkl").is_file():
+        keep_for_otter_grade(autograder, results, grading)
+    return 0 if grading is not None else 1
 
 
 if __name__ == "__main__":
