@@ -153,11 +153,14 @@ class _QuietGrader:
 def bound_names(source: str) -> frozenset[str]:
     """The names a cell's code binds at the notebook's top level (assignments, loops, imports, defs)."""
     try:
-        from IPython.core.inputtransformer2 import TransformerManager
+        tree = ast.parse(source)
+    except Exception:  # magics, or code that does not parse at all
+        try:
+            from IPython.core.inputtransformer2 import TransformerManager
 
-        tree = ast.parse(TransformerManager().transform_cell(source))
-    except Exception:  # a cell that does not parse binds nothing
-        return frozenset()
+            tree = ast.parse(TransformerManager().transform_cell(source))
+        except Exception:  # a cell that does not parse binds nothing
+            return frozenset()
     names: set[str] = set()
 
     def targets(node: ast.AST) -> None:
@@ -242,9 +245,12 @@ def rerun(env: Any, question: str, point: dict) -> Rerun:
     inputs = {name: float(point[name]) for name in given}
     names = [*outputs, *given]
     if hasattr(env, "rerun_cells"):  # the trusted grader's view of the student's process
-        cells = answer_cells(env.student_cells(), outputs)
-        values, error = env.rerun_cells(cells, list(outputs), inputs, names)
-        return Rerun(values, error, bool(cells))
+        key = (question, tuple(inputs.values()))  # the cases of one check share their reruns
+        if key not in env.reruns:
+            cells = answer_cells(env.student_cells(), outputs)
+            values, error = env.rerun_cells(cells, list(outputs), inputs, names)
+            env.reruns[key] = Rerun(values, error, bool(cells))
+        return env.reruns[key]
     values, error, found = _rerun_here(env, inputs, outputs, names)
     return Rerun(values, error, found)
 

@@ -47,20 +47,22 @@ class Worker:
         self.arguments = [sys.executable, "-m", "backprop_hw.grading_worker", str(source), str(slot),
                           json.dumps(limits.__dict__)]
         self.process: Optional[subprocess.Popen] = None
+        self.ready = False
 
     def start(self) -> None:
+        """Start the worker; it warms up while the main process goes on."""
         self.process = subprocess.Popen(self.arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                         env=WORKER_ENVIRONMENT, cwd=ROOT)
-        if not self.process.stdout.readline():
-            raise RuntimeError("a grading worker failed to start")
+        self.ready = False
 
     def grade(self, submission: Submission) -> Outcome:
         if self.process is None or self.process.poll() is not None:
-            try:
-                self.start()
-            except (OSError, RuntimeError) as error:
+            self.start()
+        if not self.ready:
+            self.ready = bool(self.process.stdout.readline())
+            if not self.ready:
                 self.process = None
-                return Outcome(grader_error=str(error))
+                return Outcome(grader_error="a grading worker failed to start")
         self.process.stdin.write(json.dumps({"path": str(submission.path.resolve())}) + "\n")
         self.process.stdin.flush()
         reply = self.process.stdout.readline()
@@ -73,6 +75,7 @@ class Worker:
         if self.process is not None:
             self.process.stdin.close()
             self.process.wait()
+            self.process = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,8 +92,10 @@ def grade_folder(submissions: Path, out: Path, autograder: Path = AUTOGRADER_ZIP
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="backprop-grading-") as temporary:
         source = unpack_autograder(autograder, Path(temporary))
-        points = question_points(source)
         pool = [Worker(source, slot, limits) for slot in range(workers)]
+        for worker in pool:
+            worker.start()
+        points = question_points(source)
         free = list(pool)
         lock = threading.Lock()
 

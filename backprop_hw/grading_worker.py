@@ -116,6 +116,20 @@ def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: in
                    seconds=round(time.monotonic() - started, 3))
 
 
+def warm_up(source: Path) -> None:
+    """Load, once, what every monitor and every student's process needs, so that each fork finds it
+    ready: the harness's imports, otter's test files, the public checks module, and nbformat's
+    validator. Never the tests themselves."""
+    import nbformat
+    import otter.test_files.exception_test  # noqa: F401
+
+    harness.warm_up()
+    sys.path.insert(0, str(source / "files"))
+    import backprop_checks  # noqa: F401  (public: the student notebook carries it too)
+
+    nbformat.validate(nbformat.v4.new_notebook())
+
+
 def serve(source: Path, slot: int, limits: sandbox.Limits) -> None:
     """Serve jobs (JSON lines on stdin) with a warm interpreter; answer each with one JSON line.
 
@@ -123,9 +137,7 @@ def serve(source: Path, slot: int, limits: sandbox.Limits) -> None:
     inherit them.
     """
     die_with_parent()
-    harness.warm_up()
-    import otter.test_files.exception_test  # noqa: F401  (what the monitors load the tests with: warm too)
-
+    warm_up(source)
     bwrap = sandbox.find_bwrap()
     uid = sandbox.SANDBOX_UID_BASE + slot
     print(json.dumps({"ready": True}), flush=True)

@@ -459,20 +459,23 @@ class Forked:
         self._drain.start()
         self.returncode: Optional[int] = None
 
-    def _read_output(self, wait: float) -> bool:
-        """Read what the pipe holds (waiting up to `wait` seconds for it); False at its end."""
-        if not select.select([self._output_pipe], [], [], wait)[0]:
+    def _read_output(self) -> bool:
+        """Keep what the pipe holds now (the lock held); False at its end."""
+        try:
+            chunk = os.read(self._output_pipe, 1 << 16)
+        except BlockingIOError:  # nothing there (the other reader took it)
             return True
-        chunk = os.read(self._output_pipe, 1 << 16)
         if chunk and not self.muted:
             self.output_total += len(chunk)
             self.output += chunk[:max(0, self._keep - len(self.output))]
         return bool(chunk)
 
     def _keep_output(self) -> None:
+        os.set_blocking(self._output_pipe, False)
         while True:
+            select.select([self._output_pipe], [], [], 0.5)
             with self._lock:
-                if not self._read_output(0.05):
+                if not self._read_output():
                     os.close(self._output_pipe)
                     self._output_pipe = None
                     return
@@ -481,7 +484,7 @@ class Forked:
         """Keep what the process printed so far, and nothing after (from here on it may hold hidden data)."""
         with self._lock:
             while self._output_pipe is not None and select.select([self._output_pipe], [], [], 0)[0] \
-                    and self._read_output(0):
+                    and self._read_output():
                 pass
             self.muted = True
 

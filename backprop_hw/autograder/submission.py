@@ -143,6 +143,10 @@ def code_cells(notebook: nbformat.NotebookNode) -> list[Cell]:
 def _parse(source: str) -> ast.Module | None:
     """A cell's code as Python (IPython's magics turned into calls, line for line), or None."""
     try:
+        return ast.parse(source)
+    except Exception:  # magics, or code that does not parse at all
+        pass
+    try:
         from IPython.core.inputtransformer2 import TransformerManager
 
         return ast.parse(TransformerManager().transform_cell(source))

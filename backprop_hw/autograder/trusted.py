@@ -283,6 +283,7 @@ class StudentValues(dict):
     def __init__(self, student: StudentProcess, at: str, cells: int, hidden: bool):
         super().__init__()
         self.student, self.at, self.cells, self.hidden = student, at, cells, hidden
+        self.reruns: dict = {}  # what the checks asked to rerun, kept for the other cases of this check
 
     def request(self, message: dict) -> dict:
         return self.student.request({**message, "at": self.at})
