@@ -41,12 +41,14 @@ class InProcess:
 
 
 def notebook_cells(answers: dict[str, str], path: Path = STUDENT_NOTEBOOK) -> list[str]:
-    """The code grading runs of a notebook whose answer cells are replaced: {question: code}."""
+    """The code grading runs of a notebook whose answer cells are replaced: {question: code}; but
+    otter's own first cell, which would write its log into this process's working directory (the
+    checks are run here by the tests, not by otter)."""
     notebook = nbformat.read(path, as_version=4)
     answer_cells = [cell for cell in notebook.cells if "otter_answer_cell" in cell.metadata.get("tags", [])]
     for cell, question in zip(answer_cells, ("q1.1", "q1.2", "q1.3", "q2.1", "q2.2")):
         cell.source = answers.get(question, cell.source)
-    return [cell.source for cell in submission.code_cells(notebook)]
+    return [cell.source for cell in submission.code_cells(notebook) if "otter.Notebook(" not in cell.source]
 
 
 def case_results(student: InProcess, question: str, hidden: bool | None = None) -> dict[str, tuple[bool, str]]:

@@ -5,6 +5,7 @@ fresh process replaying the notebook when the first one died."""
 import io
 import os
 import signal
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -27,6 +28,7 @@ class ForkedHere:
         answers_read, answers_write = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:
+            os.chdir(tempfile.mkdtemp(prefix="forked-harness-"))  # otter's first cell writes its log here
             os.close(requests_write)
             os.close(answers_read)
             null = os.open(os.devnull, os.O_WRONLY)
