@@ -200,31 +200,49 @@ def set_up_source(folder: str) -> str:
     return cell.source
 
 
-def test_set_up_installs_the_pinned_otter_when_it_is_missing(tmp_path: Path) -> None:
+def pinned(requirements: Path, package: str) -> str:
+    [pin] = [line for line in requirements.read_text().splitlines() if line.startswith(f"{package}==")]
+    return pin
+
+
+@pytest.mark.parametrize("present", [[], ["numpy"], ["numpy", "matplotlib", "otter"]])
+def test_set_up_installs_what_the_notebook_imports_where_it_is_missing(present: list[str], tmp_path: Path) -> None:
     python_path = stand_ins(tmp_path / "stand-ins", pip_exit_code=0, in_colab=False)
+    for module in present:  # stand-ins that the set-up cell finds installed
+        (python_path / module).mkdir()
+        (python_path / module / "__init__.py").write_text("")
     cwd = tmp_path / "content"
     cwd.mkdir()
-    # -S leaves site-packages, and so otter, out; the cell needs the standard library only.
-    subprocess.run([sys.executable, "-S", "-c", set_up_source("student")], cwd=cwd, check=True, capture_output=True,
-                   env={**os.environ, "PYTHONPATH": str(python_path)})
-    [pin] = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("otter-grader==")]
-    assert (python_path / "pip-calls.txt").read_text().split() == [
-        "install", "--quiet", "--disable-pip-version-check", pin]
+    # -S leaves site-packages, and so numpy, matplotlib and otter, out; the cell needs the standard library only.
+    result = subprocess.run([sys.executable, "-S", "-c", set_up_source("student")], cwd=cwd, check=True,
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(python_path)})
+    pins = {"numpy": pinned(ROOT / "assignment" / "requirements.txt", "numpy"),
+            "matplotlib": pinned(ROOT / "assignment" / "requirements.txt", "matplotlib"),
+            "otter": pinned(ROOT / "requirements.txt", "otter-grader")}
+    missing = [pin for module, pin in pins.items() if module not in present]
+    if missing:
+        assert (python_path / "pip-calls.txt").read_text().split() == [
+            "install", "--quiet", "--disable-pip-version-check", *missing]
+        assert result.stdout.startswith(f"Installing {', '.join(missing)} ...")
+    else:
+        assert not (python_path / "pip-calls.txt").exists() and "Installing" not in result.stdout
     assert (cwd / "tests" / "q2.2.py").read_text() == (ROOT / "student" / "tests" / "q2.2.py").read_text()
 
 
-def test_set_up_completes_a_folder_and_replaces_no_file(tmp_path: Path) -> None:
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "q1.1.py").write_text("another = 'homework'\n")
-    (tmp_path / "backprop_checks.py").write_text((ROOT / "student" / "backprop_checks.py").read_text())
-    result = subprocess.run([sys.executable, "-c", set_up_source("student")], cwd=tmp_path, check=True,
-                            capture_output=True, text=True)
-    assert (tmp_path / "tests" / "q1.1.py").read_text() == "another = 'homework'\n"
-    assert "tests/q1.1.py is not the one this notebook comes with" in result.stdout
-    assert "backprop_checks.py" not in result.stdout
-    for question in QUESTIONS[1:]:
-        assert (tmp_path / "tests" / f"{question}.py").read_text() == \
-            (ROOT / "student" / "tests" / f"{question}.py").read_text()
+@pytest.mark.parametrize("imports", ["import numpy as np\n%matplotlib inline", "import numpy, scipy.linalg"])
+def test_the_build_refuses_a_notebook_importing_what_the_set_up_cell_would_not_install(imports: str) -> None:
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(f"{colab.INIT_MARKER}\nimport otter\ngrader = otter.Notebook()"),
+        nbformat.v4.new_code_cell(f"{imports}\nfrom matplotlib import pyplot\nimport math"),
+        nbformat.v4.new_markdown_cell(colab.SUBMISSION_HEADING),
+        nbformat.v4.new_code_cell("grader.export(pdf=False)")])
+    otter_pin = pinned(ROOT / "requirements.txt", "otter-grader")
+    if "scipy" in imports:
+        with pytest.raises(colab.ColabError, match="imports scipy, which .* does not pin"):
+            colab.make_self_contained(notebook, ROOT / "student", otter_pin)
+    else:
+        colab.make_self_contained(notebook, ROOT / "student", otter_pin)
+        assert repr(colab.runtime_packages(otter_pin)) in notebook.cells[0].source
 
 
 def test_grading_keeps_its_hidden_tests_even_if_an_editor_drops_the_cell_tags(tmp_path: Path) -> None:
