@@ -8,12 +8,16 @@ must never call pip.
 """
 
 import ast
+import json
 import os
 import re
 import subprocess
 import sys
+import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import nbformat
 import pytest
@@ -184,13 +188,68 @@ def test_renamed_copy_alone_in_a_folder_checks_and_exports(tmp_path: Path) -> No
     assert errors([cell for cell in notebook.cells if cell.cell_type == "code"]) == []
     for question, cell in check_cells(notebook).items():
         assert f"{question} results: All test cases passed!" in output_text(cell)
-    assert "upload the zip file" in output_text(closing_cell(notebook))
+    closing = closing_cell(notebook)
+    assert "gets the results above" in output_text(closing) and "upload the zip file" in output_text(closing)
+    assert [output for output in closing.outputs if output.get("name") == "stderr"] == []  # no kernel notice
     [export] = folder.glob("my backprop homework_*.zip")
+    [link] = [o.data["text/html"] for o in closing.outputs if "text/html" in o.get("data", {})]
+    assert f'href="{quote(export.name)}"' in link and "to download the zip file" in link
     with zipfile.ZipFile(export) as archive:
         assert renamed.name in archive.namelist()
     scores = otter_run(export, tmp_path / "graded")
     assert all(score == points for score, points in scores.values()) and sorted(scores) == sorted(QUESTIONS)
     assert not (python_path / "pip-calls.txt").exists()
+
+
+def test_a_saved_file_that_gets_other_results_gives_no_zip(tmp_path: Path) -> None:
+    """The closing cell runs the saved file from the top: if that gets other results than the
+    checks in the live kernel (here, the saved file holds the blank q1.1), it says so and leaves no zip."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    saved = folder / "my homework.ipynb"
+    solved = nbformat.read(ROOT / "solutions" / NOTEBOOK, as_version=4)
+    blank_answer = next(cell.source for cell in nbformat.read(ROOT / "student" / NOTEBOOK, as_version=4).cells
+                        if cell.source.startswith("f0 = ..."))
+    on_disk = nbformat.from_dict(json.loads(json.dumps(solved)))
+    next(cell for cell in on_disk.cells if cell.source.startswith("f0 = ")).source = blank_answer
+    nbformat.write(on_disk, saved)
+    execute(solved, folder, stand_ins(tmp_path / "stand-ins", pip_exit_code=1, in_colab=False), in_colab=False)
+    shown = output_text(closing_cell(solved))
+    assert "Not submitted: run from the top in a fresh kernel, as the grader runs it, the saved notebook gets other " \
+           "results (q1.1, q1.2, q1.3)" in shown, shown
+    assert "Kernel > Restart Kernel and Run All Cells" in shown and "to download the zip file" not in shown
+    assert list(folder.glob("*.zip")) == []
+
+
+def closing_functions(grade_zip_file: Callable) -> dict:
+    """The closing cell's imports, constants and functions, with otter's grade_zip_file replaced."""
+    tree = ast.parse(colab.CLOSING_SOURCE)
+    tree.body = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef))
+                 or isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)]
+    namespace: dict = {}
+    exec(compile(tree, "closing cell", "exec"), namespace)
+    namespace["grade_zip_file"] = grade_zip_file
+    return namespace
+
+
+def test_the_closing_cell_drops_the_kernel_notice_and_passes_on_other_warnings(recwarn: pytest.WarningsRecorder) -> None:
+    notice = ("[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All communication (including "
+              "code and outputs) is sent in plain text and is susceptible to eavesdropping.")
+
+    def grade_zip_file(stderr: str) -> Callable:
+        def grade(zip_path: str, nb_arcname: str, tests_dir: str) -> str:
+            warnings.warn(stderr, RuntimeWarning)  # as otter passes on its test kernel's stderr
+            return "results"
+        return grade
+
+    grade_saved = closing_functions(grade_zip_file(notice + "\n"))["grade_saved"]
+    recwarn.clear()
+    assert grade_saved("x.zip", "x.ipynb") == "results"
+    assert [str(warning.message) for warning in recwarn] == []
+    grade_saved = closing_functions(grade_zip_file(f"{notice}\nTraceback: the test kernel died\n"))["grade_saved"]
+    grade_saved("x.zip", "x.ipynb")
+    assert [(warning.category, str(warning.message)) for warning in recwarn] == [
+        (RuntimeWarning, "Traceback: the test kernel died")]
 
 
 def set_up_source(folder: str) -> str:
