@@ -5,11 +5,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from backprop_hw import gradescope_check
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTOGRADER_ZIP = ROOT / "autograder" / "backpropagation-autograder.zip"
 QUESTIONS = ("q1.1", "q1.2", "q1.3", "q2.1", "q2.2")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: the browser tests (make test-browser; make test leaves them out)")
 
 
 def otter_run(submission: Path, output: Path) -> dict:
