@@ -64,8 +64,12 @@ class PlainVenv:
         shutil.copy(ROOT / built / NOTEBOOK, path)
         notebook = nbformat.read(path, as_version=4)
         manager = KernelManager(kernel_name="plain", kernel_spec_manager=self.kernels)
-        NotebookClient(notebook, km=manager, timeout=900, resources={"metadata": {"path": str(folder)}}).execute(
-            env=self.env)
+        try:
+            NotebookClient(notebook, km=manager, timeout=900, resources={"metadata": {"path": str(folder)}}).execute(
+                env=self.env)
+        finally:
+            if manager.has_kernel:  # nbclient leaves alone a kernel it was given
+                manager.shutdown_kernel(now=True)
         return notebook
 
 
