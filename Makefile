@@ -10,7 +10,7 @@ VENV_CHECK := $(PY) -c "import otter, numpy, matplotlib, nbformat, nbclient, pyt
 COLAB_REPO ?= your-org/backpropagation-homework
 export COLAB_REPO
 
-.PHONY: all venv build test test-browser report pdfs clean-venv grade gradescope-check bench examples
+.PHONY: all venv build test test-fast test-browser report pdfs clean-venv grade gradescope-check bench examples
 all: build
 
 venv:
@@ -30,13 +30,19 @@ build: venv
 examples: venv
 	$(PY) -m backprop_hw.examples
 
-# The browser tests (package_tests/browser, marked `browser`) are make test-browser's.
+# The package's own test suite (package_tests/, configured in pyproject.toml), on every core.
+# The grading tests need root and bubblewrap; BACKPROP_REQUIRE_SANDBOX=1 makes their absence a failure.
 test: venv
-	$(PY) -m pytest -m "not browser" package_tests
+	$(PY) -m pytest -n auto --dist loadscope -m "not browser"
+
+# The unit tests alone: no notebook kernel, no sandbox, seconds.
+test-fast: venv
+	$(PY) -m pytest -m "not slow and not sandbox and not browser"
 
 # The student's evening in headless Chromium (Debian's: apt-get install chromium fonts-noto-color-emoji):
 # JupyterLab 4 and Notebook 7 on 127.0.0.1, the report page offline, and a plain venv with only
-# ipykernel running both notebooks. Screenshots go to build/screenshots/.
+# ipykernel running both notebooks (package_tests/browser, marked `browser`). Screenshots go to
+# build/screenshots/.
 test-browser: venv
 	$(PY) -m pytest -m browser package_tests/browser
 
@@ -59,8 +65,8 @@ BENCH_COPIES ?= 5
 bench: venv
 	$(PY) -m backprop_hw.bench --copies $(BENCH_COPIES)
 
-# The instructor report of a grading run: $(GRADES)/report.html and its two charts.
-GRADES ?= grades
+# The instructor report of a grading run: $(GRADES)/report.html and its two charts (the last make grade's).
+GRADES ?= $(OUT)
 report: venv
 	$(PY) -m backprop_hw.report $(GRADES)
 

@@ -2,23 +2,29 @@
 
 Reaching past otter here is deliberate: otter's `run_autograder` runs the tests inside the
 student's kernel. The repacked zip keeps everything otter generated (setup.sh, the environment,
-the config, the tests and support files) and swaps only the command `run_autograder` runs for
-`backprop_grader/gradescope_run.py`, which keeps the tests in a process the student cannot reach.
+the config, the tests and support files) and swaps only the command `run_autograder` runs for the
+grader package `backprop_hw/autograder` (shipped as `backprop_grader/`), which keeps the tests in a
+process the student cannot reach. The master's `feedback` setting goes into otter_config.json.
 """
 
+import json
 import zipfile
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
-GRADER_FILES = ("harness.py", "trusted_grading.py", "gradescope_run.py")
+from backprop_hw.paths import GRADER_PACKAGE, ZIP_PACKAGE
+from backprop_hw.zipfiles import write_zip
+
 OTTER_COMMAND = "python /autograder/source/run_otter.py"
-HARDENED_COMMAND = "python /autograder/source/backprop_grader/gradescope_run.py"
+HARDENED_COMMAND = f"cd /autograder/source && python -m {ZIP_PACKAGE}.gradescope_run /autograder"
 EXECUTABLES = ("run_autograder", "setup.sh")
-# A fixed date for every entry, so the archive is byte-for-byte reproducible.
-ZIP_DATE = (2024, 1, 1, 0, 0, 0)
 
 
-def pack(otter_zip: Path, destination: Path) -> None:
+def grader_files() -> dict[str, bytes]:
+    """The shipped grader, as zip entries: every module of the package, and nothing else."""
+    return {f"{ZIP_PACKAGE}/{path.name}": path.read_bytes() for path in sorted(GRADER_PACKAGE.glob("*.py"))}
+
+
+def pack(otter_zip: Path, destination: Path, feedback: str) -> None:
     """Write the hardened, reproducible autograder zip built from otter's."""
     with zipfile.ZipFile(otter_zip) as original:
         entries = {info.filename: original.read(info) for info in original.infolist() if not info.is_dir()}
@@ -26,12 +32,7 @@ def pack(otter_zip: Path, destination: Path) -> None:
     if OTTER_COMMAND not in run_autograder:
         raise RuntimeError("otter's run_autograder has changed: update backprop_hw/autograder_zip.py")
     entries["run_autograder"] = run_autograder.replace(OTTER_COMMAND, HARDENED_COMMAND).encode()
+    config = json.loads(entries["otter_config.json"])
+    entries["otter_config.json"] = (json.dumps({**config, "feedback": feedback}, indent=2) + "\n").encode()
     del entries["run_otter.py"]
-    entries |= {f"backprop_grader/{name}": (PACKAGE / name).read_bytes() for name in GRADER_FILES}
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(destination, "w", zipfile.ZIP_DEFLATED) as repacked:
-        for name in sorted(entries):
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-            info.external_attr = (0o755 if name in EXECUTABLES else 0o644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            repacked.writestr(info, entries[name])
+    write_zip(destination, entries | grader_files(), EXECUTABLES)

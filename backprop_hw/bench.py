@@ -8,7 +8,6 @@ scores must agree question by question. Prints both times, seconds per submissio
 """
 
 import argparse
-import csv
 import json
 import shutil
 import subprocess
@@ -17,9 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples" / "submissions"
-AUTOGRADER_ZIP = ROOT / "autograder" / "backpropagation-autograder.zip"
+from backprop_hw.paths import AUTOGRADER_ZIP, EXAMPLES, ROOT
+from backprop_hw.results import GRADES_CSV, read_grades
 WELL_FORMED = ("correct.ipynb", "partly-wrong.ipynb", "blank.ipynb", "export.zip")
 
 
@@ -41,8 +39,7 @@ def time_make_grade(folder: Path, out: Path) -> tuple[float, dict[str, dict[str,
     subprocess.run([sys.executable, "-m", "backprop_hw.grading", str(folder), "--out", str(out)], check=True,
                    cwd=ROOT, stdout=subprocess.DEVNULL)
     seconds = time.monotonic() - started
-    with open(out / "grades.csv", newline="") as grades:
-        rows = [row for row in csv.DictReader(grades) if row["file"] != "points-per-question"]
+    _, rows = read_grades(out / GRADES_CSV)
     questions = [name for name in rows[0] if name.startswith("q")]
     return seconds, {row["file"]: {q: float(row[q]) for q in questions} for row in rows}
 
@@ -71,7 +68,7 @@ def bench(copies: int, names: tuple[str, ...] = WELL_FORMED) -> dict:
     disagreements = [f"{name}: make grade {our_scores.get(name)} != otter run {scores}"
                      for name, scores in their_scores.items() if our_scores.get(name) != scores]
     return {"submissions": len(paths), "make_grade_seconds": ours, "otter_run_seconds": theirs,
-            "ratio": theirs / ours, "disagreements": disagreements}
+            "ratio": theirs / ours, "disagreements": disagreements, "scores": their_scores}
 
 
 def main() -> int:

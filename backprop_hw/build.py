@@ -22,17 +22,16 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+import yaml
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from backprop_hw import autograder_zip, colab
+from backprop_hw.autograder.feedback import POLICIES
+from backprop_hw.paths import ASSIGNMENT, AUTOGRADER_ZIP, MASTER, NAME, NOTEBOOK, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENT = ROOT / "assignment"
-NAME = "backpropagation"
-NOTEBOOK = f"{NAME}.ipynb"
 SUPPORT_FILES = ("backprop_checks.py", "requirements.txt")
-ZIP_NAME = f"{NAME}-autograder.zip"
+CONFIG_MARKER = "# ASSIGNMENT CONFIG"
 OUTPUT_FOLDERS = ("student", "solutions", "tests", "autograder")
 REFERENCE_PATTERN = re.compile(r'REFERENCE_VALUES\["([\w-]+)"\]')
 
@@ -81,11 +80,11 @@ def run_otter_assign(master_path: Path, output: Path) -> None:
         raise BuildError(f"otter assign failed{hint}; the solutions must pass their own tests:\n{report}")
 
 
-def normalise_notebook(path: Path, destination: Path, badge: str | None) -> None:
-    """Copy a notebook, made self-contained with the files already beside `destination`, with
-    stable cell ids and without run-specific metadata."""
+def normalise_notebook(path: Path, destination: Path, files: Path, badge: str | None) -> None:
+    """Copy a notebook, made self-contained with the checks' files of folder `files`, with stable
+    cell ids and without run-specific metadata."""
     notebook = nbformat.read(path, as_version=4)
-    colab.make_self_contained(notebook, destination.parent, colab.otter_requirement(ROOT / "requirements.txt"), badge)
+    colab.make_self_contained(notebook, files, colab.otter_requirement(ROOT / "requirements.txt"), badge)
     for index, cell in enumerate(notebook.cells):
         cell.id = f"cell-{index:03d}"
         cell.metadata.pop("execution", None)
@@ -99,27 +98,41 @@ def replace_tree(source: Path, destination: Path) -> None:
     shutil.copytree(source, destination)
 
 
-def lay_out(dist: Path, root: Path, student_badge: str) -> None:
+def take_feedback_policy(notebook: nbformat.NotebookNode) -> str:
+    """Remove the `feedback:` setting from the notebook's ASSIGNMENT CONFIG (it is ours: otter
+    refuses keys it does not know) and return it."""
+    [config] = [cell for cell in notebook.cells if cell.cell_type == "raw" and cell.source.startswith(CONFIG_MARKER)]
+    settings = yaml.safe_load(config.source)
+    policy = settings.pop("feedback", POLICIES[0])
+    if policy not in POLICIES:
+        raise BuildError(f"the master's `feedback:` must be one of {', '.join(POLICIES)}, not {policy!r}")
+    config.source = f"{CONFIG_MARKER}\n{yaml.safe_dump(settings, sort_keys=False)}"
+    return policy
+
+
+def lay_out(dist: Path, root: Path, student_badge: str, feedback: str) -> None:
     """Put otter's outputs where instructors, students and graders look for them."""
     for folder in OUTPUT_FOLDERS:
         shutil.rmtree(root / folder, ignore_errors=True)
     student = dist / "student"
     autograder = dist / "autograder"
-    for folder, notebook in (("student", student / NOTEBOOK), ("solutions", autograder / NOTEBOOK)):
-        (root / folder).mkdir(parents=True)
-        shutil.copy(ASSIGNMENT / "backprop_checks.py", root / folder)
-        replace_tree(student / "tests", root / folder / "tests")
-        normalise_notebook(notebook, root / folder / NOTEBOOK, student_badge if folder == "student" else None)
+    (root / "student").mkdir(parents=True)
+    shutil.copy(ASSIGNMENT / "backprop_checks.py", root / "student")
+    replace_tree(student / "tests", root / "student" / "tests")
+    # Both notebooks carry the student folder's public checks, so either works alone.
+    normalise_notebook(student / NOTEBOOK, root / "student" / NOTEBOOK, root / "student", student_badge)
+    normalise_notebook(autograder / NOTEBOOK, root / "solutions" / NOTEBOOK, root / "student", None)
     replace_tree(autograder / "tests", root / "tests")
     [zip_path] = autograder.glob(f"{NAME}-autograder_*.zip")
-    autograder_zip.pack(zip_path, root / "autograder" / ZIP_NAME)
+    autograder_zip.pack(zip_path, root / AUTOGRADER_ZIP.relative_to(ROOT), feedback)
 
 
-def build(root: Path = ROOT, master_path: Path = ASSIGNMENT / NOTEBOOK, colab_repo: str = colab.DEFAULT_REPO) -> None:
+def build(root: Path = ROOT, master_path: Path = MASTER, colab_repo: str = colab.DEFAULT_REPO) -> None:
     """Build every output of `master_path` into `root` (the repository itself by default); the
     student notebook's "Open in Colab" badge points to GitHub repository `colab_repo`."""
     student_badge = colab.badge_markdown(colab_repo, f"student/{NOTEBOOK}")
     master = nbformat.read(master_path, as_version=4)
+    feedback = take_feedback_policy(master)
     with tempfile.TemporaryDirectory(prefix="backprop-build-") as temporary:
         workdir = Path(temporary) / "master"
         workdir.mkdir()
@@ -131,14 +144,14 @@ def build(root: Path = ROOT, master_path: Path = ASSIGNMENT / NOTEBOOK, colab_re
         nbformat.write(executed, workdir / NOTEBOOK)
         print("running otter assign (and the solutions against every test) ...", flush=True)
         run_otter_assign(workdir / NOTEBOOK, Path(temporary) / "dist")
-        lay_out(Path(temporary) / "dist", root, student_badge)
+        lay_out(Path(temporary) / "dist", root, student_badge, feedback)
     print(f"built {', '.join(OUTPUT_FOLDERS)} in {root}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT, help="where to write the outputs (default: the repository)")
-    parser.add_argument("--master", type=Path, default=ASSIGNMENT / NOTEBOOK, help="the master notebook")
+    parser.add_argument("--master", type=Path, default=MASTER, help="the master notebook")
     parser.add_argument("--colab-repo", default=os.environ.get("COLAB_REPO") or colab.DEFAULT_REPO,
                         help="GitHub org/repo that the Open in Colab badge points to "
                              f"(default: $COLAB_REPO, else {colab.DEFAULT_REPO})")

@@ -42,6 +42,9 @@ HIDDEN = {"cellView": "form",  # Colab shows the #@title only
 # The notebook's own runtime pins; the tool pins (otter-grader's) come from the build.
 NOTEBOOK_REQUIREMENTS = Path(__file__).resolve().parent.parent / "assignment" / "requirements.txt"
 IMPORT_NAMES = {"otter-grader": "otter"}  # packages whose module is named otherwise
+# Imported, and never to install: IPython comes with every Python kernel (ipykernel needs it), and
+# backprop_checks is a file the set-up cell writes.
+PROVIDED = {"IPython", "backprop_checks"}
 
 SET_UP_TEMPLATE = '''\
 #@title Set up the checks: run this cell first
@@ -278,7 +281,7 @@ def make_self_contained(notebook: nbformat.NotebookNode, folder: Path, requireme
     cells = notebook.cells
     packages = runtime_packages(requirement)
     sources = [c.source for c in cells if c.cell_type == "code"] + [(folder / "backprop_checks.py").read_text()]
-    unpinned = third_party_imports(sources) - set(packages) - {"backprop_checks"}
+    unpinned = third_party_imports(sources) - set(packages) - PROVIDED
     if unpinned:
         raise ColabError(f"the notebook imports {', '.join(sorted(unpinned))}, which {NOTEBOOK_REQUIREMENTS} "
                          "does not pin (or colab.IMPORT_NAMES does not name): the set-up cell would not install it")

@@ -1,9 +1,11 @@
 """ENGINE=docker: hand the batch to `otter grade`'s Docker containers, and write the same outputs.
 
-Used where a Docker engine runs and bubblewrap does not. Otter's containers grade one extension
-per run, so notebooks and zips go in two runs; a folder of a Gradescope export goes in as its one
-notebook. Otter grade has no per-cell timeout or partial results: a submission that hangs or dies
-scores zero, with otter's message as its status.
+Used where a Docker engine runs and bubblewrap does not. Each container runs the zip's own
+`run_autograder`, so the hardened grader grades there exactly as on Gradescope (as root in a
+container with Docker's capabilities, the notebook as `nobody`, no network). Otter's containers
+grade one extension per run, so notebooks and zips go in two runs; a folder of a Gradescope export
+goes in as its one notebook. Otter kills a container at the wall-clock limit: such a submission
+scores zero as a whole, with otter's message as its status.
 """
 
 import json
@@ -12,8 +14,9 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from backprop_hw import grading, sandbox
+from backprop_hw import results, sandbox
 
 BASE_IMAGE = "ubuntu:22.04"
 
@@ -27,7 +30,7 @@ def require_docker() -> None:
             "student code is never run unsandboxed (use the default bubblewrap engine on Linux)")
 
 
-def stage(submission: grading.Submission, folder: Path) -> Path:
+def docker_input(submission: results.Submission, folder: Path) -> Path:
     """The one file otter grade gets for `submission`."""
     if submission.path.is_dir():
         notebooks = sorted(submission.path.glob("*.ipynb"))
@@ -37,24 +40,36 @@ def stage(submission: grading.Submission, folder: Path) -> Path:
     return Path(shutil.copy(submission.path, folder / submission.name))
 
 
+def outcome(result: Any, ag_config: Any) -> results.Outcome:
+    """What a container gave: the hardened grader's own results (see gradescope_run.keep_for_otter_grade),
+    or otter's account of why there are none (a timeout is the submission's; anything else the grader's)."""
+    if not result.has_catastrophic_failure():
+        graded = getattr(result, "gradescope", None) or result.to_gradescope_dict(ag_config)
+        return results.Outcome(results=graded, complete=True)
+    error = str(result.catastrophic_error)
+    if "timed out" in error:
+        return results.Outcome(error=error)
+    return results.Outcome(grader_error=error)
+
+
 def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox.Limits) -> list[dict]:
     """Grade every submission in `submissions` with otter grade; write grades.csv and results/."""
     require_docker()
     from otter.grade.containers import launch_containers
     from otter.run import AutograderConfig
 
-    found = grading.find_submissions(submissions)
+    found = results.find_submissions(submissions)
     outcomes = {}
     with tempfile.TemporaryDirectory(prefix="backprop-docker-") as temporary:
         folder = Path(temporary)
-        source = grading.unpack_autograder(autograder, folder / "autograder")
-        points = grading.question_points(source)
+        source = results.unpack_autograder(autograder, folder / "autograder")
+        points = results.question_points(source)
         ag_config = AutograderConfig(json.loads((source / "otter_config.json").read_text()))
         staged = {}
         for submission in found:
             if submission.problem is None:
                 try:
-                    staged[stage(submission, folder).name] = submission.name
+                    staged[docker_input(submission, folder).name] = submission.name
                 except (OSError, ValueError) as error:
                     submission.problem = str(error)
         for extension in ("ipynb", "zip"):
@@ -65,12 +80,9 @@ def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox
                                             base_image=BASE_IMAGE, tag="backpropagation",
                                             config=AutograderConfig({"zips": extension == "zip"}),
                                             timeout=int(limits.wall_seconds), network=False):
-                failed = result.has_catastrophic_failure()
-                outcomes[staged[result.file]] = grading.Outcome(
-                    results=result.to_gradescope_dict(ag_config), complete=not failed,
-                    error=str(result.catastrophic_error) if failed else None)
-    rows = [grading.record(out, submission, outcomes.get(submission.name, grading.Outcome(
+                outcomes[staged[result.file]] = outcome(result, ag_config)
+    rows = [results.record(out, submission, outcomes.get(submission.name, results.Outcome(
         error="otter grade returned no result")), points) for submission in found]
-    grading.write_grades(out, rows, points)
+    results.write_grades(out, rows, points)
     return rows
 

@@ -10,18 +10,13 @@ name says what it tests; EXPECTED says what grading should make of it.
 import argparse
 import json
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Callable
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = "backpropagation.ipynb"
-SOLUTIONS = ROOT / "solutions" / NOTEBOOK
-STUDENT = ROOT / "student" / NOTEBOOK
-DEFAULT_OUT = ROOT / "examples" / "submissions"
-ZIP_DATE = (2024, 1, 1, 0, 0, 0)
+from backprop_hw.paths import EXAMPLES, NOTEBOOK, SOLUTIONS_NOTEBOOK, STUDENT_NOTEBOOK
+from backprop_hw.zipfiles import write_zip
 
 # Wrong answers, as (line of the solution, line a student might write instead).
 SIGN_ERROR_Q1_2 = ("dldf2 = -np.sin(f2) * dldh3  # SOLUTION", "dldf2 = np.sin(f2) * dldh3")
@@ -37,7 +32,7 @@ STUBBORN_LOOP = "while True:\n    try:\n        while True:\n            pass\n 
 EXPECTED = {
     "blank.ipynb": ((0, 0, 0, 0, 0), "Completed"),
     "correct.ipynb": ((4, 4, 4, 4, 6), "Completed"),
-    "partly-wrong.ipynb": ((4, 2, 4, 4, 1), "Completed"),
+    "partly-wrong.ipynb": ((4, 2, 4, 4, 0), "Completed"),
     "export.zip": ((4, 4, 4, 0, 6), "Completed"),
     "submission_1001": ((4, 4, 4, 4, 6), "Completed"),
     "submission_1002": ((4, 2, 4, 4, 6), "Completed"),
@@ -83,18 +78,9 @@ def text(notebook: nbformat.NotebookNode) -> bytes:
     return (nbformat.writes(notebook) + "\n").encode()
 
 
-def write_zip(path: Path, entries: dict[str, bytes]) -> None:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in sorted(entries.items()):
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data)
-
-
 def write_examples(out: Path) -> None:
     """Write every example into `out`, replacing what was there."""
-    solutions, student = read(SOLUTIONS), read(STUDENT)
+    solutions, student = read(SOLUTIONS_NOTEBOOK), read(STUDENT_NOTEBOOK)
     partly_wrong = replace_line(replace_line(solutions, *SIGN_ERROR_Q1_2), *NO_INDICATOR_Q2_2)
     other = nbformat.from_dict(json.loads(json.dumps(solutions)))
     other.metadata["otter"]["assignment_name"] = "another-homework"
@@ -137,7 +123,7 @@ def write_examples(out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=EXAMPLES)
     write_examples(parser.parse_args().out)
 
 

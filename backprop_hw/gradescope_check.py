@@ -2,19 +2,21 @@
 
     python -m backprop_hw.gradescope_check [SUBMISSION] [--autograder ZIP]
 
-Lays out a Gradescope-like /autograder (the zip unpacked in `source`, `run_autograder` beside it,
-the submission in `submission`, an empty `results`) inside a bubblewrap sandbox and runs the zip's
-own `run_autograder` there as Gradescope does: as root (of the sandbox: uid 0 with only the
-capabilities to hand files to, and become, another user; see `sandbox.enter`). Only the conda
-environment that `setup.sh` builds is replaced by this repository's venv (a `mamba` stand-in that
-does nothing lets `run_autograder` activate "otter-env" and find the venv's python). Then
-`results/results.json` is validated against Gradescope's results format
-(`gradescope_results.schema.json`) and the score printed. Without SUBMISSION the solutions notebook
-is graded, and it must score full marks.
+Lays out /autograder as Gradescope does (owned by root and not world-writable: the zip unpacked
+in `source`, `run_autograder` beside it, the submission in `submission`, `submission_metadata.json`,
+an empty `results`) inside a bubblewrap sandbox, and runs the zip's own `run_autograder` there as
+Gradescope does: as root with Docker's default capability set (see `sandbox.enter`), so that no
+network namespace can be made. Only the conda environment that `setup.sh` builds is replaced by
+this repository's venv (a `mamba` stand-in that does nothing lets `run_autograder` activate
+"otter-env" and find the venv's python). Then `results/results.json` is validated against
+Gradescope's results format (`gradescope_results.schema.json`) and the score printed. Without
+SUBMISSION the solutions notebook is graded, and it must score full marks. The exit status is
+run_autograder's when it fails.
 """
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -25,28 +27,29 @@ from typing import Optional
 import jsonschema
 
 from backprop_hw import sandbox
+from backprop_hw.autograder.submission import archive_members
+from backprop_hw.paths import AUTOGRADER_ZIP, SOLUTIONS_NOTEBOOK
 
-ROOT = Path(__file__).resolve().parent.parent
-AUTOGRADER_ZIP = ROOT / "autograder" / "backpropagation-autograder.zip"
-SOLUTIONS = ROOT / "solutions" / "backpropagation.ipynb"
 SCHEMA = Path(__file__).with_name("gradescope_results.schema.json")
 SHIM = "/opt/conda-stand-in"
 # The kernel and otter together need more room than one warm fork, and the kernel takes seconds to start.
 LIMITS = sandbox.Limits(memory_bytes=4 * sandbox.GIB, wall_seconds=300.0)
 
 
-def lay_out(autograder: Path, submission: Path, folder: Path) -> Path:
-    """Build /autograder in `folder` as Gradescope does; return it. The sandbox user may write all of it."""
+def lay_out(autograder: Path, submission: Path, folder: Path, mode: int = 0o755) -> Path:
+    """Build /autograder in `folder` as Gradescope does, owned by root with directories of `mode`
+    (Gradescope does not document it: 0o777 plays the worst case); return it."""
     root = folder / "autograder"
     with zipfile.ZipFile(autograder) as archive:
         archive.extractall(root / "source")
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
     (root / "submission").mkdir()
     (root / "results").mkdir()
-    (root / "submission_metadata.json").write_text("{}")
+    (root / "submission_metadata.json").write_text(json.dumps({"users": [{"name": "A. Student"}]}))
     if submission.is_dir():
         shutil.copytree(submission, root / "submission", symlinks=True, dirs_exist_ok=True)
-    elif submission.suffix == ".zip":  # Gradescope unpacks an uploaded zip
+    elif submission.suffix == ".zip":  # Gradescope unpacks an uploaded zip (within limits, here)
+        archive_members(submission)
         with zipfile.ZipFile(submission) as archive:
             archive.extractall(root / "submission")
     else:
@@ -56,14 +59,14 @@ def lay_out(autograder: Path, submission: Path, folder: Path) -> Path:
     (shim / "mamba").write_text("#!/bin/sh\n# Stands in for mamba: the venv is already there.\nexit 0\n")
     for path in [folder, *folder.rglob("*")]:
         if not path.is_symlink():
-            path.chmod(0o777 if path.is_dir() or path.name in ("mamba", "run_autograder") else 0o666)
+            executable = path.is_dir() or path.name in ("mamba", "run_autograder")
+            path.chmod(mode if path.is_dir() else 0o755 if executable else 0o644)
+            os.chown(path, 0, 0)
     return root
 
 
-def run_autograder_payload(_control: int) -> int:
+def run_autograder_payload() -> int:
     """In the sandbox: become Gradescope's harness and run /autograder/run_autograder."""
-    import os
-
     environment = {**sandbox.ENVIRONMENT, "PATH": f"{SHIM}:{sandbox.ENVIRONMENT['PATH']}"}
     del environment["MPLBACKEND"]  # the kernel chooses its own, as on Gradescope
     sys.stdout.flush()
@@ -71,13 +74,13 @@ def run_autograder_payload(_control: int) -> int:
     return 127
 
 
-def dry_run(submission: Path, autograder: Path = AUTOGRADER_ZIP,
-            limits: sandbox.Limits = LIMITS) -> tuple[Optional[dict], sandbox.Run]:
+def dry_run(submission: Path, autograder: Path = AUTOGRADER_ZIP, limits: sandbox.Limits = LIMITS,
+            mode: int = 0o755) -> tuple[Optional[dict], sandbox.SandboxedRun]:
     """Run the autograder on `submission` in a sandbox; return results.json (None if absent) and the run."""
     bwrap = sandbox.find_bwrap()
     with tempfile.TemporaryDirectory(prefix="backprop-gradescope-") as temporary:
         folder = Path(temporary)
-        root = lay_out(autograder, submission.resolve(), folder)
+        root = lay_out(autograder, submission.resolve(), folder, mode)
         binds = ["--bind", str(root), "/autograder", "--perms", "0755", "--dir", str(Path(SHIM).parent),
                  "--ro-bind", str(folder / "shim"), SHIM]
         holder = sandbox.Holder(bwrap, binds, limits)
@@ -105,16 +108,17 @@ def main() -> int:
     parser.add_argument("submission", type=Path, nargs="?", help="default: the solutions notebook, which must score full marks")
     parser.add_argument("--autograder", type=Path, default=AUTOGRADER_ZIP)
     arguments = parser.parse_args()
-    submission = arguments.submission or SOLUTIONS
+    submission = arguments.submission or SOLUTIONS_NOTEBOOK
     try:
         results, run = dry_run(submission, arguments.autograder)
     except sandbox.SandboxUnavailable as error:
         print(f"refusing to grade: {error}", file=sys.stderr)
         return 2
-    if results is None:
+    if results is None or run.exit_code != 0:
         print(run.output.decode(errors="replace"), file=sys.stderr)
-        print(f"no results.json: run_autograder ended with {sandbox.describe_exit(run.exit_code)}"
-              f"{' at the wall-clock limit' if run.killed else ''}", file=sys.stderr)
+        print(f"run_autograder ended with {sandbox.describe_exit(run.exit_code)}"
+              f"{' at the wall-clock limit' if run.killed else ''}"
+              f"{'' if results else ' and wrote no results.json'}", file=sys.stderr)
         return 1
     try:
         validate(results)

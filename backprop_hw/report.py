@@ -23,6 +23,8 @@ from pathlib import Path
 
 import matplotlib
 
+from backprop_hw.autograder.feedback import FAILED, MESSAGE_INDENT
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
@@ -122,7 +124,12 @@ def shorten(text: str) -> str:
 
 
 def failure_messages(output: str) -> list[str]:
-    """The exception line of each failed test case in a question's otter output, in order."""
+    """The message of each failed test case in a question's output, in order: the hardened grader's
+    (`backprop_hw.autograder.feedback`), or stock otter's (ENGINE=docker)."""
+    if not CASE_HEADER.search(output):
+        lines = output.splitlines()
+        return [shorten(lines[i + 1].strip()) if i + 1 < len(lines) and lines[i + 1].startswith(MESSAGE_INDENT)
+                else NO_MESSAGE for i, line in enumerate(lines) if line.startswith(FAILED)]
     messages = []
     for case in CASE_HEADER.split(output)[1:]:
         if "Test case failed" not in case:

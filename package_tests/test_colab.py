@@ -11,6 +11,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -23,8 +24,21 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+pytestmark = pytest.mark.slow
+
 from backprop_hw import colab
-from conftest import QUESTIONS, ROOT, otter_run
+from backprop_hw.paths import ROOT
+from conftest import QUESTIONS
+from corpus.answers import BASELINE
+from graders import fill_in, grade_fast
+
+
+def graded_scores(submission: Path, folder: Path) -> dict[str, tuple[float, float]]:
+    """Grade one submission with `make grade`'s engine: {question: (score, max)}."""
+    (folder / "submissions").mkdir(parents=True)
+    shutil.copy(submission, folder / "submissions" / submission.name)
+    [graded] = grade_fast(folder / "submissions", folder / "grades").values()
+    return {t["name"]: (t["score"], t["max_score"]) for t in graded.results["tests"] if t["name"] in QUESTIONS}
 
 NOTEBOOK = "backpropagation.ipynb"
 CHECK_CALL = re.compile(r'grader\.check\("(q[\d.]+)"\)')
@@ -155,7 +169,7 @@ def test_colab_closing_cell_says_download_the_notebook(run: str, request: pytest
 @pytest.mark.parametrize("run", ["colab_student", "colab_solutions"])
 def test_colab_set_up_writes_the_folder_files_and_never_calls_pip(run: str, request: pytest.FixtureRequest) -> None:
     colab_run: ColabRun = request.getfixturevalue(run)
-    built = ROOT / run.removeprefix("colab_")
+    built = ROOT / "student"  # both notebooks carry the student folder's public checks
     expected = [Path("backprop_checks.py")] + sorted(p.relative_to(built) for p in (built / "tests").glob("*.py"))
     assert sorted(p.relative_to(colab_run.cwd) for p in colab_run.cwd.rglob("*.py")
                   if "__pycache__" not in p.parts) == sorted(expected)
@@ -165,12 +179,13 @@ def test_colab_set_up_writes_the_folder_files_and_never_calls_pip(run: str, requ
     assert not (colab_run.stand_ins / "pip-calls.txt").exists()
 
 
+@pytest.mark.sandbox
 @pytest.mark.parametrize("run", ["colab_student", "colab_solutions"])
 def test_notebook_downloaded_from_colab_is_graded(run: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     colab_run: ColabRun = request.getfixturevalue(run)
     downloaded = tmp_path / "Copy of backpropagation.ipynb"
     nbformat.write(colab_run.notebook, downloaded)
-    scores = otter_run(downloaded, tmp_path / "graded")
+    scores = graded_scores(downloaded, tmp_path / "graded")
     assert sorted(scores) == sorted(QUESTIONS)
     if run == "colab_solutions":
         assert all(score == points for score, points in scores.values()), scores
@@ -178,6 +193,7 @@ def test_notebook_downloaded_from_colab_is_graded(run: str, request: pytest.Fixt
         assert all(score == 0 for score, _ in scores.values()), scores
 
 
+@pytest.mark.sandbox
 def test_renamed_copy_alone_in_a_folder_checks_and_exports(tmp_path: Path) -> None:
     folder = tmp_path / "downloads"
     folder.mkdir()
@@ -196,7 +212,7 @@ def test_renamed_copy_alone_in_a_folder_checks_and_exports(tmp_path: Path) -> No
     assert f'href="{quote(export.name)}"' in link and "to download the zip file" in link
     with zipfile.ZipFile(export) as archive:
         assert renamed.name in archive.namelist()
-    scores = otter_run(export, tmp_path / "graded")
+    scores = graded_scores(export, tmp_path / "graded")
     assert all(score == points for score, points in scores.values()) and sorted(scores) == sorted(QUESTIONS)
     assert not (python_path / "pip-calls.txt").exists()
 
@@ -215,8 +231,9 @@ def test_a_saved_file_that_gets_other_results_gives_no_zip(tmp_path: Path) -> No
     nbformat.write(on_disk, saved)
     execute(solved, folder, stand_ins(tmp_path / "stand-ins", pip_exit_code=1, in_colab=False), in_colab=False)
     shown = output_text(closing_cell(solved))
-    assert "Not submitted: run from the top in a fresh kernel, as the grader runs it, the saved notebook gets other " \
-           "results (q1.1, q1.2, q1.3)" in shown, shown
+    differ = re.search(r"Not submitted: run from the top in a fresh kernel, as the grader runs it, the saved "
+                       r"notebook gets other results \(([^)]*)\)", shown)
+    assert differ and differ[1].split(", ")[0] == "q1.1" and "q2.1" not in differ[1], shown
     assert "Kernel > Restart Kernel and Run All Cells" in shown and "to download the zip file" not in shown
     assert list(folder.glob("*.zip")) == []
 
@@ -301,18 +318,17 @@ def test_the_build_refuses_a_notebook_importing_what_the_set_up_cell_would_not_i
         assert repr(colab.runtime_packages(otter_pin)) in notebook.cells[0].source
 
 
+@pytest.mark.sandbox
 def test_grading_keeps_its_hidden_tests_even_if_an_editor_drops_the_cell_tags(tmp_path: Path) -> None:
-    """Values typed in from the table pass q1.1's public cases only: the hidden ones must still run."""
-    notebook = nbformat.read(ROOT / "student" / NOTEBOOK, as_version=4)
+    """A forward pass that reads the global K passes q2.1's public cases only: with every tag dropped
+    (so grading runs the set-up cell too), the hidden cases must still run and fail."""
+    notebook = fill_in({**BASELINE, "q2.1": BASELINE["q2.1"].replace("    K = len(all_weights) - 1\n", "")})
     for cell in notebook.cells:
         cell.metadata.pop("tags", None)
-    [answer] = [cell for cell in notebook.cells if cell.source.startswith("f0 = ...")]
-    answer.source = ("f0, h1, f1, h2 = 1.23, 0.942489, 1.623004, 5.068295\n"
-                     "f2, h3, f3, l_i = 7.13659, 0.657421, 2.372264, 0.138581")
-    submission = tmp_path / "typed-in.ipynb"
+    submission = tmp_path / "global-K.ipynb"
     nbformat.write(notebook, submission)
-    score, points = otter_run(submission, tmp_path / "graded")["q1.1"]
-    assert 0 < score < points
+    scores = graded_scores(submission, tmp_path / "graded")
+    assert scores["q2.1"] == (2, 4) and scores["q1.1"] == (4, 4)
 
 
 def test_student_notebook_opens_in_colab_from_the_repository() -> None:

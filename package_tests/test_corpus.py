@@ -1,59 +1,93 @@
-"""The grading tests against a corpus of student answers, graded with the committed autograder zip.
+"""The tests of the homework against a corpus of student answers and of whole notebooks.
 
-Every wrong answer must lose points on its own question and keep full marks on the others, with
-failure messages that name the quantity and the problem and print no hidden value. Every correct
-answer must get full marks. Run with `-s` to see the table and the rates.
+Every answer is graded with `make grade`'s engine; a sample, through the zip's own Gradescope entry
+point too, which must agree. A wrong answer must lose points on its own question and keep full
+marks on the others, with failure messages (shown to the student) that name the quantity and the
+problem and print no hidden value. Every correct answer must get full marks. Every scenario must
+get exactly its points. Run with `-s` to see the table and the rates.
 """
 
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
+from nbclient import NotebookClient
 
 from conftest import QUESTIONS
 from corpus.answers import ANSWERS, CORRECT, WRONG, Answer
-from corpus.grade import Graded, grade, slug
-from corpus.hidden_values import hidden_numbers, leaked_numbers
+from corpus.scenarios import SCENARIOS, Scenario
+from graders import Graded, fill_in, grade_fast, grade_gradescope, insert_after_check, write
+from hidden_values import hidden_numbers, leaked_numbers
 
-# Grading runs one kernel per answer; CI has two cores.
-WORKERS = 2
+pytestmark = pytest.mark.sandbox
 
-
-@pytest.fixture(scope="session")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[Answer, Graded]:
-    """Every answer of the corpus, graded once."""
-    folder = tmp_path_factory.mktemp("corpus")
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        results = pool.map(lambda answer: grade(answer, folder / slug(answer)), ANSWERS)
-        return dict(zip(ANSWERS, results))
+# Through the Gradescope path as well: a few answers of each kind.
+SAMPLE = ["q1.2 forward values reused as scratch names", "q2.2 ReLU derivative as f >= 0", "everything zero",
+          "right answers at every check, broken by cells after them"]
 
 
 def answer_id(answer: Answer) -> str:
     return f"{answer.question} {answer.name}"
 
 
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def notebook_of(item: Answer | Scenario):
+    if isinstance(item, Answer):
+        return fill_in(item.cells())
+    notebook = fill_in(item.answers())
+    for question, source in item.after.items():
+        insert_after_check(notebook, question, source)
+    return notebook
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
+    """Every answer and scenario, graded once with the fast engine: {id: Graded}."""
+    folder = tmp_path_factory.mktemp("corpus")
+    items = {answer_id(a): a for a in ANSWERS} | {s.name: s for s in SCENARIOS}
+    files = {name: write(notebook_of(item), folder / "submissions" / f"{slug(name)}.ipynb").name
+             for name, item in items.items()}
+    results = grade_fast(folder / "submissions", folder / "grades")
+    return {name: results[file] for name, file in files.items()}
+
+
+def full_marks(graded: Graded, question: str) -> bool:
+    test = next(t for t in graded.results["tests"] if t["name"] == question)
+    return test["score"] == test["max_score"]
+
+
 def test_corpus_covers_every_question() -> None:
-    assert len(WRONG) >= 30 and len(CORRECT) >= 12
+    assert len(WRONG) >= 60 and len(CORRECT) >= 15 and len(SCENARIOS) >= 10
     assert {answer.question for answer in WRONG} == set(QUESTIONS)
     assert {answer.question for answer in CORRECT} == set(QUESTIONS)
     assert len({answer_id(answer) for answer in ANSWERS}) == len(ANSWERS)
 
 
 @pytest.mark.parametrize("answer", WRONG, ids=answer_id)
-def test_wrong_answer_loses_points_on_its_question_only(graded: dict[Answer, Graded], answer: Answer) -> None:
-    result = graded[answer]
-    assert not result.full_marks(answer.question), f"not caught: {result.scores}"
-    others = [q for q in QUESTIONS if q != answer.question and not result.full_marks(q)]
+def test_wrong_answer_loses_points_on_its_question_only(graded: dict[str, Graded], answer: Answer) -> None:
+    result = graded[answer_id(answer)]
+    assert not full_marks(result, answer.question), f"not caught: {result.scores}"
+    others = [q for q in QUESTIONS if q != answer.question and not full_marks(result, q)]
     assert not others, f"also costs points on {others}: {result.scores}"
 
 
 @pytest.mark.parametrize("answer", CORRECT, ids=answer_id)
-def test_correct_answer_gets_full_marks(graded: dict[Answer, Graded], answer: Answer) -> None:
-    result = graded[answer]
-    penalised = {q: result.outputs[q] for q in QUESTIONS if not result.full_marks(q)}
+def test_correct_answer_gets_full_marks(graded: dict[str, Graded], answer: Answer) -> None:
+    result = graded[answer_id(answer)]
+    penalised = {q: result.output(q) for q in QUESTIONS if not full_marks(result, q)}
     assert not penalised, f"penalised: {result.scores}\n{penalised}"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda scenario: scenario.name)
+def test_scenario_earns_exactly_its_points(graded: dict[str, Graded], scenario: Scenario) -> None:
+    result = graded[scenario.name]
+    assert tuple(result.scores[q] for q in QUESTIONS) == scenario.points, result.visible
 
 
 @pytest.fixture(scope="session")
@@ -65,39 +99,78 @@ def secret() -> np.ndarray:
 
 
 @pytest.mark.parametrize("answer", WRONG, ids=answer_id)
-def test_wrong_answer_gets_a_useful_message(graded: dict[Answer, Graded], secret: np.ndarray, answer: Answer) -> None:
-    output = graded[answer].outputs[answer.question]
+def test_wrong_answer_is_explained_to_the_student(graded: dict[str, Graded], secret: np.ndarray,
+                                                  answer: Answer) -> None:
+    result = graded[answer_id(answer)]
+    shown = result.output(answer.question)
+    assert f"{answer.question}: " in shown and "❌" in shown, shown
     for text in answer.says:
-        assert text in output, f"the failure output should contain {text!r}:\n{output}"
-    errors = re.findall(r"^\s*(\w+): (.*)$", output, flags=re.MULTILINE)
-    raised = [(kind, message) for kind, message in errors if kind.endswith(("Error", "Exception"))]
-    assert raised, output
-    for kind, message in raised:
-        assert kind == "AssertionError" and message.startswith("`"), \
-            f"a failing case should say which quantity is wrong, not {kind}: {message}"
-    leaks = leaked_numbers(output, secret)
-    assert not leaks, f"the output prints hidden values {leaks[:5]}:\n{output}"
+        assert text in shown, f"what the student sees should contain {text!r}:\n{shown}"
+    for text in answer.quiet:
+        assert text not in shown, f"what the student sees should not mention {text!r}:\n{shown}"
+    leaks = leaked_numbers(result.visible, secret)
+    assert not leaks, f"the student sees hidden values {leaks[:5]}:\n{result.visible}"
 
 
-def table(graded: dict[Answer, Graded]) -> str:
+def test_the_gradescope_path_agrees(graded: dict[str, Graded], tmp_path: Path) -> None:
+    items = {answer_id(a): a for a in ANSWERS} | {s.name: s for s in SCENARIOS}
+    paths = [write(notebook_of(items[name]), tmp_path / slug(name) / "backpropagation.ipynb") for name in SAMPLE]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for name, result in zip(SAMPLE, pool.map(grade_gradescope, paths)):
+            assert result.scores == graded[name].scores, name
+
+
+IN_NOTEBOOK = ["q1.1 typed in, 6 places", "q1.2 forward values reused as scratch names",
+               "the table typed in, and a backward pass of zeros"]
+
+
+def run_in_a_kernel(notebook: nbformat.NotebookNode, folder: Path) -> dict[str, str]:
+    """Run a notebook as a student does (its own checks, in its own kernel, in an empty folder), up
+    to its submission cell; return what each grader.check cell showed."""
+    folder.mkdir(parents=True)
+    notebook.cells = [cell for cell in notebook.cells if "grader.export(" not in cell.source]
+    NotebookClient(notebook, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    shown = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and (match := re.fullmatch(r'grader\.check\("(q[\d.]+)"\)', cell.source.strip())):
+            shown[match[1]] = "\n".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.outputs)
+    return shown
+
+
+def test_the_checks_in_the_notebook_agree_with_grading(graded: dict[str, Graded], tmp_path: Path) -> None:
+    """A student's own grader.check passes a question's public cases exactly when grading does."""
+    items = {answer_id(a): a for a in ANSWERS} | {s.name: s for s in SCENARIOS}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        shown = dict(zip(IN_NOTEBOOK, pool.map(lambda name: run_in_a_kernel(notebook_of(items[name]),
+                                                                             tmp_path / slug(name)), IN_NOTEBOOK)))
+    for name in IN_NOTEBOOK:
+        for question in QUESTIONS:
+            in_notebook = "All test cases passed!" in shown[name][question]
+            in_grading = "❌ check (" not in graded[name].output(question)
+            assert in_notebook == in_grading, (name, question, shown[name][question])
+
+
+def table(graded: dict[str, Graded]) -> str:
     """One line per answer: what it is, what should happen, and its points per question."""
-    lines = [f"{'answer':<48} {'expected':<16} " + " ".join(f"{q:>7}" for q in QUESTIONS)]
-    for answer, result in graded.items():
+    lines = [f"{'answer':<58} {'expected':<16} " + " ".join(f"{q:>7}" for q in QUESTIONS)]
+    for answer in ANSWERS:
+        result = graded[answer_id(answer)]
         expected = f"loses on {answer.question}" if answer.wrong else "full marks"
-        points = " ".join(f"{score:>3g}/{maximum:<3g}" for score, maximum in result.scores.values())
-        lines.append(f"{answer_id(answer):<48} {expected:<16} {points}")
+        points = " ".join(f"{result.scores[q]:>7g}" for q in QUESTIONS)
+        lines.append(f"{answer_id(answer):<58} {expected:<16} {points}")
     return "\n".join(lines)
 
 
-def test_rates(graded: dict[Answer, Graded], tmp_path_factory: pytest.TempPathFactory) -> None:
-    wrong = [graded[answer] for answer in WRONG]
-    caught = [answer for answer, result in zip(WRONG, wrong) if not result.full_marks(answer.question)]
-    isolated = [answer for answer in caught
-                if all(graded[answer].full_marks(q) for q in QUESTIONS if q != answer.question)]
-    full = [answer for answer in CORRECT if all(graded[answer].full_marks(q) for q in QUESTIONS)]
-    rates = (f"bugs caught: {len(caught)}/{len(WRONG)}, bugs isolated to their question: "
-             f"{len(isolated)}/{len(WRONG)}, correct answers at full marks: {len(full)}/{len(CORRECT)}")
+def test_rates(graded: dict[str, Graded], tmp_path_factory: pytest.TempPathFactory) -> None:
+    caught = [a for a in WRONG if not full_marks(graded[answer_id(a)], a.question)]
+    isolated = [a for a in caught if all(full_marks(graded[answer_id(a)], q) for q in QUESTIONS if q != a.question)]
+    full = [a for a in CORRECT if all(full_marks(graded[answer_id(a)], q) for q in QUESTIONS)]
+    exact = [s for s in SCENARIOS if tuple(graded[s.name].scores[q] for q in QUESTIONS) == s.points]
+    rates = (f"bugs caught: {len(caught)}/{len(WRONG)}, bugs isolated to their question: {len(isolated)}/{len(WRONG)}, "
+             f"correct answers at full marks: {len(full)}/{len(CORRECT)}, "
+             f"scenarios at their points: {len(exact)}/{len(SCENARIOS)}")
     report = Path(tmp_path_factory.getbasetemp()) / "corpus-report.txt"
     report.write_text(f"{table(graded)}\n\n{rates}\n")
     print(f"\n{table(graded)}\n\n{rates}\n(written to {report})")
-    assert len(caught) == len(isolated) == len(WRONG) and len(full) == len(CORRECT), rates
+    assert len(caught) == len(isolated) == len(WRONG) and len(full) == len(CORRECT) and len(exact) == len(SCENARIOS), rates

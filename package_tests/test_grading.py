@@ -5,23 +5,29 @@ export folder and broken submissions (see backprop_hw/examples.py). Timeouts are
 so that the loops cost seconds, not minutes.
 """
 
-import csv
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jsonschema
 import nbformat
 import pytest
-from conftest import QUESTIONS, ROOT
 
-from backprop_hw import bench, examples, gradescope_check, grading
+from backprop_hw import bench, examples, gradescope_check, sandbox
+from backprop_hw.paths import AUTOGRADER_ZIP, EXAMPLES, ROOT, ZIP_PACKAGE
+from backprop_hw.results import GRADES_CSV, POINTS_ROW, RESULTS_DIR, find_submissions, read_grades
+from backprop_hw.zipfiles import write_zip
+from conftest import POINTS, QUESTIONS
 
-EXAMPLES = ROOT / "examples" / "submissions"
-FAST = ["--cell-seconds", "3", "--wall-seconds", "12"]
+pytestmark = pytest.mark.sandbox
+
+FAST = ["--cell-seconds", "3", "--wall-seconds", "6"]
 SCHEMA = json.loads(gradescope_check.SCHEMA.read_text())
 
 
@@ -31,9 +37,8 @@ def make_grade(submissions: Path, out: Path, *options: str, **environment: str) 
                           cwd=ROOT, capture_output=True, text=True, env={**os.environ, **environment})
 
 
-def read_grades(out: Path) -> list[dict]:
-    with open(out / "grades.csv", newline="") as grades:
-        return list(csv.DictReader(grades))
+def rows_of(out: Path) -> dict[str, dict]:
+    return {row["file"]: row for row in read_grades(out / GRADES_CSV)[1]}
 
 
 @pytest.fixture(scope="module")
@@ -55,39 +60,40 @@ def test_examples_are_what_the_generator_makes(tmp_path):
 
 
 def test_one_row_per_submission_with_points_and_reason(graded):
-    rows = read_grades(graded)
-    assert list(rows[0]) == ["file", *QUESTIONS, "total_points_earned", "percent_correct", "grading_status", "integrity"]
-    assert rows[0]["file"] == "points-per-question"
-    assert [float(rows[0][q]) for q in QUESTIONS] == [4, 4, 4, 4, 6]
-    by_file = {row["file"]: row for row in rows[1:]}
-    assert len(by_file) == len(rows) - 1 == len(examples.EXPECTED)
-    for name, (points, reason) in examples.EXPECTED.items():
+    points, rows = read_grades(graded / GRADES_CSV)
+    assert list(points) == ["file", *QUESTIONS, "total_points_earned", "percent_correct", "grading_status", "integrity"]
+    assert points["file"] == POINTS_ROW and {q: float(points[q]) for q in QUESTIONS} == POINTS
+    by_file = {row["file"]: row for row in rows}
+    assert len(by_file) == len(rows) == len(examples.EXPECTED)
+    for name, (expected, reason) in examples.EXPECTED.items():
         row = by_file[name]
-        assert [float(row[q]) for q in QUESTIONS] == list(points or [0] * len(QUESTIONS)), name
-        assert float(row["total_points_earned"]) == sum(points or [])
+        assert [float(row[q]) for q in QUESTIONS] == list(expected or [0] * len(QUESTIONS)), name
+        assert float(row["total_points_earned"]) == sum(expected or [])
         assert reason in row["grading_status"], (name, row["grading_status"])
 
 
 def test_results_and_feedback_for_every_submission(graded):
     for name in examples.EXPECTED:
-        results = json.loads((graded / "results" / name / "results.json").read_text())
+        results = json.loads((graded / RESULTS_DIR / name / "results.json").read_text())
         jsonschema.validate(results, SCHEMA)
         assert {test["name"] for test in results["tests"]} >= set(QUESTIONS)
-        feedback = (graded / "results" / name / "feedback.txt").read_text()
-        hidden = [test["output"] for test in results["tests"] if test.get("visibility") == "hidden" and test["output"]]
-        assert not any(output in feedback for output in hidden if len(output) > 40), name
-    assert "Public Tests" in (graded / "results" / "partly-wrong.ipynb" / "feedback.txt").read_text()
+        feedback = (graded / RESULTS_DIR / name / "feedback.txt").read_text()
+        notes = next(test["output"] for test in results["tests"] if test["visibility"] == "hidden")
+        assert notes not in feedback, name
+    partly = (graded / RESULTS_DIR / "partly-wrong.ipynb" / "feedback.txt").read_text()
+    assert "Public Tests" in partly and "q2.2: 0 of 6 points" in partly and "❌ hidden check (2 points)" in partly
 
 
-@pytest.mark.parametrize("name", ["partly-wrong.ipynb", "blank.ipynb", "export.zip", "gradescope-export/submission_1002",
-                                  "two-notebooks.zip", "memory-hog.zip", "kernel-death.zip"])
-def test_same_points_as_the_gradescope_dry_run(graded, name):
-    results, run = gradescope_check.dry_run(EXAMPLES / name)
-    assert results is not None, run.output.decode(errors="replace")
-    jsonschema.validate(results, SCHEMA)
-    dry = {test["name"]: float(test["score"]) for test in results["tests"] if test["name"] in QUESTIONS}
-    row = next(row for row in read_grades(graded) if row["file"] == Path(name).name)
-    assert {q: float(row[q]) for q in QUESTIONS} == {q: dry.get(q, 0.0) for q in QUESTIONS}
+def test_same_points_as_the_gradescope_dry_run(graded):
+    names = ["partly-wrong.ipynb", "kernel-death.zip"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = dict(zip(names, pool.map(lambda name: gradescope_check.dry_run(EXAMPLES / name), names)))
+    rows = rows_of(graded)
+    for name, (results, run) in runs.items():
+        assert results is not None and run.exit_code == 0, run.output.decode(errors="replace")
+        jsonschema.validate(results, SCHEMA)
+        dry = {test["name"]: float(test["score"]) for test in results["tests"] if test["name"] in QUESTIONS}
+        assert {q: float(rows[Path(name).name][q]) for q in QUESTIONS} == dry, name
 
 
 def test_the_gradescope_dry_run_gives_the_solutions_full_marks():
@@ -97,24 +103,43 @@ def test_the_gradescope_dry_run_gives_the_solutions_full_marks():
     assert "22 / 22" in result.stdout
 
 
-def test_rerun_into_the_same_folder_changes_nothing(tmp_path):
-    submissions = tmp_path / "submissions"
-    submissions.mkdir()
-    for name in ("correct.ipynb", "corrupt.ipynb", "blank.ipynb"):
-        shutil.copy(EXAMPLES / name, submissions)
-    out = tmp_path / "out"
-    assert make_grade(submissions, out).returncode == 0
-    first = {path: path.read_bytes() for path in sorted(out.rglob("*")) if path.name in ("grades.csv", "results.json")}
-    (out / "results" / "removed.ipynb").mkdir()
-    assert make_grade(submissions, out).returncode == 0
-    second = {path: path.read_bytes() for path in sorted(out.rglob("*")) if path.name in ("grades.csv", "results.json")}
-    assert first == second
-    assert sorted(path.name for path in (out / "results").iterdir()) == ["blank.ipynb", "correct.ipynb", "corrupt.ipynb"]
+def broken_autograder(folder: Path, replace: dict[str, bytes]) -> Path:
+    """A copy of the autograder zip with some of its files replaced."""
+    with zipfile.ZipFile(AUTOGRADER_ZIP) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    write_zip(folder / "broken-autograder.zip", entries | replace, ("run_autograder", "setup.sh"))
+    return folder / "broken-autograder.zip"
 
 
-def test_the_sandbox_confines_the_notebook(tmp_path):
-    notebook = nbformat.read(EXAMPLES / "correct.ipynb", as_version=4)
-    probe = f"""import json, os, socket
+def grading_workers_busy(pid: int) -> bool:
+    """Whether a worker of the grading run `pid` is grading (it has forked a monitor)."""
+    workers = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return any(subprocess.run(["pgrep", "-P", worker], capture_output=True).returncode == 0 for worker in workers)
+
+
+def test_a_broken_grader_is_a_grader_error_never_a_zero(tmp_path):
+    """The grader's own files broken on purpose: Gradescope's run fails loudly, make grade gives no score."""
+    harness_dies = broken_autograder(tmp_path, {f"{ZIP_PACKAGE}/harness.py": b"raise SystemExit(3)\n"})
+    results, run = gradescope_check.dry_run(EXAMPLES / "correct.ipynb", autograder=harness_dies)
+    assert run.exit_code == 1
+    jsonschema.validate(results, SCHEMA)
+    assert results["tests"][0]["name"] == "Autograder failed" and "not a problem with your work" in results["tests"][0]["output"]
+    assert "failed before it was ready" in results["tests"][1]["output"]
+    # make grade: a worker dies while it grades (the notebook would loop until the wall-clock limit).
+    (tmp_path / "submissions").mkdir()
+    shutil.copy(EXAMPLES / "stubborn-loop.zip", tmp_path / "submissions")
+    command = [sys.executable, "-m", "backprop_hw.grading", str(tmp_path / "submissions"), "--out", str(tmp_path / "out")]
+    grading_run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not grading_workers_busy(grading_run.pid):
+        time.sleep(0.1)
+    subprocess.run(["pkill", "-KILL", "-P", str(grading_run.pid)], check=True)  # its workers
+    _, stderr = grading_run.communicate(timeout=60)
+    assert grading_run.returncode == 1 and "the grader itself failed on 1 submission" in stderr
+    row = rows_of(tmp_path / "out")["stubborn-loop.zip"]
+    assert row["grading_status"].startswith("grader error") and all(row[q] == "" for q in QUESTIONS), row
+
+
+PROBE = f"""import json, os, socket
 probes = {{"uid": os.getuid(), "repository": sorted(os.listdir({str(ROOT)!r})), "environment": sorted(os.environ),
           "autograder": sorted(os.path.join(d, f) for d, _, files in os.walk("/autograder") for f in files),
           "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit())}}
@@ -129,26 +154,42 @@ try:
 except OSError:
     probes["system"] = "read-only"
 print("PROBES", json.dumps(probes))"""
-    notebook.cells.append(nbformat.v4.new_code_cell(probe))
-    (tmp_path / "submissions").mkdir()
-    nbformat.write(notebook, tmp_path / "submissions" / "probe.ipynb")
-    assert make_grade(tmp_path / "submissions", tmp_path / "out", INSTRUCTOR_TOKEN="secret").returncode == 0
-    log = (tmp_path / "out" / "results" / "probe.ipynb" / "log.txt").read_text()
+
+
+def test_the_sandbox_confines_the_notebook_and_a_rerun_changes_nothing(tmp_path):
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    submissions.mkdir()
+    for name in ("correct.ipynb", "corrupt.ipynb", "blank.ipynb"):
+        shutil.copy(EXAMPLES / name, submissions)
+    notebook = nbformat.read(EXAMPLES / "correct.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(PROBE))
+    nbformat.write(notebook, submissions / "probe.ipynb")
+    assert make_grade(submissions, out, INSTRUCTOR_TOKEN="secret").returncode == 0
+    log = (out / RESULTS_DIR / "probe.ipynb" / "log.txt").read_text()
     probes = json.loads(log.split("PROBES ", 1)[1].splitlines()[0])
-    assert probes["uid"] >= grading.sandbox.SANDBOX_UID_BASE
+    assert probes["uid"] >= sandbox.SANDBOX_UID_BASE
     assert probes == {**probes, "repository": [".venv"], "network": "blocked", "system": "read-only"}
-    # The notebook and what it wrote itself (otter's log), but no test and no reference value.
-    assert "/autograder/submission/submission.ipynb" in probes["autograder"]
-    assert not [path for path in probes["autograder"] if path.endswith(".py") or "/source" in path or "/tests" in path]
+    # No test, no reference value, not even the notebook (its cells come by pipe): only what it wrote itself.
+    assert not [path for path in probes["autograder"] if path.endswith((".py", ".ipynb", ".json"))], probes["autograder"]
     assert len(probes["processes"]) < 5  # the sandbox's own init and placeholder, and the notebook
-    assert set(probes["environment"]) <= set(grading.sandbox.ENVIRONMENT)
+    assert set(probes["environment"]) <= set(sandbox.ENVIRONMENT)
+
+    def kept() -> dict:
+        return {path: path.read_bytes() for path in sorted(out.rglob("*")) if path.name in (GRADES_CSV, "results.json")}
+
+    first = kept()
+    (out / RESULTS_DIR / "removed.ipynb").mkdir()
+    assert make_grade(submissions, out).returncode == 0
+    assert kept() == first
+    assert sorted(path.name for path in (out / RESULTS_DIR).iterdir()) == [
+        "blank.ipynb", "correct.ipynb", "corrupt.ipynb", "probe.ipynb"]
 
 
 def test_folder_entries_that_are_not_submissions_still_get_a_row(tmp_path):
     (tmp_path / "notes.txt").write_text("not a submission")
     (tmp_path / "link.ipynb").symlink_to(EXAMPLES / "correct.ipynb")
     (tmp_path / ".hidden.ipynb").write_text("{}")
-    found = {submission.name: submission.problem for submission in grading.find_submissions(tmp_path)}
+    found = {submission.name: submission.problem for submission in find_submissions(tmp_path)}
     assert set(found) == {"notes.txt", "link.ipynb"}
     assert all(found.values())
 
@@ -167,34 +208,34 @@ def test_refuses_to_grade_without_a_sandbox(tmp_path):
 
 
 def test_bench_scores_agree_with_otter_run():
-    result = bench.bench(copies=1, names=("correct.ipynb", "partly-wrong.ipynb"))
-    assert result["submissions"] == 2
-    assert result["disagreements"] == []
+    """Stock otter (`otter run`) gives the solutions full marks and the blank notebook zero, as make grade does."""
+    result = bench.bench(copies=1, names=("correct.ipynb", "blank.ipynb"))
+    assert result["submissions"] == 2 and result["disagreements"] == []
+    assert result["scores"]["00-correct.ipynb"] == POINTS
+    assert result["scores"]["00-blank.ipynb"] == dict.fromkeys(QUESTIONS, 0.0)
     assert result["otter_run_seconds"] > 0 and result["make_grade_seconds"] > 0
 
 
 def test_a_forked_payload_talks_through_pipes_from_inside_its_sandbox():
-    limits = grading.sandbox.Limits(wall_seconds=30)
+    limits = sandbox.Limits(wall_seconds=30)
 
     def echo(requests: int, answers: int) -> int:
         os.write(answers, f"{os.getuid()} {os.getcwd()} ".encode() + os.read(requests, 100))
         return 0
 
-    process = grading.sandbox.Forked(grading.sandbox.Holder(grading.sandbox.find_bwrap(), [], limits),
-                                     grading.sandbox.SANDBOX_UID_BASE, limits, echo)
+    process = sandbox.Forked(sandbox.Holder(sandbox.find_bwrap(), [], limits), sandbox.SANDBOX_UID_BASE, limits, echo)
     process.stdin.write(b"values, please")
     process.stdin.flush()
     uid, cwd, message = process.stdout.read().decode().split(maxsplit=2)
     assert process.wait() == 0
-    assert int(uid) == grading.sandbox.SANDBOX_UID_BASE and cwd == "/autograder" and message == "values, please"
+    assert int(uid) == sandbox.SANDBOX_UID_BASE and cwd == "/autograder" and message == "values, please"
 
     def spin(requests: int, answers: int) -> int:
         os.write(answers, b"spinning\n")
         while True:
             pass
 
-    looping = grading.sandbox.Forked(grading.sandbox.Holder(grading.sandbox.find_bwrap(), [], limits),
-                                     grading.sandbox.SANDBOX_UID_BASE, limits, spin)
+    looping = sandbox.Forked(sandbox.Holder(sandbox.find_bwrap(), [], limits), sandbox.SANDBOX_UID_BASE, limits, spin)
     assert looping.stdout.readline() == b"spinning\n"
     looping.kill()
     assert looping.wait() == 128 + 9

@@ -1,70 +1,188 @@
-"""Grading integrity: attacks earn no more than their honest twins and leak nothing."""
+"""Grading integrity: attacks earn no more than their honest twins, leak nothing, and every
+submission still gets a valid result, through `make grade` and through the Gradescope entry point.
+"""
 
+import os
+import re
+import stat
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from attacks import ATTACKS, write_attack, write_otter_log_zip, write_twin
-from conftest import QUESTIONS, gradescope_dry_run, scores
-from test_package import hidden_case_numbers
+from attacks import (ATTACKS, BATCH_ATTACKS, INSTRUCTOR_SECRET, TWIN_SCORES, UNFLAGGED, encoded, write_attack,
+                     write_large_zip, write_link_folder, write_otter_log_zip, write_twin)
+from backprop_hw.paths import SOLUTIONS_NOTEBOOK
+from backprop_hw.results import RESULTS_DIR
+from conftest import QUESTIONS
+from graders import Graded, grade_fast, grade_gradescope
+from hidden_values import hidden_literals, hidden_networks, hidden_numbers, leaked_numbers
 
-HIDDEN_ONLY_NAMES = ("test_forward_each_step_follows", "test_exact_at_a_kink", "test_inputs_unchanged")
+pytestmark = pytest.mark.sandbox
+
+HIDDEN_ONLY_NAMES = ("test_forward_every_step_follows", "test_exact_at_a_kink", "test_inputs_unchanged")
+PICKLE = ".OTTER_LOG pickle in an export zip"
+LINK = "a folder whose notebook is a link to the solutions"
+LARGE_ZIP = "an export zip of 2.6 MB that unpacks to 2.6 GB"
+SPECIAL = (PICKLE, LINK, LARGE_ZIP)
+ALL_ATTACKS = [*ATTACKS, *SPECIAL]
+GRADESCOPE_ATTACKS = ["write results.json, then kill the grader", "forge answers on the grading pipe",
+                      "read the hidden tests and show them", "an answer nested 100,000 levels deep",
+                      "a process that outlives grading and forges the results", "read the submission metadata and show it",
+                      "rewrite or block every notebook file it can reach", *SPECIAL]
 
 
-def student_visible_text(results: dict) -> str:
-    return "\n".join(test.get("output", "") for test in results["tests"] if test.get("visibility") == "visible")
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def instructor_notes(results: dict) -> str:
-    return next(test["output"] for test in results["tests"] if test["name"].startswith("Grading notes"))
+def write_submissions(folder: Path, names: list[str], marker: Path) -> dict[str, Path]:
+    """Every named attack (and the twin) as a submission in `folder`: {name: path}."""
+    attacks = ATTACKS | BATCH_ATTACKS
+    paths = {"honest twin": write_twin(folder / "honest-twin.ipynb")}
+    for name in names:
+        target = folder / slug(name)
+        if name in attacks:
+            paths[name] = write_attack(*attacks[name], target.with_suffix(".ipynb"))
+        elif name == PICKLE:
+            paths[name] = write_otter_log_zip(target.with_suffix(".zip"), marker)
+        elif name == LINK:
+            paths[name] = write_link_folder(target)
+        else:
+            paths[name] = write_large_zip(target)
+    return paths
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    """The twin, every attack and the pickle attack, graded through the Gradescope path in parallel."""
-    base = tmp_path_factory.mktemp("integrity")
-    marker = base / "unpickled-marker"
-    submissions = {"honest twin": write_twin(base / "twin")}
-    submissions |= {name: write_attack(name, base / f"attack-{i}") for i, name in enumerate(ATTACKS)}
-    submissions[".OTTER_LOG pickle in an export zip"] = write_otter_log_zip(base / "pickle", marker)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = pool.map(lambda i, path: gradescope_dry_run(path, base / f"run-{i}"),
-                        range(len(submissions)), submissions.values())
-        graded = dict(zip(submissions, runs))
-    graded["pickle was loaded"] = {"loaded": marker.exists()}
+def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
+    """The twin and every attack, graded by `make grade` with a secret in the instructor's environment."""
+    base = tmp_path_factory.mktemp("integrity-batch")
+    paths = write_submissions(base / "submissions", [*ALL_ATTACKS, *BATCH_ATTACKS], base / "unpickled-marker")
+    mode = stat.S_IMODE(os.stat(SOLUTIONS_NOTEBOOK).st_mode)
+    os.environ["INSTRUCTOR_TOKEN"] = INSTRUCTOR_SECRET
+    try:
+        results = grade_fast(base / "submissions", base / "grades")
+    finally:
+        del os.environ["INSTRUCTOR_TOKEN"]
+    assert stat.S_IMODE(os.stat(SOLUTIONS_NOTEBOOK).st_mode) == mode, "the link's target was changed"
+    assert not (base / "unpickled-marker").exists(), "a submitted pickle was loaded"
+    graded = {name: results[path.name] for name, path in paths.items()}
+    for name, path in paths.items():
+        graded[name].row["log"] = (base / "grades" / RESULTS_DIR / path.name / "log.txt").read_text()
     return graded
 
 
-def test_honest_twin_scores_as_designed(graded: dict[str, dict]) -> None:
-    # q2.2 keeps its one point for leaving the inputs unchanged.
-    assert scores(graded["honest twin"]) == {"q1.1": 4, "q1.2": 4, "q1.3": 0, "q2.1": 4, "q2.2": 1}
-    assert "flag:" not in instructor_notes(graded["honest twin"])
+@pytest.fixture(scope="module")
+def gradescope(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
+    """The twin and the attacks on what Gradescope's path does its own way (its files, its results,
+    its processes, its notebook), through the zip's entry point, two at a time; /autograder is left
+    world-writable, the worst mode Gradescope could give it. The others meet the same trusted code
+    as in `make grade`."""
+    base = tmp_path_factory.mktemp("integrity-gradescope")
+    paths = write_submissions(base / "submissions", GRADESCOPE_ATTACKS, base / "unpickled-marker")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        graded = dict(zip(paths, pool.map(lambda path: grade_gradescope(path, mode=0o777), paths.values())))
+    assert not (base / "unpickled-marker").exists(), "a submitted pickle was loaded"
+    return graded
 
 
-@pytest.mark.parametrize("attack", [*ATTACKS, ".OTTER_LOG pickle in an export zip"])
-def test_attack_earns_no_more_than_its_twin(graded: dict[str, dict], attack: str) -> None:
-    twin, attacked = scores(graded["honest twin"]), scores(graded[attack])
-    assert all(attacked[q] <= twin[q] for q in QUESTIONS), (attack, attacked)
+def test_honest_twin_scores_as_designed(batch: dict[str, Graded], gradescope: dict[str, Graded]) -> None:
+    for graded in (batch, gradescope):
+        assert graded["honest twin"].scores == TWIN_SCORES
+        assert "flag:" not in graded["honest twin"].notes
 
 
-@pytest.mark.parametrize("attack", [*ATTACKS, ".OTTER_LOG pickle in an export zip"])
-def test_attack_is_flagged_for_the_instructor(graded: dict[str, dict], attack: str) -> None:
-    assert "flag:" in instructor_notes(graded[attack])
+@pytest.mark.parametrize("attack", ALL_ATTACKS + list(BATCH_ATTACKS))
+def test_attack_earns_no_more_than_its_twin(batch: dict[str, Graded], gradescope: dict[str, Graded], attack: str) -> None:
+    for graded in (batch, gradescope) if attack in gradescope else (batch,):
+        attacked = graded[attack].scores
+        assert set(attacked) == set(QUESTIONS) and all(attacked[q] <= TWIN_SCORES[q] for q in QUESTIONS), attacked
 
 
-@pytest.mark.parametrize("attack", [*ATTACKS, ".OTTER_LOG pickle in an export zip"])
-def test_attack_leaks_no_hidden_test(graded: dict[str, dict], attack: str) -> None:
-    visible = student_visible_text(graded[attack])
-    assert not any(name in visible for name in HIDDEN_ONLY_NAMES)
-    assert not [number for number in hidden_case_numbers() if number in visible]
+@pytest.mark.parametrize("attack", [attack for attack in ALL_ATTACKS if attack not in UNFLAGGED])
+def test_attack_is_flagged_or_refused(batch: dict[str, Graded], gradescope: dict[str, Graded], attack: str) -> None:
+    for graded in (batch, gradescope) if attack in gradescope else (batch,):
+        result = graded[attack]
+        assert "flag:" in result.notes or "not graded" in result.visible.lower(), result.notes
 
 
-def test_submitted_pickle_is_never_loaded(graded: dict[str, dict]) -> None:
-    assert graded["pickle was loaded"] == {"loaded": False}
+@pytest.fixture(scope="module")
+def secret():
+    return hidden_numbers()
 
 
-def test_hidden_case_outputs_are_hidden_from_students(graded: dict[str, dict]) -> None:
-    for results in graded.values():
-        for test in results.get("tests", []):
-            if test["name"] in QUESTIONS or test["name"].startswith("Grading notes"):
-                assert test["visibility"] == "hidden"
+@pytest.mark.parametrize("attack", ALL_ATTACKS + list(BATCH_ATTACKS))
+def test_attack_leaks_no_hidden_test(batch: dict[str, Graded], gradescope: dict[str, Graded], secret,
+                                     attack: str) -> None:
+    literals = hidden_literals()
+    for graded in (batch, gradescope) if attack in gradescope else (batch,):
+        shown = graded[attack].visible + "\n" + graded[attack].row.get("log", "")
+        assert not any(name in shown for name in HIDDEN_ONLY_NAMES)
+        assert not [literal for literal in literals if literal in shown]
+        assert not leaked_numbers(shown, secret)
+
+
+def test_no_hidden_number_in_error_names_shapes_or_lengths(batch: dict[str, Graded]) -> None:
+    attack = "hidden data in error names, shapes and lengths"
+    weights = [network["weights"][0][0][0] for network in hidden_networks("q2.2")]
+    codes = {str(encoded(weight)) for weight in weights} | {str(encoded(weight) % 9000 + 1) for weight in weights}
+    assert len(codes) > 4
+    for graded in (batch,):
+        shown = graded[attack].output("q2.2")
+        assert "❌ hidden check" in shown
+        assert not codes & set(re.findall(r"\d+", shown)), shown
+
+
+def test_no_hidden_case_runs_before_the_public_ones(batch: dict[str, Graded]) -> None:
+    attack = "a check in a comment runs hidden cases early, and a public message echoes what they gave"
+    assert "stashed: nothing yet" in batch[attack].output("q2.1")
+    assert batch["an early real check of a later question"].scores == TWIN_SCORES  # judges nothing early either
+
+
+def test_crafted_answers_cannot_crash_the_grader(batch: dict[str, Graded], gradescope: dict[str, Graded]) -> None:
+    for graded in (batch, gradescope):
+        result = graded["an answer nested 100,000 levels deep"]
+        assert result.scores == TWIN_SCORES, result.visible  # the hidden checks ran again in a fresh process
+        assert "broke the grading protocol" in result.notes
+
+
+def test_forged_reports_leave_no_trace_in_the_status(batch: dict[str, Graded], gradescope: dict[str, Graded]) -> None:
+    for graded, attacks in ((batch, ("forge answers on the grading pipe",
+                                     "patch the harness so that its reports say everything went fine")),
+                            (gradescope, ("forge answers on the grading pipe",))):
+        for attack in attacks:
+            assert "FORGED" not in graded[attack].notes + graded[attack].row.get("grading_status", "")
+
+
+def test_the_submission_metadata_stays_closed(gradescope: dict[str, Graded]) -> None:
+    shown = gradescope["read the submission metadata and show it"].output("q2.1")
+    assert "metadata: unreadable" in shown and "A. Student" not in shown
+
+
+def test_links_and_oversized_archives_are_refused(batch: dict[str, Graded], gradescope: dict[str, Graded]) -> None:
+    for graded in (batch, gradescope):
+        assert "symbolic link" in graded[LINK].visible
+        assert "too large" in graded[LARGE_ZIP].visible
+
+
+def test_the_instructor_environment_never_reaches_the_sandbox(batch: dict[str, Graded]) -> None:
+    result = batch["read the instructor's environment and memory"]
+    assert "FOUND" in result.row["log"]  # the probe ran
+    assert INSTRUCTOR_SECRET not in result.row["log"] + result.visible
+
+
+def test_a_submission_is_limited_as_a_whole(batch: dict[str, Graded]) -> None:
+    memory = batch["three processes that together use too much memory"]
+    assert "ran out of memory" in memory.row["grading_status"], memory.row
+    cpu = float(re.search(r"CPU-SHARE ([\d.]+)", batch["busy processes that try to take every CPU"].row["log"])[1])
+    assert cpu < 1.3, f"8 busy processes got {cpu:.2f} CPUs; one submission may use one"
+    processes = int(re.search(r"PROCESSES (\d+)", batch["a fork bomb"].row["log"])[1])
+    assert processes < 64
+
+
+def test_hidden_case_outputs_show_no_test_source(gradescope: dict[str, Graded]) -> None:
+    for graded in gradescope.values():
+        assert "def test_" not in graded.visible and "REFERENCE_VALUES" not in graded.visible
+        notes = next(t for t in graded.results["tests"] if t["name"].startswith("Grading notes"))
+        assert notes["visibility"] == "hidden"
+        assert "WITH network access" in notes["output"] or "not graded" in graded.visible.lower()

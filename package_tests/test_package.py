@@ -1,4 +1,4 @@
-"""The built homework: grading end to end, reproducibility, and what students can see."""
+"""The built homework: reproducible, complete, and with nothing hidden in what students get."""
 
 import ast
 import filecmp
@@ -14,34 +14,33 @@ import nbformat
 import pytest
 import yaml
 
-from conftest import AUTOGRADER_ZIP, QUESTIONS, ROOT, gradescope_dry_run, otter_run, scores
+from backprop_hw import autograder_zip
+from backprop_hw.paths import AUTOGRADER_ZIP, MASTER, ROOT, STUDENT_NOTEBOOK
+from conftest import POINTS, QUESTIONS
+from hidden_values import hidden_literals
 
-POINTS = {"q1.1": 4, "q1.2": 4, "q1.3": 4, "q2.1": 4, "q2.2": 6}
 BUILT_FOLDERS = ("student", "solutions", "tests", "autograder")
 
 
-def test_solutions_full_marks_and_blank_notebook_zero(tmp_path: Path) -> None:
-    notebooks = {name: ROOT / name / "backpropagation.ipynb" for name in ("solutions", "student")}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        scores = dict(zip(notebooks, pool.map(lambda item: otter_run(item[1], tmp_path / item[0]), notebooks.items())))
-    assert scores["solutions"] == {q: (points, points) for q, points in POINTS.items()}
-    assert scores["student"] == {q: (0, points) for q, points in POINTS.items()}
-
-
-def test_gradescope_path_full_marks_and_blank_notebook_zero(tmp_path: Path) -> None:
-    notebooks = [ROOT / name / "backpropagation.ipynb" for name in ("solutions", "student")]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        solutions, blank = pool.map(lambda i, path: gradescope_dry_run(path, tmp_path / str(i)), range(2), notebooks)
-    assert scores(solutions) == POINTS
-    assert scores(blank) == {q: 0 for q in POINTS}
+def build(out: Path, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "backprop_hw.build", "--out", str(out), *options], cwd=ROOT,
+                          capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
-def fresh_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("fresh-build")
-    subprocess.run([sys.executable, "-m", "backprop_hw.build", "--out", str(out)], cwd=ROOT, check=True,
-                   capture_output=True)
-    return out
+def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
+    """A fresh build of the master, and one of a master whose solution fails a test, side by side."""
+    base = tmp_path_factory.mktemp("builds")
+    master = nbformat.read(MASTER, as_version=4)
+    [cell] = [c for c in master.cells if c.source.startswith("dldf3 = 2 * (f3 - y)")]
+    cell.source = cell.source.replace("dldf2 = -np.sin(f2)", "dldf2 = np.sin(f2)")
+    broken = base / "broken" / "backpropagation.ipynb"
+    broken.parent.mkdir()
+    nbformat.write(master, broken)
+    jobs = {"fresh": (base / "fresh", ()), "broken": (base / "broken-out", ("--master", str(broken)))}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = pool.map(lambda job: build(job[0], *job[1]), jobs.values())
+        return {name: (job[0], result) for (name, job), result in zip(jobs.items(), results)}
 
 
 def differing_files(left: Path, right: Path) -> list[str]:
@@ -55,30 +54,37 @@ def differing_files(left: Path, right: Path) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", BUILT_FOLDERS)
-def test_committed_outputs_match_a_fresh_build(fresh_build: Path, folder: str) -> None:
-    assert differing_files(ROOT / folder, fresh_build / folder) == []
+def test_committed_outputs_match_a_fresh_build(builds, folder: str) -> None:
+    """Byte for byte, the hidden reference values included: they are the same on every machine."""
+    out, result = builds["fresh"]
+    assert result.returncode == 0, result.stderr
+    assert differing_files(ROOT / folder, out / folder) == []
 
 
-def test_broken_solution_stops_the_build(tmp_path: Path) -> None:
-    master = nbformat.read(ROOT / "assignment" / "backpropagation.ipynb", as_version=4)
-    [cell] = [c for c in master.cells if c.source.startswith("dldf3 = 2 * (f3 - y)")]
-    cell.source = cell.source.replace("dldf2 = -np.sin(f2)", "dldf2 = np.sin(f2)")
-    broken = tmp_path / "backpropagation.ipynb"
-    nbformat.write(master, broken)
-    result = subprocess.run([sys.executable, "-m", "backprop_hw.build", "--master", str(broken), "--out",
-                             str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True)
+@pytest.mark.slow
+def test_broken_solution_stops_the_build(builds) -> None:
+    out, result = builds["broken"]
     assert result.returncode != 0
     assert "failing questions: q1.2" in result.stderr
     assert "`dldf2`" in result.stderr
-    assert not (tmp_path / "out" / "student").exists()
+    assert not (out / "student").exists()
+
+
+@pytest.mark.slow
+def test_build_rejects_an_unknown_feedback_policy(tmp_path: Path) -> None:
+    master = nbformat.read(MASTER, as_version=4)
+    master.cells[0].source = master.cells[0].source.replace("feedback: messages", "feedback: sometimes")
+    nbformat.write(master, tmp_path / "backpropagation.ipynb")
+    result = build(tmp_path / "out", "--master", str(tmp_path / "backpropagation.ipynb"))
+    assert result.returncode == 1 and "feedback" in result.stderr and "messages" in result.stderr
 
 
 def solution_lines() -> set[str]:
     """Every line of solution code in the master, stripped of the SOLUTION markers."""
-    master = nbformat.read(ROOT / "assignment" / "backpropagation.ipynb", as_version=4)
     lines, inside = set(), False
-    for cell in (c for c in master.cells if c.cell_type == "code"):
+    for cell in (c for c in nbformat.read(MASTER, as_version=4).cells if c.cell_type == "code"):
         for line in cell.source.splitlines():
             marker = line.strip()
             if marker == "# BEGIN SOLUTION":
@@ -90,21 +96,10 @@ def solution_lines() -> set[str]:
     return {line for line in lines if line and not line.startswith("#")}
 
 
-def hidden_case_numbers() -> set[str]:
-    """The float literals of every hidden test case (the reference values), as source text."""
-    numbers = set()
-    for path in (ROOT / "tests").glob("q*.py"):
-        for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.FunctionDef) and "hidden=True" in ast.unparse(node.decorator_list[0]):
-                numbers |= {repr(c.value) for c in ast.walk(node)
-                            if isinstance(c, ast.Constant) and isinstance(c.value, float) and len(repr(c.value)) > 8}
-    return numbers
-
-
 def student_texts() -> dict[str, str]:
-    notebook = nbformat.read(ROOT / "student" / "backpropagation.ipynb", as_version=4)
+    notebook = nbformat.read(STUDENT_NOTEBOOK, as_version=4)
     texts = {"notebook": "\n".join(cell.source for cell in notebook.cells)}
-    texts |= {path.name: path.read_text() for path in (ROOT / "student" / "tests").glob("*.py")}
+    texts |= {path.name: path.read_text() for path in (ROOT / "student").rglob("*.py")}
     return texts
 
 
@@ -118,11 +113,11 @@ def test_student_files_hold_no_solution_code() -> None:
 
 
 def test_student_files_hold_no_hidden_case() -> None:
-    numbers = hidden_case_numbers()
-    assert len(numbers) > 100
+    literals = hidden_literals()
+    assert len(literals) > 100
     for name, text in student_texts().items():
-        assert "hidden=True" not in text, name
-        leaked = [number for number in numbers if number in text]
+        assert not re.search(r"@test_case\([^)]*hidden=True", text), name
+        leaked = [literal for literal in literals if literal in text]
         assert not leaked, f"{name} contains hidden reference values such as {leaked[:3]}"
 
 
@@ -134,6 +129,14 @@ def test_every_question_has_public_and_hidden_cases() -> None:
         assert "True" in decorators and "False" in decorators
         assert f"points = {POINTS[question]}" in full
         assert public.count("@test_case(") == decorators.count("False")
+
+
+def test_every_case_has_a_description_for_students() -> None:
+    """The first line of each case's docstring is what a student reads beside its result."""
+    for question in QUESTIONS:
+        tree = ast.parse((ROOT / "tests" / f"{question}.py").read_text())
+        cases = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+        assert cases and all(ast.get_docstring(case) for case in cases), question
 
 
 def pins(lines: list[str]) -> dict[str, str]:
@@ -148,12 +151,11 @@ def test_zip_holds_what_gradescope_needs() -> None:
         config = json.loads(archive.read("otter_config.json"))
         run_autograder = archive.read("run_autograder").decode()
         environment = yaml.safe_load(archive.read("environment.yml"))
-    assert {"run_autograder", "setup.sh", "environment.yml", "otter_config.json", "files/backprop_checks.py",
-            "backprop_grader/gradescope_run.py", "backprop_grader/trusted_grading.py",
-            "backprop_grader/harness.py"} <= names
+    assert {"run_autograder", "setup.sh", "environment.yml", "otter_config.json", "files/backprop_checks.py"} <= names
     assert {f"tests/{q}.py" for q in QUESTIONS} <= names
-    assert config["assignment_name"] == "backpropagation"
-    assert run_autograder.rstrip().endswith("python /autograder/source/backprop_grader/gradescope_run.py")
+    assert {name for name in names if name.startswith("backprop_grader/")} == set(autograder_zip.grader_files())
+    assert config["assignment_name"] == "backpropagation" and config["feedback"] == "messages"
+    assert run_autograder.rstrip().endswith(autograder_zip.HARDENED_COMMAND)
     locked = pins((ROOT / "requirements.txt").read_text().splitlines())
     [pip_section] = [entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict)]
     shipped = pins(pip_section)

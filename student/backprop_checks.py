@@ -2,13 +2,24 @@
 
 Every test converts the student's values to plain floats and float arrays here before comparing
 them, so a check never depends on how numpy prints or on the type the student happened to use.
-Failure messages name the quantity and the problem; they print expected numbers only for the
-public set-up, whose values the notebook shows anyway.
+Failure messages name the quantity and the problem. Public cases may print expected numbers (the
+notebook shows them anyway); with `hidden=True` a message holds no hidden number and nothing the
+student's code chose (no shapes, lengths or error texts of theirs), only what went wrong.
+
+Part 1 is judged by running the student's own cells for a question again with inputs the test
+chooses (`rerun`): other parameter values, and the exact values of the earlier steps. So a value
+typed in, a chain of zeros, or a later cell that changes an earlier value earns nothing, and a
+mistake in one question costs points on that question only.
 """
 
+import ast
+import contextlib
+import functools
+import io
 import math
+from dataclasses import dataclass
 from numbers import Real
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -22,12 +33,29 @@ RTOL_EXACT = 1e-10
 # or more on the toy model.
 RTOL_RELATION = 1e-12
 
+PARAMETERS = ("beta0", "beta1", "beta2", "beta3", "omega0", "omega1", "omega2", "omega3", "x", "y")
+FORWARD = ("f0", "h1", "f1", "h2", "f2", "h3", "f3", "l_i")
+BACKWARD = ("dldf3", "dldh3", "dldf2", "dldh2", "dldf1", "dldh1", "dldf0")
+PARAMETER_DERIVATIVES = ("dldbeta3", "dldomega3", "dldbeta2", "dldomega2",
+                         "dldbeta1", "dldomega1", "dldbeta0", "dldomega0")
+# What each Part 1 question computes, and what it is given when its cells run again.
+TOY_QUESTIONS = {
+    "q1.1": (PARAMETERS, FORWARD),
+    "q1.2": (PARAMETERS + FORWARD, BACKWARD),
+    "q1.3": (PARAMETERS + FORWARD + BACKWARD, PARAMETER_DERIVATIVES),
+}
+
 
 def _fail(message: str) -> None:
     raise AssertionError(message)
 
 
-def scalar(name: str, value: Any) -> float:
+def _detail(text: str, hidden: bool) -> str:
+    """A detail of the student's value, left out of hidden messages."""
+    return "" if hidden else text
+
+
+def scalar(name: str, value: Any, hidden: bool = False) -> float:
     """Return the student's `value` as a finite float, or fail saying what `name` holds instead."""
     if value is None:
         _fail(f"`{name}` is not defined: run the cell that computes it.")
@@ -37,16 +65,16 @@ def scalar(name: str, value: Any) -> float:
         _fail(f"`{name}` should be a number, but it is a {type(value).__name__}.")
     as_array = np.asarray(value)
     if as_array.dtype.kind not in "iuf":
-        _fail(f"`{name}` should be a real number, but it has dtype {as_array.dtype}.")
+        _fail(f"`{name}` should be a real number{_detail(f', but it has dtype {as_array.dtype}', hidden)}.")
     if as_array.size != 1:
-        _fail(f"`{name}` should be a single number, but it has shape {as_array.shape}.")
+        _fail(f"`{name}` should be a single number{_detail(f', but it has shape {as_array.shape}', hidden)}.")
     number = float(as_array.reshape(()))
     if not math.isfinite(number):
         _fail(f"`{name}` is {number}: look for an overflow or a division by zero.")
     return number
 
 
-def array(name: str, value: Any) -> np.ndarray:
+def array(name: str, value: Any, hidden: bool = False) -> np.ndarray:
     """Return the student's `value` as a float array (a copy), or fail saying what is wrong."""
     if value is None or value is Ellipsis:
         _fail(f"`{name}` is {value!r}: it has not been computed yet.")
@@ -54,19 +82,19 @@ def array(name: str, value: Any) -> np.ndarray:
         _fail(f"`{name}` should be a numpy array, but it is a {type(value).__name__}.")
     as_array = np.array(value)
     if as_array.dtype.kind not in "iuf":
-        _fail(f"`{name}` should hold real numbers, but it has dtype {as_array.dtype}.")
+        _fail(f"`{name}` should hold real numbers{_detail(f', but it has dtype {as_array.dtype}', hidden)}.")
     as_array = as_array.astype(float)
     if not np.all(np.isfinite(as_array)):
         _fail(f"`{name}` contains inf or nan.")
     return as_array
 
 
-def array_list(name: str, value: Any, length: int) -> list:
+def array_list(name: str, value: Any, length: int, hidden: bool = False) -> list:
     """Check that `value` is a list or tuple of `length` entries and return it as a list."""
     if not isinstance(value, (list, tuple)):
         _fail(f"`{name}` should be a list, but it is a {type(value).__name__}.")
     if len(value) != length:
-        _fail(f"`{name}` should have {length} entries (one per layer), but it has {len(value)}.")
+        _fail(f"`{name}` should have {length} entries (one per layer){_detail(f', but it has {len(value)}', hidden)}.")
     return list(value)
 
 
@@ -76,9 +104,9 @@ def _close(actual: np.ndarray, expected: np.ndarray, rtol: float) -> bool:
     return bool(np.allclose(actual, expected, rtol=rtol, atol=rtol * max(scale, 1e-12)))
 
 
-def check_scalar(name: str, value: Any, expected: float, *, hidden: bool, hint: str = "") -> None:
-    """Check one number against its expected value: the table's (public) or an exact one (hidden)."""
-    actual = scalar(name, value)
+def check_scalar(name: str, value: Any, expected: float, *, hidden: bool, hint: str = "", where: str = "") -> None:
+    """Check one number against its expected value: to 6 places (public) or exactly (hidden)."""
+    actual = scalar(name, value, hidden)
     rtol = RTOL_EXACT if hidden else RTOL_TABLE
     if _close(np.float64(actual), np.float64(expected), rtol):
         return
@@ -90,15 +118,224 @@ def check_scalar(name: str, value: Any, expected: float, *, hidden: bool, hint: 
         problem = f"= {actual:.6f} has the wrong sign (expected {expected:.6f})"
     else:
         problem = f"= {actual:.6f}, but the expected value is {expected:.6f}"
-    _fail(f"`{name}` {problem}. {hint}".strip())
+    _fail(f"`{name}` {problem}{where}. {hint}".strip())
 
 
-def check_relation(name: str, value: Any, candidates: Sequence[float], hint: str) -> None:
+def check_relation(name: str, value: Any, candidates: Sequence[float], hint: str, hidden: bool = False) -> None:
     """Check that `value` equals one of `candidates`, each computed from the student's own values."""
-    actual = scalar(name, value)
+    actual = scalar(name, value, hidden)
     if any(_close(np.float64(actual), np.float64(c), RTOL_RELATION) for c in candidates):
         return
     _fail(f"`{name}` does not follow from the values it is computed from. {hint}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the student's cells again (Part 1)
+
+
+@dataclass
+class Rerun:
+    """The student's values after their cells ran again, and what the cells raised."""
+
+    values: dict[str, Any]
+    error: Any  # an exception, or None
+    found: bool  # whether any cell computes the question's values
+
+
+class _QuietGrader:
+    """Stands in for otter's `grader` while cells run again: checks inside them do nothing."""
+
+    def __getattr__(self, _name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
+
+
+@functools.lru_cache(maxsize=4096)
+def bound_names(source: str) -> frozenset[str]:
+    """The names a cell's code binds at the notebook's top level (assignments, loops, imports, defs)."""
+    try:
+        tree = ast.parse(source)
+    except Exception:  # magics, or code that does not parse at all
+        try:
+            from IPython.core.inputtransformer2 import TransformerManager
+
+            tree = ast.parse(TransformerManager().transform_cell(source))
+        except Exception:  # a cell that does not parse binds nothing
+            return frozenset()
+    names: set[str] = set()
+
+    def targets(node: ast.AST) -> None:
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for element in node.elts:
+                targets(element)
+        elif isinstance(node, ast.Starred):
+            targets(node.value)
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            return
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            return
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                targets(target)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+            targets(node.target)
+        elif isinstance(node, ast.NamedExpr):
+            targets(node.target)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    targets(item.optional_vars)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return frozenset(names)
+
+
+def answer_cells(sources: Sequence[str], outputs: Sequence[str]) -> list[int]:
+    """The cells to run again for `outputs`: for each, the last cell (in the order they ran) that
+    assigns it; in the order they ran."""
+    latest: dict[str, int] = {}
+    for index, source in enumerate(sources):
+        for name in bound_names(source) & set(outputs):
+            latest[name] = index
+    return sorted(set(latest.values()))
+
+
+def _rerun_here(namespace: dict, inputs: dict[str, Any], outputs: Sequence[str],
+                names: Sequence[str]) -> tuple[dict[str, Any], Any, bool]:
+    """`rerun` in the student's own kernel (a notebook's `grader.check`, or stock otter's grading):
+    the cells come from IPython's history, and the namespace is put back afterwards."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        _fail("These checks run the notebook's cells again, so they need IPython (a notebook).")
+    sources = list(shell.history_manager.input_hist_raw)
+    cells = answer_cells(sources, outputs)
+    saved = dict(namespace)
+    error = None
+    try:
+        for name in outputs:
+            namespace.pop(name, None)
+        namespace.update(inputs, grader=_QuietGrader())
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            for index in cells:
+                exec(compile(shell.transform_cell(sources[index]), f"<cell {index}>", "exec"), namespace)
+    except Exception as raised:  # the student's code may raise anything
+        error = raised
+    finally:
+        values = {name: namespace.get(name) for name in names}
+        namespace.clear()
+        namespace.update(saved)
+    return values, error, bool(cells)
+
+
+def rerun(env: Any, question: str, point: dict) -> Rerun:
+    """Run the cells that compute `question`'s values again, with its inputs taken from `point`
+    (parameters, and the exact values of the earlier steps); return the values afterwards,
+    the inputs included (to see whether the cells changed them)."""
+    given, outputs = TOY_QUESTIONS[question]
+    inputs = {name: float(point[name]) for name in given}
+    names = [*outputs, *given]
+    if hasattr(env, "rerun_cells"):  # the trusted grader's view of the student's process
+        key = (question, tuple(inputs.values()))  # the cases of one check share their reruns
+        if key not in env.reruns:
+            cells = answer_cells(env.student_cells(), outputs)
+            values, error = env.rerun_cells(cells, list(outputs), inputs, names)
+            env.reruns[key] = Rerun(values, error, bool(cells))
+        return env.reruns[key]
+    values, error, found = _rerun_here(env, inputs, outputs, names)
+    return Rerun(values, error, found)
+
+
+def public_points(reference: dict) -> list[tuple[str, dict]]:
+    """The public points of Part 1, each with the words that say where it is: the notebook's
+    parameters, and another set shown in full (the student may try it)."""
+    other = ", ".join(f"{name}={reference['other'][name]:g}" for name in PARAMETERS)
+    return [("with the notebook's parameters", reference["notebook"]), (f"with {other}", reference["other"])]
+
+
+def hidden_points(points: Sequence[dict]) -> list[tuple[str, dict]]:
+    return [("with other values of the parameters", point) for point in points]
+
+
+def _rerun_checked(env: Any, question: str, point: dict, hidden: bool, where: str) -> dict[str, Any]:
+    """`rerun`, failing when no cell computes the values, when the cells raise, or when they
+    change a value they were given."""
+    given, outputs = TOY_QUESTIONS[question]
+    result = rerun(env, question, point)
+    if not result.found:
+        _fail(f"No cell you ran assigns {', '.join(f'`{n}`' for n in outputs[:2])}, ...: run the cell of {question}.")
+    if result.error is not None:
+        kind = type(result.error).__name__
+        _fail(f"Your cells for {question} raised {kind}{_detail(f': {result.error}', hidden)} when run again "
+              f"{where}. They must work for any values of the parameters and of the earlier steps.")
+    changed = [name for name in given if not _same(result.values.get(name), point[name], RTOL_CHANGED)]
+    if changed:
+        _fail(f"Your cells for {question} change `{changed[0]}`, which an earlier step computed: keep the values "
+              "of earlier steps as they are, and use new names for anything else you compute.")
+    return result.values
+
+
+# Given values that a question's cells leave alone come back as they went in; recomputing one by
+# its own formula changes it by round-off at most.
+RTOL_CHANGED = 1e-9
+
+
+def _same(value: Any, expected: float, rtol: float = 0.0) -> bool:
+    try:
+        number = float(np.asarray(value, dtype=float).reshape(()))
+    except (TypeError, ValueError):
+        return False
+    return abs(number - float(expected)) <= rtol * abs(float(expected))
+
+
+def check_toy_question(env: Any, question: str, names: Sequence[str], points: Sequence[tuple[str, dict]], *,
+                       hidden: bool, hint: str = "") -> None:
+    """Run `question`'s cells at each (where, point) and compare `names`, in the order they are
+    computed, with the point's values; the first wrong one fails the case (the ones after it are
+    computed from it). A value that stays the same when the point changes was typed in."""
+    previous = None
+    for where, point in points:
+        values = _rerun_checked(env, question, point, hidden, where)
+        for position, name in enumerate(names):
+            actual = scalar(name, values.get(name), hidden)
+            if not hidden and previous is not None and _same(actual, previous[name]) \
+                    and not _same(actual, point[name], RTOL_TABLE):
+                _fail(f"`{name}` stays {actual:.6f} when the parameters change: compute it from the values it "
+                      "depends on, never type numbers in.")
+            later = f" The values after `{name}` are computed from it: fix it first." if position < len(names) - 1 else ""
+            check_scalar(name, actual, point[name], hidden=hidden, hint=f"{hint}{later}".strip(), where=f" {where}")
+        previous = {name: scalar(name, values.get(name), hidden) for name in names}
+
+
+def check_toy_steps(env: Any, question: str, steps: Sequence[tuple[str, Callable[[dict], Sequence[float]], str]],
+                    points: Sequence[tuple[str, dict]], *, hidden: bool) -> None:
+    """Run `question`'s cells at each (where, point) and check that every step follows, by its
+    equation, from the values it is computed from (the question's own values, and the point's
+    inputs): a mistake is found in the line where it is made."""
+    given, outputs = TOY_QUESTIONS[question]
+    for where, point in points:
+        values = _rerun_checked(env, question, point, hidden, where)
+        own = {**{name: float(point[name]) for name in given},
+               **{name: scalar(name, values.get(name), hidden) for name in outputs}}
+        vanished = [name for name in outputs if own[name] == 0 and point[name] != 0]
+        if vanished:  # a chain of zeros satisfies every product rule and shows no work
+            _fail(f"`{vanished[0]}` is 0 {where}, and it should not be: compute every value from the ones "
+                  "before it.")
+        for name, candidates, hint in steps:
+            check_relation(name, own[name], candidates(own), f"{hint} (run {where})", hidden)
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 2: the deep network
 
 
 def _relu(values: np.ndarray) -> np.ndarray:
@@ -107,10 +344,11 @@ def _relu(values: np.ndarray) -> np.ndarray:
 
 def check_array(name: str, value: Any, expected: Any, *, hidden: bool, hint: str = "") -> None:
     """Check an array's shape and values; on failure say how it differs (shape, sign, ReLU)."""
-    actual = array(name, value)
+    actual = array(name, value, hidden)
     expected = np.asarray(expected, dtype=float)
     if actual.shape != expected.shape:
-        problem = f"has shape {actual.shape}, but it should have shape {expected.shape}"
+        problem = f"has shape {actual.shape}, but it" if not hidden else "has the wrong shape: it"
+        problem += f" should have shape {expected.shape}"
         if actual.shape == expected.shape[::-1]:
             problem += ": a transpose is missing or one too many"
         elif actual.size == expected.size:
@@ -134,21 +372,25 @@ def check_array(name: str, value: Any, expected: Any, *, hidden: bool, hint: str
 ANY_NETWORK = "It must work for networks of any depth and layer sizes, taken from its arguments."
 
 
-def call_student(function: Any, name: str, *args: Any, case: str, hint: str = "") -> Any:
+def call_student(function: Any, name: str, *args: Any, case: str, hint: str = "", hidden: bool = False) -> Any:
     """Call the student's function; turn its crash into a failure that names the case."""
     if not callable(function):
         _fail(f"`{name}` is not defined as a function: run the cell that defines it.")
     try:
         return function(*args)
     except Exception as error:  # any crash of student code is a failed case, not a test error
-        _fail(f"`{name}` raised {type(error).__name__}: {error} ({case}). {hint}".strip())
+        kind = type(error).__name__
+        if kind == "CellTimeout":
+            _fail(f"`{name}` did not finish in time ({case}). {hint}".strip())
+        _fail(f"`{name}` raised {kind}{_detail(f': {error}', hidden)} ({case}). {hint}".strip())
 
 
-def unpack(result: Any, name: str, count: int) -> tuple:
+def unpack(result: Any, name: str, count: int, hidden: bool = False) -> tuple:
     """Check that a function returned a tuple of `count` values."""
     if not isinstance(result, (tuple, list)) or len(result) != count:
+        length = f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""
         _fail(f"`{name}` should return {count} values, but it returned {type(result).__name__}"
-              + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "") + ".")
+              f"{_detail(length, hidden)}.")
     return tuple(result)
 
 
@@ -162,7 +404,10 @@ def network_inputs(case: dict) -> tuple:
 def check_layers(name: str, value: Any, expected: Sequence[Any], *, hidden: bool, hint: str,
                  from_output: bool = False) -> None:
     """Check a list with one array per layer, naming the first wrong layer."""
-    layers = array_list(name, value, len(expected))
+    layers = array_list(name, value, len(expected), hidden)
+    if len(expected) > 1 and _same_layers(layers[::-1], expected) and not _same_layers(layers, expected):
+        _fail(f"`{name}` lists the layers in reverse order: entry k must be layer k's "
+              "(fill the list by index, or reverse it before returning).")
     order = range(len(expected) - 1, -1, -1) if from_output else range(len(expected))
     for layer in order:
         check_array(f"{name}[{layer}]", layers[layer], expected[layer], hidden=hidden, hint=hint)
@@ -173,8 +418,8 @@ def check_forward(all_f: Any, all_h: Any, case: dict, *, hidden: bool, hint: str
 
     The first wrong value is the one to fix: later ones are wrong because of it.
     """
-    all_f = array_list("all_f", all_f, len(case["all_f"]))
-    all_h = array_list("all_h", all_h, len(case["all_h"]))
+    all_f = array_list("all_f", all_f, len(case["all_f"]), hidden)
+    all_h = array_list("all_h", all_h, len(case["all_h"]), hidden)
     for layer, (f, h) in enumerate(zip(case["all_f"], case["all_h"])):
         if layer > 0 and not _same_layers([h], [case["all_f"][layer - 1]]) \
                 and _same_layers([all_h[layer]], [case["all_f"][layer - 1]]):
@@ -183,6 +428,22 @@ def check_forward(all_f: Any, all_h: Any, case: dict, *, hidden: bool, hint: str
                     hint=f"h_0 is the input and h_(k+1) = ReLU(f_k). {hint}".strip())
         check_array(f"all_f[{layer}]", all_f[layer], f, hidden=hidden,
                     hint=f"f_k = beta_k + Omega_k h_k. {hint}".strip())
+
+
+def run_forward(compute_network_output: Any, case: dict, *, hidden: bool, inputs: tuple | None = None) -> tuple:
+    """Run the student's forward pass on a stored network; check and return (net_output, all_f, all_h)."""
+    weights, biases, net_input = inputs or network_inputs(case)
+    result = call_student(compute_network_output, "compute_network_output", net_input, weights, biases,
+                          case=f"on {case['name']}", hint=ANY_NETWORK if hidden else "", hidden=hidden)
+    return unpack(result, "compute_network_output", 3, hidden)
+
+
+def check_network_output(compute_network_output: Any, case: dict, *, hidden: bool) -> None:
+    """The whole forward pass of a stored network: every layer, then the output."""
+    net_output, all_f, all_h = run_forward(compute_network_output, case, hidden=hidden)
+    hint = f"On {case['name']}: depth, widths and sizes must come from the arguments." if hidden else ""
+    check_forward(all_f, all_h, case, hidden=hidden, hint=hint)
+    check_array("net_output", net_output, case["all_f"][-1], hidden=hidden, hint=hint)
 
 
 def _same_layers(value: Any, expected: Sequence[Any]) -> bool:
@@ -202,14 +463,9 @@ def _backward_inputs(case: dict) -> tuple:
     return weights, biases, all_f, all_h, np.array(case["y"], dtype=float)
 
 
-def check_backward(backward_pass: Any, case: dict, *, hidden: bool) -> None:
-    """Run the student's backward pass on a stored network and check every layer's gradients.
-
-    The inputs include the reference forward pass, so a wrong forward pass costs q2.1 only.
-    """
-    result = call_student(backward_pass, "backward_pass", *_backward_inputs(case), case=case["name"],
-                          hint=ANY_NETWORK if hidden else "")
-    dweights, dbiases = unpack(result, "backward_pass", 2)
+def check_gradients(result: Any, case: dict, *, hidden: bool) -> None:
+    """Check what the student's backward pass returned for a stored network, layer by layer."""
+    dweights, dbiases = unpack(result, "backward_pass", 2, hidden)
     if _same_layers(dweights, case["dl_dbiases"]) and _same_layers(dbiases, case["dl_dweights"]):
         _fail("`backward_pass` returns the bias gradients first: return (all_dl_dweights, all_dl_dbiases).")
     where = f" (on {case['name']})"
@@ -220,18 +476,47 @@ def check_backward(backward_pass: Any, case: dict, *, hidden: bool) -> None:
                  hint="dl/dbeta_k = dl/df_k" + where)
 
 
-def check_inputs_unchanged(backward_pass: Any, case: dict) -> None:
-    """Fail if the student's backward pass changes any array or list it is given."""
-    inputs = _backward_inputs(case)
-    originals = [copy_of(item) for item in inputs]
-    result = call_student(backward_pass, "backward_pass", *inputs, case=case["name"], hint=ANY_NETWORK)
-    for name, gradients in zip(("all_dl_dweights", "all_dl_dbiases"), unpack(result, "backward_pass", 2)):
-        for layer, gradient in enumerate(array_list(name, gradients, len(case["weights"]))):
-            array(f"{name}[{layer}]", gradient)
-    for name, before, after in zip(("all_weights", "all_biases", "all_f", "all_h", "y"), originals, inputs):
-        if copy_of(after) != before:
-            _fail(f"`backward_pass` changed its argument `{name}` (on {case['name']}): work on copies "
+def check_backward(backward_pass: Any, case: dict, *, hidden: bool) -> None:
+    """Run the student's backward pass on a stored network and check every layer's gradients.
+
+    The inputs include the reference forward pass, so a wrong forward pass costs q2.1 only.
+    """
+    result = call_student(backward_pass, "backward_pass", *_backward_inputs(case), case=f"on {case['name']}",
+                          hint=ANY_NETWORK if hidden else "", hidden=hidden)
+    check_gradients(result, case, hidden=hidden)
+
+
+def check_inputs_unchanged(function: Any, name: str, case: dict, arguments: dict[str, Any],
+                           check_result: Callable[[Any], None]) -> None:
+    """Run the student's function on `arguments` (a hidden case): its result must be right, and it
+    must leave every argument as it was. Doing nothing earns nothing here."""
+    originals = {argument: copy_of(value) for argument, value in arguments.items()}
+    result = call_student(function, name, *arguments.values(), case=f"on {case['name']}", hint=ANY_NETWORK,
+                          hidden=True)
+    check_result(result)
+    for argument, before in originals.items():
+        if copy_of(arguments[argument]) != before:
+            _fail(f"`{name}` changed its argument `{argument}` (on {case['name']}): work on copies "
                   "(np.array(x)) and never modify the inputs in place.")
+
+
+def check_forward_leaves_inputs(compute_network_output: Any, case: dict) -> None:
+    weights, biases, net_input = network_inputs(case)
+
+    def right(result: Any) -> None:
+        net_output, all_f, all_h = unpack(result, "compute_network_output", 3, hidden=True)
+        check_forward(all_f, all_h, case, hidden=True)
+        check_array("net_output", net_output, case["all_f"][-1], hidden=True)
+
+    check_inputs_unchanged(compute_network_output, "compute_network_output", case,
+                           dict(net_input=net_input, all_weights=weights, all_biases=biases), right)
+
+
+def check_backward_leaves_inputs(backward_pass: Any, case: dict) -> None:
+    weights, biases, all_f, all_h, y = _backward_inputs(case)
+    check_inputs_unchanged(backward_pass, "backward_pass", case,
+                           dict(all_weights=weights, all_biases=biases, all_f=all_f, all_h=all_h, y=y),
+                           lambda result: check_gradients(result, case, hidden=True))
 
 
 def copy_of(item: Any) -> Any:
@@ -239,33 +524,3 @@ def copy_of(item: Any) -> Any:
     if isinstance(item, list):
         return [copy_of(entry) for entry in item]
     return np.asarray(item).tolist() if isinstance(item, np.ndarray) else repr(item)
-
-
-# The public values of the toy model, to six places (the notebook shows them too).
-TOY_TABLE = {
-    "f0": 1.230000, "h1": 0.942489, "f1": 1.623004, "h2": 5.068295,
-    "f2": 7.136590, "h3": 0.657421, "f3": 2.372264, "l_i": 0.138581,
-    "dldf3": 0.744528, "dldh3": 2.233585, "dldf2": -1.683058, "dldh2": -3.366115,
-    "dldf1": -17.060467, "dldh1": 6.824187, "dldf0": 2.280901,
-    "dldbeta3": 0.744528, "dldomega3": 0.489469, "dldbeta2": -1.683058, "dldomega2": -8.530233,
-    "dldbeta1": -17.060467, "dldomega1": -16.079299, "dldbeta0": 2.280901, "dldomega0": 5.246071,
-}
-
-
-def matches_table(earlier: dict, answers: dict, questions: str) -> bool:
-    """Whether the student's earlier values match the table, so `answers` can be compared with it.
-
-    The answers must be numbers either way. When the earlier values are off, the table check of a
-    later question is skipped (it passes) and only its hidden checks, which build on the student's
-    own earlier values, judge it: a mistake costs points on its own question only.
-    """
-    for name, value in answers.items():
-        scalar(name, value)
-    for name, value in earlier.items():
-        try:
-            check_scalar(name, value, TOY_TABLE[name], hidden=False)
-        except AssertionError:
-            print(f"Note: {questions} does not match the table yet ({name}), so this question is not "
-                  "compared with the table. Fix the earlier question first.")
-            return False
-    return True

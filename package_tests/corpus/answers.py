@@ -88,7 +88,8 @@ class Answer:
     question: str
     code: str
     wrong: bool
-    says: tuple[str, ...] = field(default=())
+    says: tuple[str, ...] = field(default=())  # texts the student must see for this mistake
+    quiet: tuple[str, ...] = field(default=())  # texts the student must not see (a step that is right)
 
     def cells(self) -> dict[str, str]:
         """The code of all five answer cells: this answer's, and the baseline elsewhere."""
@@ -107,8 +108,8 @@ def after(helper: str, code: str) -> str:
     return _code(helper) + "\n\n" + code
 
 
-def wrong(name: str, question: str, code: str, *says: str) -> Answer:
-    return Answer(name, question, code, wrong=True, says=says)
+def wrong(name: str, question: str, code: str, *says: str, quiet: tuple[str, ...] = ()) -> Answer:
+    return Answer(name, question, code, wrong=True, says=says, quiet=quiet)
 
 
 def correct(name: str, question: str, code: str) -> Answer:
@@ -170,15 +171,18 @@ def network_finite_differences(step: float) -> str:
 
 WRONG: list[Answer] = [
     # q1.1: the forward pass of the toy model
-    wrong("cos for sin", "q1.1", changed("q1.1", "np.sin(f0)", "np.cos(f0)"), "`h1`", "expected value"),
-    wrong("sin for cos", "q1.1", changed("q1.1", "np.cos(f2)", "np.sin(f2)"), "`h3`", "expected value"),
+    wrong("cos for sin", "q1.1", changed("q1.1", "np.sin(f0)", "np.cos(f0)"), "`h1`", "expected value",
+          "fix it first", quiet=("`f2`",)),
+    wrong("sin for cos", "q1.1", changed("q1.1", "np.cos(f2)", "np.sin(f2)"), "`h3`", "does not follow",
+          "cosine", quiet=("`f3`",)),
     wrong("exp of f0", "q1.1", changed("q1.1", "np.exp(f1)", "np.exp(f0)"), "`h2`", "expected value"),
-    wrong("f where h belongs", "q1.1", changed("q1.1", "omega2 * h2", "omega2 * f1"), "`f2`", "expected value"),
+    wrong("f where h belongs", "q1.1", changed("q1.1", "omega2 * h2", "omega2 * f1"), "`f2`", "does not follow"),
     wrong("swapped beta and omega", "q1.1", changed("q1.1", "beta0 + omega0 * x", "omega0 + beta0 * x"),
           "`f0`", "expected value"),
-    wrong("loss not squared", "q1.1", changed("q1.1", "(f3 - y) ** 2", "f3 - y"), "`l_i`", "expected value"),
+    wrong("loss not squared", "q1.1", changed("q1.1", "(f3 - y) ** 2", "f3 - y"), "`l_i`", "squared difference"),
     wrong("typed in, 3 places", "q1.1", typed_in(Q11_NAMES, 3), "`h1`", "expected value"),
-    wrong("typed in, 6 places", "q1.1", typed_in(Q11_NAMES, 6), "`h1`", "typed in"),
+    wrong("typed in, 6 places", "q1.1", typed_in(Q11_NAMES, 6), "stays 1.230000 when the parameters change",
+          "never type numbers in"),
     # q1.2: the backward pass of the toy model
     wrong("given dldf3 with its sign flipped", "q1.2", changed("q1.2", "2 * (f3 - y)", "2 * (y - f3)"),
           "`dldf3`", "wrong sign"),
@@ -204,6 +208,16 @@ WRONG: list[Answer] = [
         dldh1 = omega1 * dldf1
         dldf0 = np.cos(f0) * dldh1
         """), "`dldf2`", "does not follow"),
+    wrong("forward values reused as scratch names", "q1.2", GIVEN_Q12 + _code("""
+        h3 = -np.sin(f2)
+        dldf2 = h3 * dldh3
+        dldh2 = omega2 * dldf2
+        h2 = np.exp(f1)
+        dldf1 = h2 * dldh2
+        dldh1 = omega1 * dldf1
+        h1 = np.cos(f0)
+        dldf0 = h1 * dldh1
+        """), "change `h", "use new names"),
     # q1.3: the parameter derivatives of the toy model
     wrong("h of the next layer", "q1.3", changed("q1.3", "dldf1 * h1", "dldf1 * h2"), "`dldomega1`"),
     wrong("forgot x", "q1.3", changed("q1.3", "dldf0 * x", "dldf0"), "`dldomega0`"),
@@ -240,6 +254,23 @@ WRONG: list[Answer] = [
                                                        "all_f[K] = np.array([[1.907]])"), "`net_output`"),
     wrong("output typed in, 6 places", "q2.1", changed("q2.1", "all_f[K] = all_biases[K] + all_weights[K] @ all_h[K]",
                                                        "all_f[K] = np.array([[1.906605]])"), "`all_f[", "shape"),
+    wrong("changes the caller's biases", "q2.1", changed("q2.1", "all_f[layer] = all_biases[layer] + all_weights[layer] @ all_h[layer]",
+                                                         "all_f[layer] = all_biases[layer]\n        all_f[layer] += all_weights[layer] @ all_h[layer]"),
+          "changed its argument `all_biases`"),
+    wrong("first layer before the loop", "q2.1", _code("""
+        def compute_network_output(net_input, all_weights, all_biases):
+            K = len(all_weights) - 1
+            all_f = [None] * (K + 1)
+            all_h = [None] * (K + 1)
+            all_h[0] = net_input
+            all_f[0] = all_biases[0] + all_weights[0] @ all_h[0]
+            all_h[1] = ReLU(all_f[0])
+            for layer in range(1, K):
+                all_f[layer] = all_biases[layer] + all_weights[layer] @ all_h[layer]
+                all_h[layer + 1] = ReLU(all_f[layer])
+            all_f[K] = all_biases[K] + all_weights[K] @ all_h[K]
+            return all_f[K], all_f, all_h
+        """), "no hidden layer"),
     # q2.2: the backward pass of a deep network
     wrong("no ReLU derivative", "q2.2", changed("q2.2", "indicator_function(all_f[layer - 1]) * ", ""),
           "`all_dl_dweights["),
@@ -276,6 +307,25 @@ WRONG: list[Answer] = [
                   return f
               """, changed("q2.2", "indicator_function(all_f[layer - 1])", "mask(all_f[layer - 1])")),
           "changed its argument `all_f`"),
+    wrong("ReLU derivative as f >= 0", "q2.2", _code("""
+        def backward_pass(all_weights, all_biases, all_f, all_h, y):
+            K = len(all_biases) - 1
+            all_dl_dweights = [None] * (K + 1)
+            all_dl_dbiases = [None] * (K + 1)
+            dl_df = 2 * (all_f[K] - y)
+            for layer in range(K, -1, -1):
+                all_dl_dbiases[layer] = dl_df
+                all_dl_dweights[layer] = np.matmul(dl_df, all_h[layer].T)
+                dl_dh = np.matmul(all_weights[layer].T, dl_df)
+                if layer > 0:
+                    dl_df = (all_f[layer - 1] >= 0) * dl_dh
+            return all_dl_dweights, all_dl_dbiases
+        """), "exactly at its ReLU kink"),
+    wrong("np.heaviside(f, 1)", "q2.2", changed("q2.2", "indicator_function(all_f[layer - 1])",
+                                               "np.heaviside(all_f[layer - 1], 1.0)"), "exactly at its ReLU kink"),
+    wrong("gradients in reversed layer order", "q2.2", changed("q2.2", "return all_dl_dweights, all_dl_dbiases",
+                                                               "return all_dl_dweights[::-1], all_dl_dbiases[::-1]"),
+          "reverse order"),
     *[wrong(f"finite differences, step {step:g}", "q2.2", network_finite_differences(step), "ReLU kink")
       for step in (1e-4, 1e-6, 1e-8, 1e-10)],
 ]
@@ -375,20 +425,6 @@ CORRECT: list[Answer] = [
                 if layer < depth - 1:
                     all_h.append(np.where(f > 0, f, 0.0))
             return all_f[-1], all_f, all_h
-        """)),
-    correct("np.matmul and >= 0", "q2.2", _code("""
-        def backward_pass(all_weights, all_biases, all_f, all_h, y):
-            K = len(all_biases) - 1
-            all_dl_dweights = [None] * (K + 1)
-            all_dl_dbiases = [None] * (K + 1)
-            dl_df = 2 * (all_f[K] - y)
-            for layer in range(K, -1, -1):
-                all_dl_dbiases[layer] = dl_df
-                all_dl_dweights[layer] = np.matmul(dl_df, all_h[layer].T)
-                dl_dh = np.matmul(all_weights[layer].T, dl_df)
-                if layer > 0:
-                    dl_df = (all_f[layer - 1] >= 0) * dl_dh
-            return all_dl_dweights, all_dl_dbiases
         """)),
     correct("np.outer and np.dot", "q2.2", changed("q2.2", "all_dl_df[layer] @ all_h[layer].T",
                                                    "np.outer(all_dl_df[layer], all_h[layer])")

@@ -1,0 +1,264 @@
+"""Gradescope's entry point for the hardened autograder (replaces otter's run_otter.py).
+
+    cd /autograder/source && python -m backprop_grader.gradescope_run [AUTOGRADER_DIR]
+
+Gradescope runs `run_autograder` as root, in a Docker container with Docker's default capabilities.
+This process, the trusted side, first closes `/autograder` (the tests, the reference values, the
+submission metadata with names and e-mails, the results) to every other user, whatever mode it
+came with. The student's cells run in `harness.py` as the unprivileged user `nobody`, from a
+scratch folder, with resource limits and, where the platform allows it, no network; only plain data
+comes back (see `trusted.py`). When grading is over, every process of that user is killed before
+`results/results.json` is written, atomically and without following links, into a folder checked
+to be root's (and, for `otter grade`'s containers, `results/results.pkl`). The results file is always written; if the grader's own environment fails (the
+student's process never gets ready), it says so and this process exits with status 1, so that
+Gradescope shows the run as failed rather than a student's zero.
+"""
+
+import ctypes
+import json
+import os
+import pickle
+import resource
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Optional
+
+from . import feedback
+from .submission import SubmissionProblem, find_notebook, read_notebook
+from .trusted import HARNESS, GraderFailure, Grading, Launcher, grade, grade_nothing
+
+STUDENT_UID = 65534  # "nobody": owns nothing, reads only world-readable files
+CLONE_NEWNET = 0x40000000
+LIMITS = {resource.RLIMIT_AS: 4 << 30, resource.RLIMIT_NPROC: 256, resource.RLIMIT_FSIZE: 256 << 20,
+          resource.RLIMIT_CORE: 0}
+CELL_SECONDS, WALL_SECONDS = 60.0, 600.0
+
+
+class PopenProcess:
+    """The harness as a subprocess of ours, ended by killing every process of its user."""
+
+    def __init__(self, process: subprocess.Popen, uid: Optional[int]):
+        self.process, self.uid = process, uid
+        self.stdin, self.stdout = process.stdin, process.stdout
+
+    def kill(self) -> None:
+        if self.uid is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+        else:
+            kill_user_processes(self.uid)
+
+    def wait(self) -> int:
+        return self.process.wait()
+
+    def mute(self) -> None:
+        """Nothing to mute: what the notebook prints goes to /dev/null here."""
+
+    def describe_end(self) -> Optional[str]:
+        return None
+
+
+def network_isolation() -> Optional[str]:
+    """None if a new process can be given a network namespace of its own, else why not."""
+    child = os.fork()
+    if child == 0:
+        result = ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
+        os._exit(0 if result == 0 else min(ctypes.get_errno(), 255))
+    code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+    return None if code == 0 else f"unshare(CLONE_NEWNET) failed ({os.strerror(code)})"
+
+
+def as_student(folder: Path, uid: Optional[int], isolate_network: bool) -> Launcher:
+    """Start the harness in `folder` in its own session with resource limits, as user `uid` if given."""
+
+    def demote() -> None:
+        for limit, value in LIMITS.items():
+            resource.setrlimit(limit, (value, value))
+        if isolate_network and ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
+        if uid is not None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+
+    def launch(_replay: bool) -> PopenProcess:  # an exec'd process: it never holds this one's memory
+        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder), "LANG": "C.UTF-8",
+                       "MPLCONFIGDIR": str(folder), "IPYTHONDIR": str(folder / ".ipython")}
+        process = subprocess.Popen([sys.executable, str(folder / HARNESS.name), str(CELL_SECONDS)], cwd=folder,
+                                   env=environment, preexec_fn=demote, start_new_session=True,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        return PopenProcess(process, uid)
+
+    return launch
+
+
+def kill_user_processes(uid: int) -> None:
+    """Kill every process of `uid`, whatever session or group it moved to, and wait until none is left."""
+    for _ in range(200):
+        if not user_processes(uid):
+            return
+        killer = os.fork()
+        if killer == 0:
+            try:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)  # every process this user may signal: all of the student's
+            finally:
+                os._exit(0)
+        os.waitpid(killer, 0)
+        time.sleep(0.01)
+    raise RuntimeError(f"processes of uid {uid} survived being killed")
+
+
+def user_processes(uid: int) -> list[int]:
+    """The live (not zombie) processes whose real or effective uid is `uid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
+        except OSError:  # it ended while we looked
+            continue
+        if uid in [int(n) for n in status["Uid"].split()[:2]] and not status["State"].strip().startswith("Z"):
+            found.append(int(entry.name))
+    return found
+
+
+def close_autograder(autograder: Path) -> None:
+    """Make /autograder root's and closed to everyone else, and this Python reachable by the student.
+
+    Gradescope's image keeps conda under /root (mode 0700): the student's user needs to reach the
+    interpreter and its packages, and only that.
+    """
+    os.chown(autograder, 0, 0, follow_symlinks=False)
+    autograder.chmod(0o700)
+    for place in {Path(sys.executable).resolve(), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}:
+        for parent in place.parents:
+            try:
+                parent.chmod(parent.stat().st_mode | stat.S_IXOTH)
+            except OSError:  # a read-only system: what is reachable stays so
+                pass
+
+
+def prepare_scratch(uid: Optional[int]) -> Path:
+    """A folder for the student's process (owned by `uid` if given) holding only the harness."""
+    folder = Path(tempfile.mkdtemp(prefix="student-"))
+    shutil.copy(HARNESS, folder / HARNESS.name)  # the source folder is closed to the student's user
+    if uid is not None:
+        for path in (folder, folder / HARNESS.name):
+            os.chown(path, uid, uid)
+    return folder
+
+
+def run(autograder: Path) -> tuple[dict, Optional[Grading]]:
+    """Grade the submission in `autograder`; return Gradescope's results, and the grading (None if
+    the grader itself failed)."""
+    source = autograder / "source"
+    config = json.loads((source / "otter_config.json").read_text())
+    tests, support = source / "tests", source / "files"
+    uid = STUDENT_UID if os.geteuid() == 0 else None
+    if uid is not None:
+        close_autograder(autograder)
+    with tempfile.TemporaryDirectory(prefix="submission-") as unpacked:
+        try:
+            found, flags = find_notebook(autograder / "submission", Path(unpacked))
+            notebook = read_notebook(found, config.get("assignment_name"))
+        except SubmissionProblem as problem:
+            grading = grade_nothing(tests, support, str(problem))
+            return feedback.gradescope_results(grading, config, f"Not graded: {problem}"), grading
+    notes = [] if uid is not None else ["graded without root: the notebook ran as the grader's own user"]
+    isolation_problem = network_isolation()
+    if isolation_problem:
+        notes.append(f"the notebook ran WITH network access: {isolation_problem}; this platform does not let "
+                     "the grader take the network away (no CAP_SYS_ADMIN)")
+    folder = prepare_scratch(uid)
+    try:
+        grading = grade(notebook, tests, support, as_student(folder, uid, isolation_problem is None),
+                        cell_seconds=CELL_SECONDS, wall_seconds=WALL_SECONDS)
+    except GraderFailure as failure:
+        return failed_results(str(failure)), None
+    finally:
+        if uid is not None:
+            kill_user_processes(uid)
+        shutil.rmtree(folder, ignore_errors=True)
+    grading.flags[:0] = flags
+    grading.notes[:0] = notes
+    return feedback.gradescope_results(grading, config, status(grading)), grading
+
+
+def status(grading: Grading) -> str:
+    return "; ".join(["completed" if grading.finished else "partly graded", *grading.problems])
+
+
+def failed_results(reason: str) -> dict:
+    """Results that say the autograder itself failed: for the instructor to look at, never a grade."""
+    return {"score": 0, "tests": [
+        {"name": "Autograder failed", "visibility": "visible", "status": "failed",
+         "output": "The autograder could not run your notebook. This is not a problem with your work: "
+                   "your instructor has been told and will grade it again."},
+        {"name": feedback.NOTES_TITLE, "visibility": "hidden", "status": "failed", "output": f"grader error: {reason}"}]}
+
+
+def write_results(autograder: Path, results: dict) -> None:
+    """Write results/results.json atomically, never through a link, in a folder made sure to be root's."""
+    folder = autograder / "results"
+    try:
+        info = os.lstat(folder)
+        trusted = stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()
+    except FileNotFoundError:
+        trusted = None
+    if trusted is False:  # something else took the folder's place: keep it aside for the instructor
+        os.rename(folder, autograder / f"results.untrusted-{time.time_ns()}")
+    if not trusted:
+        folder.mkdir(mode=0o755)
+    directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchmod(directory, 0o755)
+        temporary = f".results-{os.getpid()}.json"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=directory)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(results, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, "results.json", src_dir_fd=directory, dst_dir_fd=directory)
+    finally:
+        os.close(directory)
+
+
+def keep_for_otter_grade(autograder: Path, results: dict, grading: Grading) -> None:
+    """`otter grade` (ENGINE=docker) places an empty results/results.pkl in the container and
+    unpickles it afterwards as otter's GradingResults: give it ours, carrying the very results.json
+    (as `gradescope`) so that make grade's report is the same on every path."""
+    from otter.test_files import GradingResults
+
+    scores = GradingResults(list(grading.tests.values()))
+    scores.gradescope = results
+    with (autograder / "results" / "results.pkl").open("wb") as handle:
+        pickle.dump(scores, handle)
+
+
+def main() -> int:
+    autograder = Path(sys.argv[1] if len(sys.argv) > 1 else "/autograder")
+    try:
+        results, grading = run(autograder)
+    except Exception:  # a bug of the grader: still a valid results.json, and a failed run
+        results, grading = failed_results(traceback.format_exc()), None
+    write_results(autograder, results)
+    if grading is not None and (autograder / "results" / "results.pkl").is_file():
+        keep_for_otter_grade(autograder, results, grading)
+    return 0 if grading is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

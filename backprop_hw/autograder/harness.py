@@ -1,0 +1,246 @@
+"""The untrusted half of grading: runs a student's cells and answers questions about them.
+
+    python harness.py CELL_TIMEOUT_SECONDS
+
+This process runs as an unprivileged user, in a sandbox where there is one, together with the
+student's code: the cells run in an IPython shell in this very process. It holds no test and no
+reference value, and it reads no file of the submission: the grading process sends it the cells.
+It is a single file that needs only the standard library and what notebooks import (numpy,
+matplotlib, IPython, otter), because on Gradescope it is copied alone into the student's scratch
+folder.
+
+The protocol is one JSON object per line, requests on stdin and one answer per request on stdout:
+
+    harness -> grader   {"ready": true}            once its imports are done, before any student code
+    {"run": SOURCE}                                 -> {"ran": {"error": TYPE or null, "line": N or null}}
+    {"snapshot": NAME}                              -> {"kept": NAME}
+    {"get": NAME, "at": SNAPSHOT or null}           -> {"value": PLAIN}
+    {"call": NAME, "args": [PLAIN, ...], "at": ...} -> {"result": PLAIN, "args_after": [PLAIN, ...]}
+                                                       or {"error": {"type": ..., "message": ...}}
+    {"rerun": {"cells": [I, ...], "clear": [NAME, ...], "inputs": {NAME: PLAIN}, "names": [NAME, ...]},
+     "at": ...}                                     -> {"values": {NAME: PLAIN}, "error": ... or null}
+    {"end": true}                                   flushes the notebook's output and exits
+
+Cells are numbered in the order they are run. `at` names a snapshot of the namespace taken at a
+question's check: the request sees the names as they were then. Values cross as plain data only
+(`encode_value`); the grading process trusts none of it beyond its shape.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import sys
+from typing import Any, Callable, Iterator, TextIO
+
+MAX_ITEMS = 64
+MAX_DEPTH = 3
+MAX_ARRAY_SIZE = 1_000_000
+MAX_MESSAGE = 300
+
+
+class CellTimeout(BaseException):
+    """Raised inside student code that runs past its time (a BaseException: `except Exception` misses it)."""
+
+
+def encode_value(value: Any, depth: int = 0) -> dict:
+    """A student's value as plain JSON data: numbers, float arrays, short lists, or a type name."""
+    import numpy
+
+    try:
+        if value is None:
+            return {"kind": "none"}
+        if value is Ellipsis:
+            return {"kind": "ellipsis"}
+        if isinstance(value, (bool, numpy.bool_)):
+            return {"kind": "other", "type": type(value).__name__}
+        if isinstance(value, (int, float, numpy.integer, numpy.floating)):
+            return {"kind": "number", "value": float(value)}
+        if isinstance(value, numpy.ndarray):
+            if value.dtype.kind not in "iuf" or value.size > MAX_ARRAY_SIZE:
+                return {"kind": "other", "type": f"array of {value.dtype}"}
+            return {"kind": "array", "shape": list(value.shape), "data": value.astype(float).ravel().tolist()}
+        if isinstance(value, (list, tuple)) and depth < MAX_DEPTH and len(value) <= MAX_ITEMS:
+            return {"kind": type(value).__name__, "items": [encode_value(v, depth + 1) for v in value]}
+        if callable(value):
+            return {"kind": "function"}
+        return {"kind": "other", "type": type(value).__name__}
+    except Exception:  # a student object whose conversion raises is just not plain data
+        return {"kind": "other", "type": "object"}
+
+
+def decode_argument(plain: dict) -> Any:
+    """An argument for a student's function, from the grader's plain data."""
+    import numpy
+
+    if plain["kind"] == "array":
+        return numpy.array(plain["data"], dtype=float).reshape(plain["shape"])
+    if plain["kind"] in ("list", "tuple"):
+        items = [decode_argument(item) for item in plain["items"]]
+        return items if plain["kind"] == "list" else tuple(items)
+    return plain.get("value")
+
+
+SHELL_CONFIG = {"HistoryManager": {"enabled": False},  # no history database, no thread: safe to fork
+                "InteractiveShell": {"xmode": "Plain", "colors": "nocolor"}}  # fancy tracebacks cost 0.4 s each
+
+
+def warm_up() -> None:
+    """Import what notebooks use (the notebook's first cell imports otter) and create the IPython
+    shell: a process that forks after this gives every notebook a fresh copy for free."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # plots are never graded
+    import matplotlib.pyplot  # noqa: F401
+    import numpy  # noqa: F401
+    import otter  # noqa: F401
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    InteractiveShell.instance(config=Config(SHELL_CONFIG))
+
+
+def flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a stream the notebook replaced or closed
+            pass
+
+
+def describe_error(error: BaseException) -> dict:
+    return {"type": type(error).__name__, "message": str(error)[:MAX_MESSAGE]}
+
+
+def failing_line(error: BaseException) -> Any:
+    """The line of the cell where `error` was raised: the last traceback frame in the cell's code."""
+    frames, traceback = [], error.__traceback__
+    while traceback is not None:
+        frames.append((traceback.tb_frame.f_code.co_filename, traceback.tb_lineno))
+        traceback = traceback.tb_next
+    if len(frames) < 2:  # the first frame is IPython's own; the second is the cell's
+        return None
+    cell = frames[1][0]
+    return [line for filename, line in frames if filename == cell][-1]
+
+
+class Student:
+    """The student's namespace in an IPython shell, with a time limit on everything run in it."""
+
+    def __init__(self, timeout: float):
+        from IPython.core.interactiveshell import InteractiveShell
+
+        warm_up()
+        self.shell = InteractiveShell.instance()
+        self.timeout = timeout
+        self.cells: list[str] = []
+        self.snapshots: dict[str, dict] = {}
+        signal.signal(signal.SIGALRM, self._interrupt)
+
+    def _interrupt(self, *_: Any) -> None:
+        raise CellTimeout()
+
+    def limited(self, action: Callable[[], Any]) -> Any:
+        signal.setitimer(signal.ITIMER_REAL, self.timeout)
+        try:
+            return action()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def run_cell(self, source: str) -> dict:
+        self.cells.append(source)
+        try:
+            result = self.limited(lambda: self.shell.run_cell(source, store_history=False))
+        except CellTimeout:
+            return {"error": "CellTimeout", "line": None}
+        finally:
+            flush_output()  # what the cell printed reaches the log before the grader hears back
+        error = result.error_in_exec or result.error_before_exec
+        if error is None:
+            return {"error": None, "line": None}
+        return {"error": type(error).__name__, "line": failing_line(error)}
+
+    @contextlib.contextmanager
+    def namespace_at(self, snapshot: Any) -> Iterator[dict]:
+        """The namespace as it was at `snapshot` (or as it is now), put back as it was afterwards."""
+        namespace = self.shell.user_ns
+        saved = dict(namespace)
+        if snapshot is not None:
+            namespace.clear()
+            namespace.update(self.snapshots[snapshot])
+        try:
+            yield namespace
+        finally:
+            namespace.clear()
+            namespace.update(saved)
+
+    def rerun(self, namespace: dict, order: dict) -> dict:
+        """Run earlier cells again with some names set first; return the names asked for."""
+        for name in order["clear"]:
+            namespace.pop(name, None)
+        namespace.update({name: decode_argument(plain) for name, plain in order["inputs"].items()})
+        error = None
+        try:
+            for index in order["cells"]:
+                code = compile(self.shell.transform_cell(self.cells[index]), f"<cell {index}>", "exec")
+                self.limited(lambda: exec(code, namespace))
+        except CellTimeout:
+            error = {"type": "CellTimeout", "message": f"it ran past {self.timeout:g} s"}
+        except BaseException as raised:  # student code may raise anything, SystemExit included
+            error = describe_error(raised)
+        return {"values": {name: encode_value(namespace.get(name)) for name in order["names"]}, "error": error}
+
+    def answer(self, request: dict) -> dict:
+        """Evaluate one grader request in the student's namespace."""
+        if "run" in request:
+            return {"ran": self.run_cell(request["run"])}
+        if "snapshot" in request:
+            self.snapshots[request["snapshot"]] = dict(self.shell.user_ns)
+            return {"kept": request["snapshot"]}
+        with self.namespace_at(request.get("at")) as namespace:
+            if "get" in request:
+                return {"value": encode_value(namespace.get(request["get"]))}
+            if "rerun" in request:
+                return self.rerun(namespace, request["rerun"])
+            function = namespace.get(request["call"])
+            arguments = [decode_argument(argument) for argument in request["args"]]
+            try:
+                result = self.limited(lambda: function(*arguments))
+            except CellTimeout:
+                return {"error": {"type": "CellTimeout", "message": f"it ran past {self.timeout:g} s"}}
+            except BaseException as error:  # student code may raise anything, SystemExit included
+                return {"error": describe_error(error)}
+            return {"result": encode_value(result), "args_after": [encode_value(a) for a in arguments]}
+
+
+def serve(timeout: float, requests: TextIO, answers: TextIO) -> None:
+    """Say ready, then answer requests until the grader says the end."""
+
+    def emit(message: dict) -> None:
+        answers.write(json.dumps(message) + "\n")
+        answers.flush()
+
+    student = Student(timeout)
+    emit({"ready": True})
+    for line in requests:
+        request = json.loads(line)
+        if request.get("end"):
+            break
+        emit(student.answer(request))
+    flush_output()  # the notebook's own output, for the log, before the grader ends us
+
+
+def main() -> int:
+    timeout = float(sys.argv[1])
+    # Keep private copies of the pipes; the student's own output and input go to /dev/null.
+    requests = os.fdopen(os.dup(0), "r")
+    answers = os.fdopen(os.dup(1), "w")
+    null = os.open(os.devnull, os.O_RDWR)
+    for descriptor in (0, 1, 2):
+        os.dup2(null, descriptor)
+    serve(timeout, requests, answers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

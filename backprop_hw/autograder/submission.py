@@ -1,0 +1,211 @@
+"""What a submission is, read without trusting it: its one notebook, its code cells and its checks.
+
+Everything here reads files that a student made, as the grading process, before any student code
+runs: links are refused (never followed), archives are measured from their index before anything
+is extracted, and the notebook is parsed as JSON only.
+"""
+
+import ast
+import os
+import re
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+MAX_FILES = 1000  # files in a submission folder
+MAX_BYTES = 256 << 20  # bytes of a submission folder, and of everything an archive in it would unpack to
+MAX_ARCHIVE_MEMBERS = 1000
+MAX_NOTEBOOK_BYTES = 32 << 20
+IGNORE_TAG = "otter_ignore"  # cells otter's grading skips (the notebook's own set-up and submission cells)
+# Lines that install packages: grading runs `pass` instead.
+PIP_LINE = re.compile(r"^([ \t]*)[%!]pip\b.*$", re.M)
+PICKLES = (".OTTER_LOG", ".pkl", ".pickle")
+
+
+class SubmissionProblem(Exception):
+    """The submission cannot be graded; the message says why, for the student."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One code cell as grading runs it."""
+
+    source: str  # with the statements that drive otter's checks, and the pip lines, replaced by `pass`
+    checks: tuple[str, ...]  # the questions whose `grader.check("...")` this cell really calls
+
+
+def find_notebook(submission: Path, scratch: Path) -> tuple[Path, list[str]]:
+    """The one notebook of a submission folder (uploaded as is, or inside an export zip), and flags.
+
+    A notebook inside a zip is copied into `scratch` under a name of ours.
+    """
+    files = regular_files(submission)
+    notebooks: list[Path | tuple[Path, zipfile.ZipInfo]] = [
+        path for path in files if path.suffix == ".ipynb" and ".ipynb_checkpoints" not in path.parts]
+    names = [path.name for path in files]
+    for archive in (path for path in files if path.suffix == ".zip"):
+        members = archive_members(archive)
+        names += [Path(member.filename).name for member in members]
+        notebooks += [(archive, member) for member in members if member.filename.endswith(".ipynb")
+                      and ".ipynb_checkpoints" not in member.filename]
+    if not notebooks:
+        raise SubmissionProblem("no .ipynb notebook in the submission")
+    if len(notebooks) > 1:
+        raise SubmissionProblem(f"{len(notebooks)} .ipynb notebooks in the submission; submit exactly one")
+    flags = [f"submission contains {name}, which was ignored (pickles are never loaded)"
+             for name in names if name == PICKLES[0] or name.endswith(PICKLES[1:])]
+    [found] = notebooks
+    if isinstance(found, Path):
+        if found.stat().st_size > MAX_NOTEBOOK_BYTES:
+            raise SubmissionProblem(f"the notebook is larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
+        return found, flags
+    archive, member = found
+    target = scratch / "notebook-from-zip.ipynb"
+    with zipfile.ZipFile(archive) as opened, opened.open(member) as source:
+        target.write_bytes(source.read(MAX_NOTEBOOK_BYTES + 1)[:MAX_NOTEBOOK_BYTES])
+    return target, flags
+
+
+def regular_files(folder: Path) -> list[Path]:
+    """Every file under `folder`, refusing links and special files, within the size limits."""
+    found, total = [], 0
+    for directory, subdirectories, names in os.walk(folder):
+        for name in subdirectories + names:
+            path = Path(directory, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                raise SubmissionProblem(f"the submission contains a symbolic link ({path.relative_to(folder)}), "
+                                        "which is never followed; submit the notebook itself")
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode):
+                raise SubmissionProblem(f"the submission contains a special file ({path.relative_to(folder)})")
+            found.append(path)
+            total += os.lstat(path).st_size
+            if len(found) > MAX_FILES or total > MAX_BYTES:
+                raise SubmissionProblem(f"the submission is too large (over {MAX_FILES} files or "
+                                        f"{MAX_BYTES >> 20} MB)")
+    return found
+
+
+def archive_members(archive: Path) -> list[zipfile.ZipInfo]:
+    """The files of a zip, from its index alone, within the limits (nothing is extracted here)."""
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            members = [info for info in opened.infolist() if not info.is_dir()]
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise SubmissionProblem(f"{archive.name} is not a readable zip file") from None
+    if len(members) > MAX_ARCHIVE_MEMBERS or sum(info.file_size for info in members) > MAX_BYTES:
+        raise SubmissionProblem(f"{archive.name} is too large to grade (over {MAX_ARCHIVE_MEMBERS} files or "
+                                f"{MAX_BYTES >> 20} MB unpacked)")
+    for info in members:
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise SubmissionProblem(f"{archive.name} contains a symbolic link ({info.filename}), which is never followed")
+        if info.filename.endswith(".ipynb") and info.file_size > MAX_NOTEBOOK_BYTES:
+            raise SubmissionProblem(f"the notebook in {archive.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
+    return members
+
+
+def read_notebook(path: Path, assignment_name: str | None) -> nbformat.NotebookNode:
+    """The notebook, parsed as JSON only, checked (as otter does) to be for this assignment."""
+    try:
+        notebook = nbformat.read(path, as_version=4)
+        name = notebook.metadata.get("otter", {}).get("assignment_name")
+    except Exception as error:  # whatever a broken file raises, it is the submission's problem
+        raise SubmissionProblem(f"the notebook cannot be read ({type(error).__name__}): is it empty or corrupt?")
+    if assignment_name and name != assignment_name:
+        raise SubmissionProblem(f"this notebook is for assignment '{name}', not '{assignment_name}'")
+    return notebook
+
+
+def code_cells(notebook: nbformat.NotebookNode) -> list[Cell]:
+    """The code cells grading runs, in order (cells tagged `otter_ignore` are skipped, as otter does).
+
+    Whatever shape a cell's metadata has, it is read as JSON data only: a malformed cell is code
+    like any other, never a reason for grading to fail.
+    """
+    cells = []
+    for cell in notebook.cells:
+        metadata = cell.get("metadata")
+        tags = metadata.get("tags") if isinstance(metadata, dict) else None
+        if cell.get("cell_type") != "code" or (isinstance(tags, list) and IGNORE_TAG in tags):
+            continue
+        source = cell.get("source", "")
+        source = "".join(map(str, source)) if isinstance(source, list) else str(source)
+        tree = _parse(source)
+        cells.append(Cell(_without_checks(source, tree), tuple(check_calls(source, tree))))
+    return cells
+
+
+def _parse(source: str) -> ast.Module | None:
+    """A cell's code as Python (IPython's magics turned into calls, line for line), or None."""
+    try:
+        return ast.parse(source)
+    except Exception:  # magics, or code that does not parse at all
+        pass
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        return ast.parse(TransformerManager().transform_cell(source))
+    except Exception:  # code that does not parse checks nothing (and fails when it runs)
+        return None
+
+
+def _is_grader_call(node: ast.AST, names: tuple[str, ...]) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in names
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "grader")
+
+
+def _without_checks(source: str, tree: ast.Module | None) -> str:
+    """The cell with its `grader.check/check_all/export(...)` statements (however many lines they
+    span) and its pip lines replaced by `pass`: grading runs the checks itself, and installs nothing."""
+    lines = source.split("\n")
+    statements = [node for node in ast.walk(tree) if isinstance(node, ast.Expr)
+                  and _is_grader_call(node.value, ("check", "check_all", "export"))] if tree else []
+    for node in sorted(statements, key=lambda n: (n.lineno, n.col_offset), reverse=True):
+        first, last = node.lineno - 1, node.end_lineno - 1
+        if last >= len(lines):  # a magic's transformation changed the lines: leave the cell as it is
+            continue
+        # `pass`, then as many empty lines as the call spanned: later lines keep their numbers.
+        lines[first:last + 1] = [lines[first][:node.col_offset] + "pass" + lines[last][node.end_col_offset:]] + \
+            [""] * (last - first)
+    return PIP_LINE.sub(r"\1pass", "\n".join(lines))
+
+
+def check_calls(source: str, tree: ast.Module | None = None) -> list[str]:
+    """The questions of the `grader.check("...")` calls in a cell's code (not in comments or strings)."""
+    tree = tree or _parse(source)
+    return [node.args[0].value for node in ast.walk(tree) if _is_grader_call(node, ("check",))
+            and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)] \
+        if tree else []
+
+
+def checkpoints(cells: list[Cell], questions: list[str]) -> dict[str, int]:
+    """For each question, the index of the last cell that checks it; questions never checked are
+    checked after the last cell (index len(cells))."""
+    last = {question: len(cells) for question in questions}
+    for index, cell in enumerate(cells):
+        for question in cell.checks:
+            if question in last:
+                last[question] = index
+    return last
+
+
+SUSPICIOUS = {
+    r"\.OTTER_LOG|\bpickle\b|\bdill\b": "uses pickles or otter's log",
+    r"results\.json|/autograder\b": "touches the grader's files",
+    r"\b(np|numpy|math|builtins)\.\w+\s*=[^=]|setattr\(\s*(np|numpy|math|builtins)\b": "replaces library functions",
+    r"\botter\.(test_files|execute|run|check)\b|ExceptionTestFile|TestFile\b": "reaches into otter's test runner",
+    r"def\s+__(eq|ne|float|array|bool|lt|le|gt|ge)__": "defines comparison or conversion methods",
+    r"\bos\._exit\b|\bsys\.modules\b|\bctypes\b|\bsignal\.|\bsetsid\b|\bprctl\b": "manipulates the interpreter",
+    r"\bos\.(write|dup2?|fdopen|kill|fork)\(|/proc/": "writes to raw file descriptors or reaches other processes",
+}
+
+
+def scan_for_tampering(cells: list[Cell]) -> list[str]:
+    """Flags for the instructor (never a penalty): code that looks like it targets the grader."""
+    source = "\n".join(cell.source for cell in cells)
+    return [reason for pattern, reason in SUSPICIOUS.items() if re.search(pattern, source)]

@@ -1,0 +1,500 @@
+"""The trusted half of grading: runs the tests where the student's code cannot reach them.
+
+Stock otter runs the tests inside the student's kernel, so the student's code can patch the test
+runner, numpy's comparisons or the results file. Here the student's cells run in another process
+(`harness.py`, started by a `launch` function that confines it: bubblewrap locally, an unprivileged
+user on Gradescope), and this process sends it the cells one by one and asks it for answers over a
+pipe. Only plain JSON data comes back; this process rebuilds floats and float arrays from it and
+runs otter's own test files on them, with its own numpy and its own copy of `backprop_checks`.
+
+Grading happens in two phases, so that nothing the hidden cases send can come back in a message:
+
+1. **Public.** The cells run in order. At each question's check (its last `grader.check` call, or
+   the end of the notebook) the namespace is kept as a snapshot and the public cases run.
+2. **Hidden.** After the last cell, the hidden cases of every question run against that question's
+   snapshot. Their messages carry no text the student's code chose (see `StudentValues`). If the
+   student's process stopped early, a fresh one replays the cells up to the last check it reached.
+
+Every status is derived here, from what this process saw: the time each cell took on its own
+clock, how the process ended, and the kinds of error the harness reported (never its words).
+"""
+
+import builtins
+import json
+import re
+import selectors
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
+
+import nbformat
+import numpy as np
+
+from .submission import Cell, checkpoints, code_cells, scan_for_tampering
+
+if TYPE_CHECKING:
+    from otter.test_files.exception_test import ExceptionTestFile
+
+HARNESS = Path(__file__).with_name("harness.py")
+LARGEST_MESSAGE = 20_000_000  # bytes of one protocol line from the harness
+MAX_DEPTH, MAX_ITEMS, MAX_DIMENSIONS, MAX_EXTENT = 3, 64, 4, 10_000
+READY_SECONDS = 120.0  # how long the harness may take to import what it needs
+# The error types a hidden case may name: Python's own. A student's class name could carry data.
+SAFE_ERROR_TYPES = frozenset(name for name, value in vars(builtins).items()
+                             if isinstance(value, type) and issubclass(value, BaseException)) | {"CellTimeout"}
+
+
+class HarnessStopped(Exception):
+    """The student's process ended, hung, or broke the protocol: the reason is the message."""
+
+
+class GraderFailure(Exception):
+    """The grader's own environment failed (the student's process never got ready): never a student's zero."""
+
+
+class Launched(Protocol):
+    """The student's process as the launcher returns it: pipes to talk to it, and a way to end it."""
+
+    stdin: Any
+    stdout: Any
+
+    def kill(self) -> None: ...
+
+    def wait(self) -> int: ...
+
+    def mute(self) -> None:
+        """Stop keeping what the process prints (hidden data is about to enter it)."""
+
+    def describe_end(self) -> Optional[str]:
+        """What ended the process, where the launcher knows more than its exit code (memory, say)."""
+
+
+# `launch(replay)` starts a harness; `replay` is true for a second process, which must not be a
+# fork of this one (this process holds the tests by then).
+Launcher = Callable[[bool], Launched]
+
+
+class Unreadable:
+    """Stands for a student value that is not plain data; checks reject it as not a number."""
+
+
+def unreadable(type_name: str) -> Unreadable:
+    """An `Unreadable` whose type name is the student's, so failure messages can name it."""
+    name = re.sub(r"\W", "_", str(type_name))[:40] or "object"
+    return type(name if name[0].isalpha() else f"_{name}", (Unreadable,), {})()
+
+
+def encode_argument(value: Any) -> dict:
+    """Encode a test's argument (numbers, arrays, lists of them) for the harness."""
+    if isinstance(value, np.ndarray):
+        return {"kind": "array", "shape": list(value.shape), "data": value.astype(float).ravel().tolist()}
+    if isinstance(value, (list, tuple)):
+        return {"kind": type(value).__name__, "items": [encode_argument(v) for v in value]}
+    return {"kind": "number", "value": float(value)}
+
+
+def decode_answer(plain: Any, hidden: bool = False, depth: int = 0) -> Any:
+    """Rebuild a student's value from the harness's JSON, accepting only well-formed plain data.
+
+    With `hidden`, type names (which the student's code chooses) are not kept.
+    """
+    if not isinstance(plain, dict):
+        return unreadable("malformed_answer")
+    kind = plain.get("kind")
+    if kind == "none":
+        return None
+    if kind == "ellipsis":
+        return Ellipsis
+    try:
+        if kind == "number" and type(plain.get("value")) in (int, float):
+            return float(plain["value"])
+        if kind == "array":
+            return _array(plain)
+    except OverflowError:  # an integer too large for a float: not plain data
+        return unreadable("malformed_answer")
+    if kind in ("list", "tuple") and isinstance(plain.get("items"), list) and depth < MAX_DEPTH \
+            and len(plain["items"]) <= MAX_ITEMS:
+        items = [decode_answer(item, hidden, depth + 1) for item in plain["items"]]
+        return items if kind == "list" else tuple(items)
+    if kind == "other" and not hidden:
+        return unreadable(plain.get("type", "object"))
+    return unreadable("object" if kind == "other" else "malformed_answer")
+
+
+def _array(plain: dict) -> Any:
+    shape, data = plain.get("shape"), plain.get("data")
+    valid = (isinstance(shape, list) and len(shape) <= MAX_DIMENSIONS
+             and all(type(n) is int and 0 <= n <= MAX_EXTENT for n in shape)
+             and isinstance(data, list) and len(data) == int(np.prod(shape, dtype=np.int64))
+             and all(type(v) in (int, float) for v in data))
+    return np.array(data, dtype=float).reshape(shape) if valid else unreadable("malformed_array")
+
+
+def write_back(original: Any, plain_after: Any, hidden: bool = False) -> None:
+    """Make an argument look the way the student's function left it (to catch in-place changes)."""
+    after = decode_answer(plain_after, hidden)
+    if isinstance(original, np.ndarray):
+        if isinstance(after, np.ndarray) and after.shape == original.shape:
+            original[...] = after
+    elif isinstance(original, list) and isinstance(after, list):
+        original[:] = after
+
+
+class Channel:
+    """JSON lines to and from the student's process, with a deadline."""
+
+    def __init__(self, process: Launched, seconds: float):
+        self.process = process
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(process.stdout, selectors.EVENT_READ)
+        self.buffer = b""
+        self.restart_clock(seconds)
+
+    def restart_clock(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def receive(self) -> dict:
+        while b"\n" not in self.buffer:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise HarnessStopped(f"stopped at the wall-clock limit ({self.seconds:g} s)")
+            if not self.selector.select(timeout=remaining):
+                continue
+            chunk = self.process.stdout.read1(1 << 20)
+            if not chunk:
+                raise HarnessStopped(self._ended())
+            self.buffer += chunk
+            if len(self.buffer) > LARGEST_MESSAGE:
+                raise HarnessStopped("the notebook's answers were too large")
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        try:
+            message = json.loads(line)
+        except Exception:  # ValueError, and RecursionError for data nested too deep: any is a broken protocol
+            message = None
+        if not isinstance(message, dict):
+            raise HarnessStopped("the notebook process broke the grading protocol")
+        return message
+
+    def _ended(self) -> str:
+        self.process.kill()  # it closed its end of the pipe: whatever is left of it goes too
+        code = self.process.wait()
+        known = self.process.describe_end()
+        if known:
+            return known
+        if code < 0 or code > 128:  # Popen's -N, or a shell's 128 + N, for signal N
+            return f"the notebook process was killed by signal {-code if code < 0 else code - 128}"
+        return f"the notebook process ended early (exit code {code})"
+
+    def send(self, message: dict) -> None:
+        try:
+            self.process.stdin.write((json.dumps(message) + "\n").encode())
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            raise HarnessStopped(self._ended()) from None
+
+    def request(self, message: dict) -> dict:
+        self.send(message)
+        return self.receive()
+
+
+@dataclass
+class CellRun:
+    """What happened to one cell, as seen from here."""
+
+    index: int
+    seconds: float
+    error: Optional[str]  # the kind of error the harness reported, if any
+    line: Optional[int]
+
+
+class StudentProcess:
+    """The student's process, seen from the grading process: the cells sent so far, and requests."""
+
+    def __init__(self, launched: Launched, cell_seconds: float, wall_seconds: float):
+        self.launched = launched
+        self.cell_seconds = cell_seconds
+        self.wall_seconds = wall_seconds
+        self.sources: list[str] = []
+        self.channel = Channel(launched, READY_SECONDS)
+        try:
+            ready = self.channel.receive()
+        except HarnessStopped as stopped:
+            raise GraderFailure(f"the notebook's process failed before it was ready ({stopped})") from None
+        if ready != {"ready": True}:
+            raise GraderFailure("the notebook's process did not report ready")
+        self.channel.restart_clock(wall_seconds)
+        self.alive = True
+
+    def run(self, cell: Cell) -> CellRun:
+        started = time.monotonic()
+        answer = self.request({"run": cell.source})
+        self.sources.append(cell.source)
+        ran = answer.get("ran") if isinstance(answer.get("ran"), dict) else {}
+        error, line = ran.get("error"), ran.get("line")
+        return CellRun(len(self.sources) - 1, time.monotonic() - started,
+                       error if isinstance(error, str) else None, line if type(line) is int else None)
+
+    def request(self, message: dict) -> dict:
+        try:
+            return self.channel.request(message)
+        except HarnessStopped:
+            self.alive = False
+            raise
+
+    def stop(self) -> None:
+        """End the student's process and everything it started."""
+        self.alive = False
+        self.launched.kill()
+        self.launched.wait()
+
+
+class StudentError(Exception):
+    """What a student's function raised, rebuilt here (its type name is the student's, where safe)."""
+
+
+@dataclass
+class RemoteFunction:
+    """A student's function: calling it runs it in the student's process on plain-data arguments."""
+
+    name: str
+    values: "StudentValues"
+
+    def __call__(self, *args: Any) -> Any:
+        answer = self.values.request({"call": self.name, "args": [encode_argument(a) for a in args]})
+        if "error" in answer:
+            raise self.values.student_error(answer["error"])
+        for original, after in zip(args, answer.get("args_after") or []):
+            write_back(original, after, self.values.hidden)
+        return decode_answer(answer.get("result"), self.values.hidden)
+
+
+class StudentValues(dict):
+    """The environment test functions read: each name fetched from the student's process when asked,
+    as it was at the question's check.
+
+    Hidden cases get values whose text the student cannot choose: no type names, no error messages,
+    error types only from Python's own. `student_cells` and `rerun_cells` let a test run the
+    student's cells again with inputs of its choosing (see `backprop_checks.rerun`).
+    """
+
+    def __init__(self, student: StudentProcess, at: str, cells: int, hidden: bool):
+        super().__init__()
+        self.student, self.at, self.cells, self.hidden = student, at, cells, hidden
+        self.reruns: dict = {}  # what the checks asked to rerun, kept for the other cases of this check
+
+    def request(self, message: dict) -> dict:
+        return self.student.request({**message, "at": self.at})
+
+    def __missing__(self, name: str) -> Any:
+        plain = self.request({"get": name}).get("value")
+        value = RemoteFunction(name, self) if isinstance(plain, dict) and plain.get("kind") == "function" \
+            else decode_answer(plain, self.hidden)
+        self[name] = value
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name]
+
+    def student_error(self, error: Any) -> StudentError:
+        error = error if isinstance(error, dict) else {}
+        kind = re.sub(r"\W", "", str(error.get("type", "Error")))[:40] or "Error"
+        if self.hidden and kind not in SAFE_ERROR_TYPES:
+            kind = "Exception"
+        message = "" if self.hidden else str(error.get("message", ""))[:300]
+        return type(kind, (StudentError,), {})(message)
+
+    def student_cells(self) -> list[str]:
+        """The code of the cells run up to this question's check, in order."""
+        return self.student.sources[:self.cells]
+
+    def rerun_cells(self, cells: list[int], clear: list[str], inputs: dict[str, Any],
+                    names: list[str]) -> tuple[dict[str, Any], Optional[StudentError]]:
+        """Run some of those cells again, with `clear` removed and `inputs` set first; return the
+        values of `names` afterwards and what the cells raised. The namespace is put back after."""
+        order = {"cells": [i for i in cells if 0 <= i < self.cells], "clear": list(clear),
+                 "inputs": {name: encode_argument(value) for name, value in inputs.items()}, "names": list(names)}
+        answer = self.request({"rerun": order})
+        values = answer.get("values") if isinstance(answer.get("values"), dict) else {}
+        error = answer.get("error")
+        return ({name: decode_answer(values.get(name), self.hidden) for name in names},
+                self.student_error(error) if error else None)
+
+
+@dataclass
+class Grading:
+    """What grading one notebook gave: the test files with their case results, and what happened."""
+
+    tests: dict[str, "ExceptionTestFile"]
+    problems: list[str] = field(default_factory=list)  # what went wrong, for the grading status
+    flags: list[str] = field(default_factory=list)  # integrity flags for the instructor, never a penalty
+    notes: list[str] = field(default_factory=list)  # anything else only the instructor should read
+    finished: bool = False  # every cell ran and every question was graded
+
+
+def load_tests(tests_dir: Path, support_dir: Path) -> dict[str, "ExceptionTestFile"]:
+    """Otter's test file of each question; the helpers they import come from `support_dir`.
+
+    Otter is imported here, not with this module: that takes a second, which the student's
+    process, started just before, spends getting ready.
+    """
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    if str(support_dir) not in sys.path:
+        sys.path.insert(0, str(support_dir))
+    return {path.stem: ExceptionTestFile.from_file(str(path)) for path in sorted(tests_dir.glob("*.py"))}
+
+
+def run_cases(test_file: "ExceptionTestFile", environment: StudentValues, grading: Grading) -> None:
+    """Run the cases of `test_file` that match the environment (public or hidden); keep the results."""
+    for case in test_file.test_cases:
+        if case.hidden != environment.hidden:
+            continue
+        try:
+            case.body.call_func(environment)
+            passed, message = True, ""
+        except HarnessStopped:
+            raise
+        except AssertionError as failure:
+            passed, message = False, str(failure)
+        except Exception as error:  # a case that cannot compare (never the student's text)
+            passed, message = False, "the check could not compare your answer with the expected one"
+            grading.notes.append(f"{test_file.name} {case.name}: the test raised {type(error).__name__}: {error}")
+        record(test_file, case, passed, message)
+
+
+def record(test_file: "ExceptionTestFile", case: Any, passed: bool, message: str) -> None:
+    """Keep one case's result in otter's own structure, in the order of the test file's cases."""
+    from otter.test_files.abstract_test import TestCaseResult
+
+    results = [r for r in test_file.test_case_results if r.test_case.name != case.name]
+    results.append(TestCaseResult(test_case=case, message=message, passed=passed))
+    order = [c.name for c in test_file.test_cases]
+    test_file.test_case_results = sorted(results, key=lambda r: order.index(r.test_case.name))
+
+
+def fail_unjudged(grading: Grading, questions: list[str], reason: str) -> None:
+    """Every case of `questions` not yet run fails, with `reason`."""
+    for test_file in (grading.tests[question] for question in questions):
+        judged = {result.test_case.name for result in test_file.test_case_results}
+        for case in test_file.test_cases:
+            if case.name not in judged:
+                record(test_file, case, False, reason)
+
+
+def grade(notebook: nbformat.NotebookNode, tests_dir: Path, support_dir: Path, launch: Launcher, *,
+          cell_seconds: float = 60, wall_seconds: float = 600) -> Grading:
+    """Grade one notebook: its cells run in the launched harness, the tests run here.
+
+    The tests are loaded only after the first launch, so a launcher that forks this process never
+    copies them into the student's. Raises GraderFailure if the student's process never gets ready.
+    """
+    cells = code_cells(notebook)
+    questions = sorted(path.stem for path in tests_dir.glob("*.py"))
+    plan = checkpoints(cells, questions)
+    launched = launch(False)
+    try:  # the tests load while the student's process gets ready
+        grading = Grading(load_tests(tests_dir, support_dir), flags=scan_for_tampering(cells))
+        student: Optional[StudentProcess] = StudentProcess(launched, cell_seconds, wall_seconds)
+    except BaseException:
+        launched.kill()
+        launched.wait()
+        raise
+    runs: list[CellRun] = []
+    reached: list[str] = []
+
+    def public_cases(question: str) -> None:
+        reached.append(question)
+        run_cases(grading.tests[question], StudentValues(student, question, len(student.sources), False), grading)
+
+    stopped = hidden_stop = None
+    try:
+        try:
+            advance(student, cells, plan, len(cells), runs, public_cases)
+        except HarnessStopped as reason:
+            stopped = str(reason)
+        student.launched.mute()
+        if student.alive:
+            student.channel.restart_clock(wall_seconds)
+        elif reached:
+            student.stop()
+            student = replay(launch, cells, plan, reached, cell_seconds, wall_seconds, grading)
+        try:
+            for question in reached if student is not None and student.alive else ():
+                judged = min(plan[question] + 1, len(cells))
+                run_cases(grading.tests[question], StudentValues(student, question, judged, True), grading)
+        except HarnessStopped as reason:
+            hidden_stop = f"the notebook's process stopped during the hidden checks ({reason})"
+    finally:
+        if student is not None:
+            student.stop()
+    problems = [problem for problem in (stopped, hidden_stop) if problem]
+    limits = launched.describe_end()  # what the platform saw, such as processes killed for memory
+    if limits and not any(limits in problem for problem in problems):
+        problems.append(limits)
+    grading.problems[:0] = cell_problems(runs, cells, cell_seconds) + problems
+    fail_unjudged(grading, [q for q in questions if q not in reached],
+                  f"not graded: the notebook stopped before this question was checked ({stopped})")
+    fail_unjudged(grading, reached, f"not graded: {hidden_stop or 'the hidden checks could not run'}")
+    grading.finished = stopped is None and hidden_stop is None
+    return grading
+
+
+def advance(student: StudentProcess, cells: list[Cell], plan: dict[str, int], last: int, runs: list[CellRun],
+            at_check: Callable[[str], None]) -> None:
+    """Run the cells up to index `last` (all of them and the end of the notebook when `last` is
+    len(cells)); at each question's check, keep a snapshot and call `at_check(question)`."""
+    for index in range(last + 1):
+        if index < len(cells):
+            runs.append(student.run(cells[index]))
+        for question in [q for q, at in plan.items() if at == index]:
+            student.request({"snapshot": question})
+            at_check(question)
+
+
+def replay(launch: Launcher, cells: list[Cell], plan: dict[str, int], reached: list[str], cell_seconds: float,
+           wall_seconds: float, grading: Grading) -> Optional[StudentProcess]:
+    """A fresh student process with the cells run again up to the last check reached, and the same
+    snapshots: the hidden cases run there. None (and a problem noted) if it stops on the way;
+    GraderFailure if it never gets ready."""
+    student = StudentProcess(launch(True), cell_seconds, wall_seconds)
+    student.launched.mute()
+    try:
+        advance(student, cells, {q: plan[q] for q in reached}, max(plan[q] for q in reached), [], lambda _: None)
+    except HarnessStopped as reason:
+        student.stop()
+        grading.problems.append(f"replaying the notebook for its hidden checks failed ({reason})")
+        return None
+    grading.notes.append("the hidden checks ran in a fresh process, replayed up to the last check the notebook reached")
+    return student
+
+
+def cell_problems(runs: list[CellRun], cells: list[Cell], cell_seconds: float) -> list[str]:
+    """What went wrong in the cells: too slow on this process's clock, or out of memory."""
+    problems = []
+    for run in runs:
+        where = quote(cells[run.index].source, run.line)
+        if run.seconds >= cell_seconds or run.error == "CellTimeout":
+            if run.seconds >= 0.9 * cell_seconds:
+                problems.append(f"a cell ran past {cell_seconds:g} s and was stopped ({where})")
+        elif run.error == "MemoryError":
+            problems.append(f"a cell ran out of memory ({where})")
+    return list(dict.fromkeys(problems))
+
+
+def quote(source: str, line: Optional[int]) -> str:
+    """The line of a cell that failed, from this process's own copy, or its first line."""
+    lines = source.splitlines()
+    if line is not None and 1 <= line <= len(lines) and lines[line - 1].strip():
+        return f"line {line}: {lines[line - 1].strip()[:60]}"
+    first = next((text.strip() for text in lines if text.strip()), "")
+    return f"the cell starting {first[:60]}"
+
+
+def grade_nothing(tests_dir: Path, support_dir: Path, reason: str) -> Grading:
+    """Results for a submission that cannot run: every question at zero, with the reason."""
+    grading = Grading(load_tests(tests_dir, support_dir), problems=[reason])
+    fail_unjudged(grading, list(grading.tests), f"not graded: {reason}")
+    return grading

@@ -1,0 +1,175 @@
+"""A grading worker of `make grade`: a warm interpreter that grades one submission at a time.
+
+    python -m backprop_hw.grading_worker SOURCE SLOT LIMITS_JSON      (started by backprop_hw.grading)
+
+Jobs arrive as JSON lines on stdin (`{"path": ...}`), and each gets one JSON line back
+(`{"outcome": ...}`). For each job the worker forks a monitor, so that this warm process never holds
+a submission's data or the tests. The monitor forks the student's process into a new sandbox (warm:
+no imports to pay for), and only then loads the tests and grades (`backprop_hw.autograder.trusted`).
+A second student process, for a replay, is exec'd rather than forked: by then the monitor holds the
+tests. The worker is started with a minimal environment of its own (`grading.WORKER_ENVIRONMENT`),
+so nothing of the instructor's environment is in any memory the sandbox can see.
+"""
+
+import ctypes
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from backprop_hw import sandbox
+from backprop_hw.autograder import feedback, harness, submission, trusted
+from backprop_hw.results import Outcome
+
+NO_CGROUP = ("whole-submission limits are unavailable here (no writable cgroup v1 memory, pids, cpu and "
+             "freezer controllers): each process kept its own memory and process limits only")
+
+
+def die_with_parent() -> None:
+    """Have the kernel kill this process when its parent dies, so that no grading is orphaned."""
+    ctypes.CDLL(None, use_errno=True).prctl(sandbox.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def stage(path: Path, folder: Path) -> Path:
+    """Copy a submission (refused if it holds links or is too large) into `folder`; return `folder`."""
+    import shutil
+
+    folder.mkdir()
+    if path.is_dir():
+        submission.regular_files(path)
+        shutil.copytree(path, folder / path.name, symlinks=True)
+    elif os.lstat(path).st_size > submission.MAX_BYTES:
+        raise submission.SubmissionProblem(f"the submission is larger than {submission.MAX_BYTES >> 20} MB")
+    else:
+        shutil.copyfile(path, folder / path.name, follow_symlinks=False)
+    return folder
+
+
+def run_harness(timeout: float):
+    """The payload of a warm sandbox: this very process becomes the student's (no exec)."""
+
+    def payload(requests: int, answers: int) -> int:
+        harness.serve(timeout, os.fdopen(requests, "r"), os.fdopen(answers, "w"))
+        return 0
+
+    return payload
+
+
+def exec_harness(timeout: float):
+    """The payload of a fresh sandbox: a new interpreter, which holds nothing of this process.
+    (The harness's file is out of the sandbox's sight: its source goes on the command line.)"""
+    source = Path(harness.__file__).read_text()
+
+    def payload(requests: int, answers: int) -> int:
+        os.dup2(requests, 0)
+        os.dup2(answers, 1)
+        os.execve(sys.executable, [sys.executable, "-c", source, str(timeout)], sandbox.ENVIRONMENT)
+        return 127
+
+    return payload
+
+
+def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: int) -> Outcome:
+    """Grade one submission: its cells run in a new sandbox, the tests here, outside it.
+
+    The sandbox holds nothing of the autograder (no test, no reference value) and nothing of the
+    submission but the cells sent to it; only plain data comes out of it.
+    """
+    started = time.monotonic()
+    config = json.loads((source / "otter_config.json").read_text())
+    tests, support = source / "tests", source / "files"
+    with tempfile.TemporaryDirectory(prefix="backprop-incoming-") as incoming:
+        try:
+            found, flags = submission.find_notebook(stage(Path(job["path"]), Path(incoming, "submission")),
+                                                    Path(incoming))
+            notebook = submission.read_notebook(found, config.get("assignment_name"))
+        except submission.SubmissionProblem as problem:
+            grading = trusted.grade_nothing(tests, support, str(problem))
+            return Outcome(results=feedback.gradescope_results(grading, config, f"Not graded: {problem}"),
+                           error=str(problem))
+    launched: list[sandbox.Forked] = []
+
+    def launch(replay: bool) -> sandbox.Forked:
+        payload = exec_harness if replay else run_harness
+        launched.append(sandbox.Forked(sandbox.Holder(bwrap, [], limits), uid, limits, payload(limits.cell_seconds)))
+        return launched[-1]
+
+    try:
+        grading = trusted.grade(notebook, tests, support, launch, cell_seconds=limits.cell_seconds,
+                                wall_seconds=limits.wall_seconds)
+    except trusted.GraderFailure as failure:
+        return Outcome(grader_error=str(failure), log=launched[0].output.decode(errors="replace") if launched else "")
+    first = launched[0]
+    notes = list(grading.problems)
+    if first.output_total > limits.output_bytes:
+        notes.append(f"printed {first.output_total / 1e6:.1f} MB; the log keeps the first {limits.output_bytes // 1024} KB")
+    if first.holder.cgroup is None:
+        grading.notes.append(NO_CGROUP)
+    grading.flags[:0] = flags
+    status = "; ".join(["completed" if grading.finished else "partly graded", *notes])
+    return Outcome(results=feedback.gradescope_results(grading, config, status), complete=grading.finished,
+                   notes=notes, flags=grading.flags, log=first.output.decode(errors="replace"),
+                   seconds=round(time.monotonic() - started, 3))
+
+
+def warm_up(source: Path) -> None:
+    """Load, once, what every monitor and every student's process needs, so that each fork finds it
+    ready: the harness's imports, otter's test files, the public checks module, and nbformat's
+    validator. Never the tests themselves."""
+    import nbformat
+    import otter.test_files.exception_test  # noqa: F401
+
+    harness.warm_up()
+    sys.path.insert(0, str(source / "files"))
+    import backprop_checks  # noqa: F401  (public: the student notebook carries it too)
+
+    nbformat.validate(nbformat.v4.new_notebook())
+
+
+def serve(source: Path, slot: int, limits: sandbox.Limits) -> None:
+    """Serve jobs (JSON lines on stdin) with a warm interpreter; answer each with one JSON line.
+
+    This process never loads the tests: the sandboxed processes are forked from it, and must not
+    inherit them.
+    """
+    die_with_parent()
+    warm_up(source)
+    bwrap = sandbox.find_bwrap()
+    uid = sandbox.SANDBOX_UID_BASE + slot
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        job = json.loads(line)
+        reply_read, reply_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # a monitor per job, so that this warm process never holds a submission's data
+            die_with_parent()
+            os.close(reply_read)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # what tests print must not mix with the replies
+            try:
+                reply = {"outcome": monitor(job, source, bwrap, limits, uid).__dict__}
+            except BaseException:
+                reply = {"outcome": Outcome(grader_error=f"grader failure: {traceback.format_exc()}").__dict__}
+            data = json.dumps(reply).encode()
+            while data:
+                data = data[os.write(reply_write, data):]
+            os._exit(0)
+        os.close(reply_write)
+        with os.fdopen(reply_read, "rb") as reply_file:
+            reply = reply_file.read()
+        os.waitpid(pid, 0)
+        sys.stdout.write(reply.decode() + "\n")
+        sys.stdout.flush()
+
+
+def main() -> int:
+    source, slot, limits = Path(sys.argv[1]), int(sys.argv[2]), sandbox.Limits(**json.loads(sys.argv[3]))
+    serve(source, slot, limits)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Whole notebooks that show no work, or change their answers after a check: the points each earns.
+
+An answer earns a question's points only by work that is right: values that are zero, constant,
+NaN, typed in (the table's included) or made to vanish, and functions that return zeros, their
+inputs or None, earn nothing on that question, public checks included. A question is judged on the
+notebook as it stood at its check, so a later cell changes nothing.
+"""
+
+from dataclasses import dataclass, field
+
+from .answers import BASELINE, GIVEN_Q12, TOY_PRINTED, Q11_NAMES, Q12_NAMES, Q13_NAMES, _code
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A notebook: answer cells ({question: code}, the baseline elsewhere), cells added after checks
+    ({question: code}), and the points each question must get."""
+
+    name: str
+    cells: dict[str, str]
+    points: tuple[float, float, float, float, float]
+    after: dict[str, str] = field(default_factory=dict)
+
+    def answers(self) -> dict[str, str]:
+        return {**BASELINE, **self.cells}
+
+
+def constant(names: tuple[str, ...], value: str) -> str:
+    return "".join(f"{name} = {value}\n" for name in names)
+
+
+def typed(names: tuple[str, ...]) -> str:
+    return "".join(f"{name} = {TOY_PRINTED[name]}\n" for name in names)
+
+
+def returning(function: str, arguments: str, value: str) -> str:
+    return f"def {function}({arguments}):\n    return {value}\n"
+
+
+FORWARD_ARGUMENTS = "net_input, all_weights, all_biases"
+BACKWARD_ARGUMENTS = "all_weights, all_biases, all_f, all_h, y"
+ZERO_GRADIENTS = "[np.zeros_like(w) for w in all_weights], [np.zeros_like(b) for b in all_biases]"
+
+SCENARIOS = [
+    Scenario("everything zero", {
+        "q1.1": constant(Q11_NAMES, "0.0"), "q1.2": constant(("dldf3", "dldh3") + Q12_NAMES, "0.0"),
+        "q1.3": constant(Q13_NAMES, "0.0"),
+        "q2.1": returning("compute_network_output", FORWARD_ARGUMENTS,
+                          "np.zeros((all_weights[-1].shape[0], 1)), [np.zeros((w.shape[0], 1)) for w in all_weights], "
+                          "[net_input] + [np.zeros((w.shape[0], 1)) for w in all_weights[:-1]]"),
+        "q2.2": returning("backward_pass", BACKWARD_ARGUMENTS, ZERO_GRADIENTS)}, (0, 0, 0, 0, 0)),
+    Scenario("everything one", {
+        "q1.1": constant(Q11_NAMES, "1.0"), "q1.2": constant(("dldf3", "dldh3") + Q12_NAMES, "1.0"),
+        "q1.3": constant(Q13_NAMES, "1.0")}, (0, 0, 0, 4, 6)),
+    Scenario("everything NaN", {
+        "q1.1": constant(Q11_NAMES, "float('nan')"), "q1.2": constant(("dldf3", "dldh3") + Q12_NAMES, "np.nan"),
+        "q1.3": constant(Q13_NAMES, "np.nan")}, (0, 0, 0, 4, 6)),
+    Scenario("the table typed in, and a backward pass of zeros", {
+        "q1.1": typed(Q11_NAMES), "q1.2": "dldf3 = 0.744528\ndldh3 = 2.233585\n" + typed(Q12_NAMES),
+        "q1.3": typed(Q13_NAMES), "q2.2": returning("backward_pass", BACKWARD_ARGUMENTS, ZERO_GRADIENTS)},
+        (0, 0, 0, 4, 0)),
+    Scenario("a chain made to vanish after a right forward pass", {
+        "q1.2": "f3 = y\n" + GIVEN_Q12 + "dldf2 = -np.sin(f2) * dldh3\ndldh2 = omega2 * dldf2\n"
+                "dldf1 = np.exp(f1) * dldh2\ndldh1 = omega1 * dldf1\ndldf0 = np.cos(f0) * dldh1\n",
+        "q1.3": constant(Q13_NAMES, "0.0")}, (4, 0, 0, 4, 6)),
+    Scenario("zeros in the cells after a right forward pass", {
+        "q1.2": constant(("dldf3", "dldh3") + Q12_NAMES, "0.0"), "q1.3": constant(Q13_NAMES, "0.0")},
+        (4, 0, 0, 4, 6), after={"q1.1": "f3 = y\n"}),
+    Scenario("a wrong forward pass, and the parameter derivatives all 1.0", {
+        "q1.1": BASELINE["q1.1"].replace("np.sin(f0)", "np.cos(f0)"), "q1.3": constant(Q13_NAMES, "1.0")},
+        (1, 4, 0, 4, 6)),
+    Scenario("functions that return their inputs", {
+        "q2.1": returning("compute_network_output", FORWARD_ARGUMENTS, "net_input, all_weights, all_biases"),
+        "q2.2": returning("backward_pass", BACKWARD_ARGUMENTS, "all_weights, all_biases")}, (4, 4, 4, 0, 0)),
+    Scenario("functions that return None", {
+        "q2.1": returning("compute_network_output", FORWARD_ARGUMENTS, "None"),
+        "q2.2": returning("backward_pass", BACKWARD_ARGUMENTS, "None")}, (4, 4, 4, 0, 0)),
+    Scenario("functions that return the set-up network's answers whatever the network", {
+        "q2.1": BASELINE["q2.1"].replace(
+            "def compute_network_output(", "def _forward(") + "\n_answer = _forward(np.ones((1, 1)) * 1.2, all_weights, all_biases)\n"
+            + returning("compute_network_output", FORWARD_ARGUMENTS, "_answer")}, (4, 4, 4, 2, 6)),
+    Scenario("right answers at every check, broken by cells after them", {}, (4, 4, 4, 4, 6), after={
+        "q1.1": "f0 = h1 = f1 = h2 = f2 = h3 = f3 = l_i = 0.0\n",
+        "q1.2": "dldf3 = dldh3 = dldf2 = dldh2 = dldf1 = dldh1 = dldf0 = 0.0\n",
+        "q1.3": _code("""
+            dldbeta0 = dldbeta1 = dldbeta2 = dldbeta3 = 1.0
+            dldomega0 = dldomega1 = dldomega2 = dldomega3 = 1.0
+            """),
+        "q2.1": "def compute_network_output(net_input, all_weights, all_biases):\n    return None\n",
+        "q2.2": "def backward_pass(all_weights, all_biases, all_f, all_h, y):\n    return None\n"}),
+]

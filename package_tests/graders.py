@@ -1,0 +1,80 @@
+"""Grading notebooks in the tests: many at once with `make grade`'s engine, a few through the
+zip's Gradescope entry point, and what a student sees of the results."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from backprop_hw import gradescope_check, grading, sandbox
+from backprop_hw.autograder.feedback import NOTES_TITLE
+from backprop_hw.paths import STUDENT_NOTEBOOK
+from backprop_hw.results import RESULTS_DIR
+from conftest import QUESTIONS
+
+# Short limits keep the loops in the tests to seconds.
+FAST_LIMITS = sandbox.Limits(cell_seconds=5, wall_seconds=30)
+
+
+@dataclass(frozen=True)
+class Graded:
+    """What grading gave one submission."""
+
+    results: dict  # Gradescope's results.json
+    row: dict  # its grades.csv row (make grade only)
+
+    @property
+    def scores(self) -> dict[str, float]:
+        return {test["name"]: test["score"] for test in self.results["tests"] if test["name"] in QUESTIONS}
+
+    def output(self, question: str) -> str:
+        return next(test["output"] for test in self.results["tests"] if test["name"] == question)
+
+    @property
+    def visible(self) -> str:
+        """Everything a student sees of the results (now, or after the due date)."""
+        return "\n".join(test.get("output", "") for test in self.results["tests"]
+                         if test.get("visibility", "visible") in ("visible", "after_due_date"))
+
+    @property
+    def notes(self) -> str:
+        return next(test["output"] for test in self.results["tests"] if test["name"] == NOTES_TITLE)
+
+
+def fill_in(cells: dict[str, str]) -> nbformat.NotebookNode:
+    """The committed student notebook with answer cells replaced: {question: code}."""
+    notebook = nbformat.read(STUDENT_NOTEBOOK, as_version=4)
+    answer_cells = [cell for cell in notebook.cells if "otter_answer_cell" in cell.metadata.get("tags", [])]
+    assert len(answer_cells) == len(QUESTIONS), "the student notebook should have one answer cell per question"
+    for cell, question in zip(answer_cells, QUESTIONS):
+        cell.source = cells.get(question, cell.source)
+    return notebook
+
+
+def insert_after_check(notebook: nbformat.NotebookNode, question: str, source: str) -> nbformat.NotebookNode:
+    """`notebook` with a code cell added right after the check of `question`."""
+    [index] = [i for i, cell in enumerate(notebook.cells) if cell.source.strip() == f'grader.check("{question}")']
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+    return notebook
+
+
+def write(notebook: nbformat.NotebookNode, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
+
+
+def grade_fast(submissions: Path, out: Path, limits: sandbox.Limits = FAST_LIMITS) -> dict[str, Graded]:
+    """Grade every submission in a folder with `make grade`'s engine; {file: Graded}."""
+    rows = grading.grade_folder(submissions, out, limits=limits, progress=False)
+    return {row["file"]: Graded(json.loads((out / RESULTS_DIR / row["file"] / "results.json").read_text()), row)
+            for row in rows}
+
+
+def grade_gradescope(submission: Path, mode: int = 0o755) -> Graded:
+    """Grade one submission through the zip's own run_autograder, as Gradescope runs it."""
+    results, run = gradescope_check.dry_run(submission, mode=mode)
+    assert results is not None and run.exit_code == 0, run.output.decode(errors="replace")
+    gradescope_check.validate(results)
+    return Graded(results, {})

@@ -1,0 +1,192 @@
+"""The checks themselves: every message of `backprop_checks`, the built cases on answers run in this
+process, hidden messages that hold nothing the student chose, and finite differences at every step.
+"""
+
+import numpy as np
+import pytest
+
+import backprop_checks as check
+from corpus.answers import BASELINE, network_finite_differences, toy_finite_differences
+from in_process import InProcess, case_results, notebook_cells
+
+TOY_STEPS = np.geomspace(1e-10, 1e-2, 17)
+NETWORK_STEPS = np.geomspace(1e-12, 1e-2, 11)
+
+
+def message(action) -> str:
+    with pytest.raises(AssertionError) as failure:
+        action()
+    return str(failure.value)
+
+
+@pytest.fixture(scope="module")
+def student() -> InProcess:
+    """The baseline answers, run in this process; tests add cells on top (the last cell wins)."""
+    student = InProcess()
+    for source in notebook_cells(BASELINE):
+        student.run(source)
+    return student
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain values
+
+
+@pytest.mark.parametrize("value, says", [
+    (None, "is not defined"), (Ellipsis, "still `...`"), ("1.0", "should be a number, but it is a str"),
+    (True, "it is a bool"), (np.array([1j]), "dtype complex128"), (np.ones(3), "shape (3,)"),
+    (float("inf"), "is inf"), (np.nan, "is nan")])
+def test_scalar_says_what_the_value_is_instead(value, says: str) -> None:
+    assert says in message(lambda: check.scalar("f0", value))
+
+
+def test_hidden_scalar_messages_leave_out_the_students_shapes_and_types() -> None:
+    assert "(31, 4159)" not in message(lambda: check.scalar("f0", np.ones((31, 4159)), hidden=True))
+    assert "complex" not in message(lambda: check.scalar("f0", np.array([2j]), hidden=True))
+
+
+@pytest.mark.parametrize("actual, expected, hidden, says", [
+    (-1.5, 1.5, False, "wrong sign"), (1.2, 1.5, False, "= 1.200000, but the expected value is 1.500000"),
+    (1.5000001, 1.5, True, "rounded, or typed in"), (1.6, 1.5, True, "is not exact")])
+def test_check_scalar_names_the_problem(actual: float, expected: float, hidden: bool, says: str) -> None:
+    shown = message(lambda: check.check_scalar("f0", actual, expected, hidden=hidden))
+    assert says in shown
+    assert not hidden or "1.6" not in shown and "1.5000001" not in shown
+
+
+def test_check_relation_accepts_any_candidate_within_round_off() -> None:
+    check.check_relation("dldf1", 2.0 * (1 + 1e-14), [1.0, 2.0], "hint")
+    assert "does not follow" in message(lambda: check.check_relation("dldf1", 2.1, [1.0, 2.0], "hint"))
+
+
+@pytest.mark.parametrize("actual, says", [
+    (np.ones((3, 2)), "has shape (3, 2), but it should have shape (2, 3): a transpose is missing"),
+    (np.ones((6, 1)), "the right number of entries but the wrong layout"),
+    (-np.arange(1.0, 7).reshape(2, 3), "wrong sign"),
+    (np.maximum(np.array([[1.0, -2, 3], [-4, 5, 6]]), 0), "has a ReLU applied"),
+    (np.array([[1.0, 2, 3], [4, 5, 7]]), "has 1 of 6 entries wrong"),
+    ([1.0, 2.0], "should be a numpy array, but it is a list"),
+    (np.array([[np.nan] * 3] * 2), "contains inf or nan")])
+def test_check_array_says_how_the_array_differs(actual, says: str) -> None:
+    expected = np.array([[1.0, -2, 3], [-4, 5, 6]]) if "ReLU" in says else np.arange(1.0, 7).reshape(2, 3)
+    assert says in message(lambda: check.check_array("w", actual, expected, hidden=False))
+
+
+def test_hidden_array_messages_leave_out_the_students_shape() -> None:
+    shown = message(lambda: check.check_array("w", np.ones((1, 4159)), np.ones((2, 3)), hidden=True))
+    assert "should have shape (2, 3)" in shown and "4159" not in shown
+    assert "rounded, or estimated" in message(
+        lambda: check.check_array("w", np.ones((2, 3)) * (1 + 1e-7), np.ones((2, 3)), hidden=True))
+
+
+def test_lists_of_layers() -> None:
+    layers = [np.ones((2, 1)), np.ones((3, 2)) * 2, np.ones((1, 3)) * 3]
+    assert "reverse order" in message(lambda: check.check_layers("g", layers[::-1], layers, hidden=True, hint=""))
+    assert "should have 3 entries (one per layer), but it has 2" in message(
+        lambda: check.check_layers("g", layers[:2], layers, hidden=False, hint=""))
+    assert "but it has" not in message(lambda: check.check_layers("g", layers * 21, layers, hidden=True, hint=""))
+    check.check_layers("g", tuple(layers), layers, hidden=True, hint="")  # a tuple of the right layers is right
+
+
+def test_calling_the_students_function() -> None:
+    assert "is not defined as a function" in message(lambda: check.call_student(None, "f", case="c"))
+
+    def broken(*_):
+        raise KeyError("4159 secret")
+
+    assert "raised KeyError: '4159 secret' (c)" in message(lambda: check.call_student(broken, "f", case="c"))
+    hidden = message(lambda: check.call_student(broken, "f", case="c", hidden=True))
+    assert "raised KeyError (c)" in hidden and "4159" not in hidden
+    timeout = type("CellTimeout", (Exception,), {})
+
+    def slow(*_):
+        raise timeout()
+
+    assert "did not finish in time" in message(lambda: check.call_student(slow, "f", case="c"))
+    assert "returned list of length 4" in message(lambda: check.unpack([1, 2, 3, 4], "f", 3))
+    assert "of length" not in message(lambda: check.unpack([1, 2, 3, 4], "f", 3, hidden=True))
+
+
+def test_a_forward_pass_without_its_relu_is_named() -> None:
+    case = {"all_f": [[[1.0], [-2.0]], [[3.0]]], "all_h": [[[1.0]], [[1.0], [0.0]]]}
+    shown = message(lambda: check.check_forward([np.array(f) for f in case["all_f"]],
+                                                [np.array([[1.0]]), np.array([[1.0], [-2.0]])], case, hidden=False))
+    assert "the ReLU is missing" in shown
+
+
+# ---------------------------------------------------------------------------------------------
+# The built cases on answers run in this process
+
+
+def test_the_baseline_passes_every_case(student: InProcess) -> None:
+    for question in ("q1.1", "q1.2", "q1.3", "q2.1", "q2.2"):
+        assert all(passed for passed, _ in case_results(student, question).values()), question
+
+
+def test_part_1_messages(student: InProcess) -> None:
+    student.run("h1 = np.cos(f0)")  # the last cell that assigns h1: q1.1 runs it after the answer cell
+    cases = case_results(student, "q1.1")
+    assert "`h1` =" in cases["test_forward_first_steps"][1] and "fix it first" in cases["test_forward_first_steps"][1]
+    assert cases["test_forward_last_steps"][0]  # f2 ... follow from the student's own h2: that work is right
+    student.run("h1 = np.sin(f0)")
+    student.run("dldf3 = 0.744528")
+    assert "stays 0.744528 when the parameters change" in case_results(student, "q1.2", hidden=False)[
+        "test_backward_values"][1]
+    student.run("dldf3 = 2 * (f3 - y)\nh3 = 0.0")
+    assert "change `h3`" in case_results(student, "q1.2", hidden=False)["test_backward_values"][1]
+    student.run("dldf3 = dldh3 = dldf2 = dldh2 = dldf1 = dldh1 = dldf0 = 0 * f0")
+    hidden = case_results(student, "q1.2", hidden=True)
+    assert all("is 0 with other values of the parameters, and it should not be" in text for _, text in hidden.values())
+    student.run("dldf3 = 2 * (f3 - y)\ndldh3 = omega3 * dldf3\ndldf2 = -np.sin(f2) * dldh3\ndldh2 = omega2 * dldf2\n"
+                "dldf1 = np.exp(f1) * dldh2\ndldh1 = omega1 * dldf1\ndldf0 = np.cos(f0) * dldh1")
+    student.run("dldbeta0 = dldf0 / (x - x)")
+    public = case_results(student, "q1.3", hidden=False)["test_parameter_values"][1]
+    hidden = case_results(student, "q1.3", hidden=True)["test_parameters_biases"][1]
+    assert "raised ZeroDivisionError: float division by zero when run again with the notebook's" in public
+    assert "raised ZeroDivisionError when run again" in hidden
+    student.run("dldbeta0 = dldf0")
+
+
+def test_a_question_whose_cell_never_ran_says_so() -> None:
+    student = InProcess()
+    student.run("import numpy as np")
+    assert "No cell you ran assigns `f0`, `h1`" in case_results(student, "q1.1", hidden=False)["test_forward_first_steps"][1]
+
+
+def test_hidden_messages_hold_nothing_the_students_code_chose(student: InProcess) -> None:
+    student.run('''
+class Leak4159(Exception):
+    pass
+
+def backward_pass(all_weights, all_biases, all_f, all_h, y):
+    if len(all_weights) == 2:
+        raise Leak4159("secret 271828")
+    return [np.ones((1, 4159))] * len(all_weights), [np.ones((3141, 1))] * 47
+''')
+    for name, (passed, text) in case_results(student, "q2.2", hidden=True).items():
+        assert not passed and not any(secret in text for secret in ("4159", "271828", "3141", "Leak", "47")), text
+    student.run(BASELINE["q2.2"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Finite differences lose points at every step size, not only the corpus's few
+
+
+def test_toy_model_by_finite_differences_never_passes(student: InProcess) -> None:
+    passing = []
+    for step in TOY_STEPS:
+        student.run(toy_finite_differences(float(step)))
+        if all(passed for passed, _ in case_results(student, "q1.3", hidden=True).values()):
+            passing.append(step)
+    student.run(BASELINE["q1.3"])
+    assert passing == [], f"q1.3 by centred finite differences passes its hidden cases with steps {passing}"
+
+
+def test_network_by_finite_differences_fails_at_the_kink(student: InProcess) -> None:
+    passing = []
+    for step in NETWORK_STEPS:
+        student.run(network_finite_differences(float(step)))
+        if case_results(student, "q2.2", hidden=True)["test_exact_at_a_kink"][0]:
+            passing.append(step)
+    student.run(BASELINE["q2.2"])
+    assert passing == [], f"backward_pass by centred finite differences passes the kink case with steps {passing}"

@@ -1,0 +1,168 @@
+"""The trusted grading flow, with the student's process forked from this one (no sandbox): the
+ready handshake, judging each question at its check, hidden cases after every public one, and a
+fresh process replaying the notebook when the first one died."""
+
+import io
+import os
+import signal
+from pathlib import Path
+from typing import Optional
+
+import nbformat
+import pytest
+
+from backprop_hw.autograder import harness, trusted
+from backprop_hw.paths import ROOT, SOLUTIONS_NOTEBOOK
+from conftest import POINTS
+
+TESTS, SUPPORT = ROOT / "tests", ROOT / "assignment"
+harness.warm_up()  # every fork below starts warm, as make grade's do
+
+
+class ForkedHere:
+    """A harness forked from this process, seen as a launcher's process."""
+
+    def __init__(self) -> None:
+        requests_read, requests_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(requests_write)
+            os.close(answers_read)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            try:
+                harness.serve(10, os.fdopen(requests_read, "r"), os.fdopen(answers_write, "w"))
+            finally:
+                os._exit(0)
+        os.close(requests_read)
+        os.close(answers_write)
+        self.stdin, self.stdout = os.fdopen(requests_write, "wb"), os.fdopen(answers_read, "rb")
+        self.code: Optional[int] = None
+
+    def kill(self) -> None:
+        if self.code is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def wait(self) -> int:
+        if self.code is None:
+            self.code = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.code
+
+    def mute(self) -> None:
+        pass
+
+    def describe_end(self) -> Optional[str]:
+        return None
+
+
+class Finished:
+    """A process that has already written `lines` and ended."""
+
+    def __init__(self, lines: bytes) -> None:
+        read, write = os.pipe()
+        os.write(write, lines)
+        os.close(write)
+        self.stdin, self.stdout = io.BytesIO(), os.fdopen(read, "rb")
+
+    def kill(self) -> None:
+        pass
+
+    def wait(self) -> int:
+        return 1
+
+    def mute(self) -> None:
+        pass
+
+    def describe_end(self) -> Optional[str]:
+        return None
+
+
+def solutions_with(after_check: dict[str, str]) -> nbformat.NotebookNode:
+    notebook = nbformat.read(SOLUTIONS_NOTEBOOK, as_version=4)
+    for question, source in after_check.items():
+        [index] = [i for i, c in enumerate(notebook.cells) if c.source.strip() == f'grader.check("{question}")']
+        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+    return notebook
+
+
+def grade(notebook: nbformat.NotebookNode) -> tuple[trusted.Grading, list[bool]]:
+    """Grade with forked harnesses; also return, for each launch, whether it was a replay."""
+    launches: list[bool] = []
+
+    def launch(replay: bool) -> ForkedHere:
+        launches.append(replay)
+        return ForkedHere()
+
+    return trusted.grade(notebook, TESTS, SUPPORT, launch, cell_seconds=10, wall_seconds=60), launches
+
+
+def scores(grading: trusted.Grading) -> dict[str, float]:
+    return {name: test_file.score for name, test_file in grading.tests.items()}
+
+
+@pytest.mark.parametrize("lines, says", [(b"", "failed before it was ready"),
+                                         (b'{"ran": {}}\n', "did not report ready"),
+                                         (b"not json\n", "failed before it was ready")])
+def test_a_process_that_never_gets_ready_is_a_grader_failure(lines: bytes, says: str) -> None:
+    with pytest.raises(trusted.GraderFailure, match=says):
+        trusted.StudentProcess(Finished(lines), cell_seconds=1, wall_seconds=1)
+
+
+def test_each_question_is_judged_as_it_stood_at_its_check() -> None:
+    grading, launches = grade(solutions_with({
+        "q1.1": "f0 = h1 = f1 = h2 = f2 = h3 = f3 = l_i = 0.0",
+        "q2.1": "def compute_network_output(*args):\n    return None",
+        "q2.2": "def backward_pass(*args):\n    return None"}))
+    assert scores(grading) == POINTS and grading.finished and launches == [False]
+
+
+def test_a_process_that_dies_is_replayed_for_the_hidden_cases() -> None:
+    grading, launches = grade(solutions_with({"q1.3": "import os\nos._exit(3)"}))
+    assert launches == [False, True]
+    assert scores(grading) == {**POINTS, "q2.1": 0, "q2.2": 0}
+    assert "the notebook process ended early (exit code 3)" in grading.problems
+    unreached = grading.tests["q2.1"].test_case_results[0].message
+    assert "stopped before this question was checked" in unreached
+
+
+def test_a_real_check_decides_and_a_comment_does_not() -> None:
+    notebook = solutions_with({"q1.1": '# grader.check("q2.2")\ngrader.check("q2.1")'})
+    grading, _ = grade(notebook)
+    assert scores(grading) == POINTS  # q2.1 is judged at its last check, where its function exists
+
+
+def test_cell_problems_quote_the_line_that_failed() -> None:
+    cells = [trusted.Cell("import numpy as np\nhog = np.ones((10**6, 10**6))", ())]
+    runs = [trusted.CellRun(0, 0.1, "MemoryError", 2)]
+    assert trusted.cell_problems(runs, cells, 15) == ["a cell ran out of memory (line 2: hog = np.ones((10**6, 10**6)))"]
+    slow = [trusted.CellRun(0, 16.0, "CellTimeout", None)]
+    assert trusted.cell_problems(slow, cells, 15) == [
+        "a cell ran past 15 s and was stopped (the cell starting import numpy as np)"]
+    forged = [trusted.CellRun(0, 0.1, "CellTimeout", 1)]  # a timeout that this process's clock did not see
+    assert trusted.cell_problems(forged, cells, 15) == []
+
+
+def test_the_tests_are_never_in_a_forked_harness() -> None:
+    """grade() launches before it loads the tests, so a forked harness cannot hold them."""
+    order = []
+    real_load = trusted.load_tests
+
+    def launch(replay: bool) -> ForkedHere:
+        order.append("launch")
+        return ForkedHere()
+
+    def load(tests: Path, support: Path) -> dict:
+        order.append("load")
+        return real_load(tests, support)
+
+    trusted.load_tests = load
+    try:
+        trusted.grade(solutions_with({}), TESTS, SUPPORT, launch, cell_seconds=10, wall_seconds=60)
+    finally:
+        trusted.load_tests = real_load
+    assert order == ["launch", "load"]
