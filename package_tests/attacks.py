@@ -237,15 +237,26 @@ def compute_network_output(net_input, all_weights, all_biases):
 '''),
     "three processes that together use too much memory": ("end", '''
 import os, time
+ready_read, ready_write = os.pipe()
 children = []
 for _ in range(3):
     child = os.fork()
     if child == 0:
         hog = bytearray(600 << 20)
+        os.write(ready_write, b"x")
         time.sleep(20)
         os._exit(0)
     children.append(child)
-time.sleep(2)
+os.set_blocking(ready_read, False)
+allocated, ended, deadline = 0, set(), time.monotonic() + 4
+while allocated + len(ended) < 3 and time.monotonic() < deadline:  # each child holds its share, or was killed
+    try:
+        allocated += len(os.read(ready_read, 3))
+    except BlockingIOError:
+        pass
+    ended |= {child for child in children if child not in ended and os.waitpid(child, os.WNOHANG)[0]}
+    time.sleep(0.05)
+print(f"HOGS allocated={allocated} ended={len(ended)}")
 '''),
     "busy processes that try to take every CPU": ("end", '''
 import os, time

@@ -26,10 +26,11 @@ LINK = "a folder whose notebook is a link to the solutions"
 LARGE_ZIP = "an export zip of 2.6 MB that unpacks to 2.6 GB"
 SPECIAL = (PICKLE, LINK, LARGE_ZIP)
 ALL_ATTACKS = [*ATTACKS, *SPECIAL]
+# The attacks on what Gradescope's path does its own way; the rest meet the same code as in make grade.
 GRADESCOPE_ATTACKS = ["write results.json, then kill the grader", "forge answers on the grading pipe",
                       "read the hidden tests and show them", "an answer nested 100,000 levels deep",
                       "a process that outlives grading and forges the results", "read the submission metadata and show it",
-                      "rewrite or block every notebook file it can reach", *SPECIAL]
+                      "rewrite or block every notebook file it can reach", PICKLE]
 
 
 def slug(name: str) -> str:
@@ -159,10 +160,9 @@ def test_the_submission_metadata_stays_closed(gradescope: dict[str, Graded]) -> 
     assert "metadata: unreadable" in shown and "A. Student" not in shown
 
 
-def test_links_and_oversized_archives_are_refused(batch: dict[str, Graded], gradescope: dict[str, Graded]) -> None:
-    for graded in (batch, gradescope):
-        assert "symbolic link" in graded[LINK].visible
-        assert "too large" in graded[LARGE_ZIP].visible
+def test_links_and_oversized_archives_are_refused(batch: dict[str, Graded]) -> None:
+    assert "symbolic link" in batch[LINK].visible
+    assert "too large" in batch[LARGE_ZIP].visible
 
 
 def test_the_instructor_environment_never_reaches_the_sandbox(batch: dict[str, Graded]) -> None:
@@ -174,6 +174,7 @@ def test_the_instructor_environment_never_reaches_the_sandbox(batch: dict[str, G
 def test_a_submission_is_limited_as_a_whole(batch: dict[str, Graded]) -> None:
     memory = batch["three processes that together use too much memory"]
     assert "ran out of memory" in memory.row["grading_status"], memory.row
+    assert re.search(r"HOGS allocated=[0-2] ended=[1-3]", memory.row["log"]), memory.row["log"][-300:]
     cpu = float(re.search(r"CPU-SHARE ([\d.]+)", batch["busy processes that try to take every CPU"].row["log"])[1])
     assert cpu < 1.3, f"8 busy processes got {cpu:.2f} CPUs; one submission may use one"
     processes = int(re.search(r"PROCESSES (\d+)", batch["a fork bomb"].row["log"])[1])
