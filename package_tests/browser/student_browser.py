@@ -21,7 +21,8 @@ from urllib.parse import quote
 import nbformat
 from playwright.sync_api import Browser, Locator, Page, Route, sync_playwright
 
-ROOT = Path(__file__).resolve().parents[2]
+from backprop_hw.paths import ROOT
+
 SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 # --no-sandbox: Chromium's sandbox refuses root; the rest keep Chromium from calling Google's servers, which this

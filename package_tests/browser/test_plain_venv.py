@@ -17,11 +17,10 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from backprop_hw import colab
-from student_browser import ROOT
+from backprop_hw.paths import NOTEBOOK, ROOT
 
 pytestmark = pytest.mark.browser
 
-NOTEBOOK = "backpropagation.ipynb"
 PACKAGES = colab.runtime_packages(colab.otter_requirement(ROOT / "requirements.txt"))  # module: pin
 
 

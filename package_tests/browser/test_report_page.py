@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from student_browser import ROOT, block_all_but, chromium, screenshot
+from backprop_hw.paths import ROOT
+from student_browser import block_all_but, chromium, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -16,12 +16,12 @@ import pytest
 from playwright.sync_api import Browser
 
 from backprop_hw.colab import COLAB_BADGE_IMAGE
-from student_browser import ROOT, NotebookTab, chromium, jupyter_server, screenshot
+from backprop_hw.paths import NOTEBOOK, ROOT
+from conftest import QUESTIONS
+from student_browser import NotebookTab, chromium, jupyter_server, screenshot
 
 pytestmark = pytest.mark.browser
 
-QUESTIONS = ("q1.1", "q1.2", "q1.3", "q2.1", "q2.2")
-NOTEBOOK = "backpropagation.ipynb"
 RENAMED = "my homework.ipynb"
 CLOSING = "#@title Check everything and submit"
 LINK_TEXT = "Your submission has been exported. Click here to download the zip file."
