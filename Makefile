@@ -5,12 +5,12 @@ PY := $(VENV)/bin/python
 # The venv is trusted only if its key packages import and it was installed from this very
 # requirements.txt (a copy is kept inside it); otherwise it is rebuilt from scratch.
 VENV_STAMP := $(VENV)/installed-requirements.txt
-VENV_CHECK := $(PY) -c "import otter, numpy, matplotlib, nbformat, nbclient, pytest, jsonschema"
+VENV_CHECK := $(PY) -c "import otter, numpy, matplotlib, nbformat, nbclient, pytest, jsonschema, jupyterlab, playwright"
 # GitHub org/repo that the "Open in Colab" badges point to (branch main): `make COLAB_REPO=org/repo`.
 COLAB_REPO ?= your-org/backpropagation-homework
 export COLAB_REPO
 
-.PHONY: all venv build test test-fast report pdfs clean-venv grade gradescope-check bench examples
+.PHONY: all venv build test test-fast test-browser report pdfs clean-venv grade gradescope-check bench examples
 all: build
 
 venv:
@@ -38,6 +38,13 @@ test: venv
 # The unit tests alone: no notebook kernel, no sandbox, seconds.
 test-fast: venv
 	$(PY) -m pytest -m "not slow and not sandbox and not browser"
+
+# The student's evening in headless Chromium (Debian's: apt-get install chromium fonts-noto-color-emoji):
+# JupyterLab 4 and Notebook 7 on 127.0.0.1, the report page offline, and a plain venv with only
+# ipykernel running both notebooks (package_tests/browser, marked `browser`). Screenshots go to
+# build/screenshots/.
+test-browser: venv
+	$(PY) -m pytest -m browser package_tests/browser
 
 # Grade every submission in SUBMISSIONS (notebooks, export zips, Gradescope export folders), each in
 # its own bubblewrap sandbox, into OUT: grades.csv and results/<file>/{results.json,feedback.txt,log.txt}.

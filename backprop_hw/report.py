@@ -335,12 +335,14 @@ def render(run: Run, stats: list[QuestionStats], charts: list[str]) -> str:
     graded = run.graded
     totals = [s.total for s in graded if s.total is not None]
     attention = [s for s in run.submissions if s.needs_attention]
+    troubled = [s for s in graded if s.needs_attention]
     parts = [f'<p id="run-date">Grading run of {e(run.date)}.</p>']
     if run.notices:
         parts.append('<ul id="notices">' + "".join(f'<li class="notice">{e(n)}</li>' for n in run.notices) + "</ul>")
     summary = (f'<span id="n-submissions">{len(run.submissions)}</span> submissions: '
-               f'<span id="n-graded">{len(graded)}</span> graded, '
-               f'<span id="n-attention">{len(attention)}</span> failed to grade, graded with problems or flagged.')
+               f'<span id="n-graded">{len(graded)}</span> graded (<span id="n-clean">{len(graded) - len(troubled)}'
+               f'</span> cleanly, <span id="n-troubled">{len(troubled)}</span> with problems or flagged) and '
+               f'<span id="n-failed">{len(run.submissions) - len(graded)}</span> failed to grade, fully or in part.')
     if totals:
         summary += (f' Total points of the graded submissions: mean <span id="mean-total">{statistics.fmean(totals):.2f}</span>,'
                     f' median <span id="median-total">{fmt(statistics.median(totals))}</span>,'
@@ -404,10 +406,13 @@ PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Backpropagation homework: grading report</title>
 <style>
-body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.5em 0 1em; }}
+body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1em; color: #222;
+       overflow-wrap: break-word; }}
+/* On a narrow screen a table scrolls on its own rather than widening the page. */
+table {{ border-collapse: collapse; margin: 0.5em 0 1em; display: block; max-width: 100%; overflow-x: auto; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }}
 td.count, td.points, td.full-marks, td.graded, td.pass-rate, td.mean, td.total {{ text-align: right; }}
 code {{ white-space: pre-wrap; word-break: break-word; }}

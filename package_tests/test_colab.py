@@ -8,13 +8,17 @@ must never call pip.
 """
 
 import ast
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import nbformat
 import pytest
@@ -200,13 +204,66 @@ def test_renamed_copy_alone_in_a_folder_checks_and_exports(tmp_path: Path) -> No
     assert errors([cell for cell in notebook.cells if cell.cell_type == "code"]) == []
     for question, cell in check_cells(notebook).items():
         assert f"{question} results: All test cases passed!" in output_text(cell)
-    assert "upload the zip file" in output_text(closing_cell(notebook))
+    closing = closing_cell(notebook)
+    assert "gets the results above" in output_text(closing) and "upload the zip file" in output_text(closing)
+    assert [output for output in closing.outputs if output.get("name") == "stderr"] == []  # no kernel notice
     [export] = folder.glob("my backprop homework_*.zip")
+    [link] = [o.data["text/html"] for o in closing.outputs if "text/html" in o.get("data", {})]
+    assert f'href="{quote(export.name)}"' in link and "to download the zip file" in link
     with zipfile.ZipFile(export) as archive:
         assert renamed.name in archive.namelist()
     scores = graded_scores(export, tmp_path / "graded")
     assert all(score == points for score, points in scores.values()) and sorted(scores) == sorted(QUESTIONS)
     assert not (python_path / "pip-calls.txt").exists()
+
+
+def test_a_saved_file_that_gets_other_results_gives_no_zip(tmp_path: Path) -> None:
+    """The closing cell runs the saved file from the top: if that gets other results than the
+    checks in the live kernel (here, the saved file holds the blank q1.1), it says so and leaves no zip."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    saved = folder / "my homework.ipynb"
+    solved = nbformat.read(ROOT / "solutions" / NOTEBOOK, as_version=4)
+    blank_answer = next(cell.source for cell in nbformat.read(ROOT / "student" / NOTEBOOK, as_version=4).cells
+                        if cell.source.startswith("f0 = ..."))
+    on_disk = nbformat.from_dict(json.loads(json.dumps(solved)))
+    next(cell for cell in on_disk.cells if cell.source.startswith("f0 = ")).source = blank_answer
+    nbformat.write(on_disk, saved)
+    execute(solved, folder, stand_ins(tmp_path / "stand-ins", pip_exit_code=1, in_colab=False), in_colab=False)
+    shown = output_text(closing_cell(solved))
+    differ = re.search(r"Not submitted: run from the top in a fresh kernel, as the grader runs it, the saved "
+                       r"notebook gets other results \(([^)]*)\)", shown)
+    assert differ and differ[1].split(", ")[0] == "q1.1" and "q2.1" not in differ[1], shown
+    assert "Kernel > Restart Kernel and Run All Cells" in shown and "to download the zip file" not in shown
+    assert list(folder.glob("*.zip")) == []
+
+
+def closing_functions(grade_zip_file: Callable) -> dict:
+    """The closing cell's imports and functions, with otter's grade_zip_file replaced."""
+    tree = ast.parse(colab.CLOSING_SOURCE)
+    tree.body = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef))]
+    namespace: dict = {}
+    exec(compile(tree, "closing cell", "exec"), namespace)
+    namespace["grade_zip_file"] = grade_zip_file
+    return namespace
+
+
+def test_the_closing_cell_drops_the_test_kernels_stderr_and_passes_on_other_warnings(
+        recwarn: pytest.WarningsRecorder) -> None:
+    kernel_stderr = ("[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All communication "
+                     "(including code and outputs) is sent in plain text and is susceptible to eavesdropping.\n"
+                     "Assertion failed: pfd.revents & POLLIN (src/signaler.cpp:238)\n")  # both seen here
+
+    def grade_zip_file(zip_path: str, nb_arcname: str, tests_dir: str) -> str:
+        """Warns as otter's grade_zip_file does, and once more."""
+        warnings.warn(kernel_stderr, RuntimeWarning)
+        warnings.warn("something else", UserWarning)
+        return "results"
+
+    grade_saved = closing_functions(grade_zip_file)["grade_saved"]
+    recwarn.clear()
+    assert grade_saved("x.zip", "x.ipynb") == "results"
+    assert [(warning.category, str(warning.message)) for warning in recwarn] == [(UserWarning, "something else")]
 
 
 def set_up_source(folder: str) -> str:
@@ -216,31 +273,49 @@ def set_up_source(folder: str) -> str:
     return cell.source
 
 
-def test_set_up_installs_the_pinned_otter_when_it_is_missing(tmp_path: Path) -> None:
+def pinned(requirements: Path, package: str) -> str:
+    [pin] = [line for line in requirements.read_text().splitlines() if line.startswith(f"{package}==")]
+    return pin
+
+
+@pytest.mark.parametrize("present", [[], ["numpy"], ["numpy", "matplotlib", "otter"]])
+def test_set_up_installs_what_the_notebook_imports_where_it_is_missing(present: list[str], tmp_path: Path) -> None:
     python_path = stand_ins(tmp_path / "stand-ins", pip_exit_code=0, in_colab=False)
+    for module in present:  # stand-ins that the set-up cell finds installed
+        (python_path / module).mkdir()
+        (python_path / module / "__init__.py").write_text("")
     cwd = tmp_path / "content"
     cwd.mkdir()
-    # -S leaves site-packages, and so otter, out; the cell needs the standard library only.
-    subprocess.run([sys.executable, "-S", "-c", set_up_source("student")], cwd=cwd, check=True, capture_output=True,
-                   env={**os.environ, "PYTHONPATH": str(python_path)})
-    [pin] = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("otter-grader==")]
-    assert (python_path / "pip-calls.txt").read_text().split() == [
-        "install", "--quiet", "--disable-pip-version-check", pin]
+    # -S leaves site-packages, and so numpy, matplotlib and otter, out; the cell needs the standard library only.
+    result = subprocess.run([sys.executable, "-S", "-c", set_up_source("student")], cwd=cwd, check=True,
+                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(python_path)})
+    pins = {"numpy": pinned(ROOT / "assignment" / "requirements.txt", "numpy"),
+            "matplotlib": pinned(ROOT / "assignment" / "requirements.txt", "matplotlib"),
+            "otter": pinned(ROOT / "requirements.txt", "otter-grader")}
+    missing = [pin for module, pin in pins.items() if module not in present]
+    if missing:
+        assert (python_path / "pip-calls.txt").read_text().split() == [
+            "install", "--quiet", "--disable-pip-version-check", *missing]
+        assert result.stdout.startswith(f"Installing {', '.join(missing)} ...")
+    else:
+        assert not (python_path / "pip-calls.txt").exists() and "Installing" not in result.stdout
     assert (cwd / "tests" / "q2.2.py").read_text() == (ROOT / "student" / "tests" / "q2.2.py").read_text()
 
 
-def test_set_up_completes_a_folder_and_replaces_no_file(tmp_path: Path) -> None:
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "q1.1.py").write_text("another = 'homework'\n")
-    (tmp_path / "backprop_checks.py").write_text((ROOT / "student" / "backprop_checks.py").read_text())
-    result = subprocess.run([sys.executable, "-c", set_up_source("student")], cwd=tmp_path, check=True,
-                            capture_output=True, text=True)
-    assert (tmp_path / "tests" / "q1.1.py").read_text() == "another = 'homework'\n"
-    assert "tests/q1.1.py is not the one this notebook comes with" in result.stdout
-    assert "backprop_checks.py" not in result.stdout
-    for question in QUESTIONS[1:]:
-        assert (tmp_path / "tests" / f"{question}.py").read_text() == \
-            (ROOT / "student" / "tests" / f"{question}.py").read_text()
+@pytest.mark.parametrize("imports", ["import numpy as np\n%matplotlib inline", "import numpy, scipy.linalg"])
+def test_the_build_refuses_a_notebook_importing_what_the_set_up_cell_would_not_install(imports: str) -> None:
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(f"{colab.INIT_MARKER}\nimport otter\ngrader = otter.Notebook()"),
+        nbformat.v4.new_code_cell(f"{imports}\nfrom matplotlib import pyplot\nimport math"),
+        nbformat.v4.new_markdown_cell(colab.SUBMISSION_HEADING),
+        nbformat.v4.new_code_cell("grader.export(pdf=False)")])
+    otter_pin = pinned(ROOT / "requirements.txt", "otter-grader")
+    if "scipy" in imports:
+        with pytest.raises(colab.ColabError, match="imports scipy, which .* does not pin"):
+            colab.make_self_contained(notebook, ROOT / "student", otter_pin)
+    else:
+        colab.make_self_contained(notebook, ROOT / "student", otter_pin)
+        assert repr(colab.runtime_packages(otter_pin)) in notebook.cells[0].source
 
 
 @pytest.mark.sandbox

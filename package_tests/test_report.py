@@ -147,9 +147,20 @@ def test_failed_submissions_are_listed_with_their_status(run: Path) -> None:
     assert "mia.ipynb" in failed and "henry.zip" in failed  # graded with problems; not graded
     listed = {row["data-file"]: row for row in page.rows["attention"]}
     assert set(listed) == set(failed)
-    assert page.by_id["n-attention"] == str(len(failed))
     for name, status in failed.items():
         assert listed[name]["status"] == status
+
+
+def test_the_summary_counts_each_submission_once(run: Path) -> None:
+    _, page = build(run)
+    _, rows = fixture_rows()
+    graded = [row for row in rows if row["grading_status"].startswith("Completed")]
+    troubled = [row for row in graded if row["grading_status"] != "Completed"]  # mia: graded with problems
+    counts = {name: int(page.by_id[f"n-{name}"]) for name in ("submissions", "graded", "clean", "troubled", "failed")}
+    assert counts == {"submissions": len(rows), "graded": len(graded), "clean": len(graded) - len(troubled),
+                      "troubled": len(troubled), "failed": len(rows) - len(graded)}
+    assert counts["troubled"] + counts["failed"] == len(page.rows["attention"])  # the table below lists exactly these
+    assert "failed to grade, fully or in part." in page.by_id["summary"]
 
 
 def test_the_page_needs_no_network_and_escapes_student_text(run: Path) -> None:
@@ -193,6 +204,8 @@ def test_an_integrity_column_and_unknown_columns(run: Path) -> None:
     text, page = build(run)
     listed = {row["data-file"]: row for row in page.rows["attention"]}
     assert listed["bob.ipynb"]["integrity"] == "output edited <b>by hand</b>"
+    assert page.by_id["n-troubled"] == "2"  # bob, flagged but graded cleanly, and mia; counted once each
+    assert int(page.by_id["n-graded"]) + int(page.by_id["n-failed"]) == int(page.by_id["n-submissions"])
     assert "output edited &lt;b&gt;by hand&lt;/b&gt;" in text
     assert "henry.zip" in listed
     assert "Columns without points were ignored: late." in page.by_id["notices"]

@@ -1,0 +1,166 @@
+"""The student's evening in a real browser: the notebook alone in an empty folder, renamed, opened in
+JupyterLab 4 or Notebook 7 in headless Chromium, with no network but the Jupyter server.
+
+Asserted is what the student sees: the check messages, the submission cell's link and its zip, and
+no stderr box (a traceback or a warning) that the student's own code did not cause. Screenshots go
+to build/screenshots/.
+"""
+
+import shutil
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from playwright.sync_api import Browser
+
+from backprop_hw.colab import COLAB_BADGE_IMAGE
+from backprop_hw.paths import NOTEBOOK, ROOT
+from conftest import QUESTIONS
+from student_browser import NotebookTab, chromium, jupyter_server, screenshot
+
+pytestmark = pytest.mark.browser
+
+RENAMED = "my homework.ipynb"
+CLOSING = "#@title Check everything and submit"
+LINK_TEXT = "Your submission has been exported. Click here to download the zip file."
+UIS = ("lab", "notebook")  # JupyterLab 4, Notebook 7
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    root = tmp_path_factory.mktemp("downloads")
+    with jupyter_server(root, tmp_path_factory.mktemp("jupyter-home")) as url:
+        yield url, root
+
+
+@pytest.fixture(scope="module")
+def open_notebook(browser: Browser, server: tuple[str, Path]) -> Iterator[Callable[[str, str, str], NotebookTab]]:
+    """Opens a copy of student/ or solutions/ notebook, renamed, alone in a new folder, in a new tab."""
+    url, root = server
+    pages = []
+
+    def open_(built: str, ui: str, folder: str) -> NotebookTab:
+        path = root / folder / RENAMED
+        path.parent.mkdir()
+        shutil.copy(ROOT / built / NOTEBOOK, path)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        pages.append(page)
+        return NotebookTab(page, url, root, path, ui)
+
+    yield open_
+    for page in pages:
+        page.close()
+
+
+def run_all(open_notebook: Callable[[str, str, str], NotebookTab], built: str, ui: str) -> NotebookTab:
+    tab = open_notebook(built, ui, f"{ui}-{built}-run-all")
+    tab.run_all()
+    screenshot(tab.page, f"{ui}-{built}-run-all", tab.cell(tab.index(CLOSING)))
+    return tab
+
+
+@pytest.fixture(scope="module", params=UIS)
+def blank(request: pytest.FixtureRequest, open_notebook) -> NotebookTab:
+    return run_all(open_notebook, "student", request.param)
+
+
+@pytest.fixture(scope="module")
+def solved(open_notebook) -> NotebookTab:
+    return run_all(open_notebook, "solutions", "lab")
+
+
+def check_output(tab: NotebookTab, question: str) -> str:
+    return tab.output(tab.index(f'grader.check("{question}")'))
+
+
+def zips(tab: NotebookTab) -> list[Path]:
+    return sorted(tab.path.parent.glob("my homework_*.zip"))
+
+
+def test_run_all_on_the_blank_notebook_reaches_the_submission_cell(blank: NotebookTab) -> None:
+    shown = blank.output(blank.index(CLOSING))
+    assert LINK_TEXT in shown, f"Run All stopped before the submission cell; stderr boxes: {blank.stderr_boxes()}"
+    assert all(f"{question} results:" in shown for question in QUESTIONS), shown
+    assert "To submit: upload the zip file" in shown
+    assert blank.stderr_boxes() == []  # no traceback, no warning
+    assert len(zips(blank)) == 1
+    assert set(blank.blocked) <= {COLAB_BADGE_IMAGE}  # the notebook needs nothing from outside but the badge
+
+
+def test_the_blank_notebook_checks_say_what_is_missing(blank: NotebookTab) -> None:
+    for question in QUESTIONS:
+        shown = check_output(blank, question)
+        assert f"{question} results:" in shown and "❌ Test case failed" in shown, shown
+        assert "All test cases passed" not in shown and "Traceback" not in shown
+
+
+def test_run_all_on_the_solutions_passes_every_check_and_offers_the_zip(solved: NotebookTab, tmp_path: Path) -> None:
+    assert solved.stderr_boxes() == []
+    for question in QUESTIONS:
+        assert f"{question} passed!" in check_output(solved, question)
+    closing = solved.cell(solved.index(CLOSING))
+    assert "gets the results above" in closing.text_content()
+    with solved.page.expect_download() as download:
+        closing.get_by_role("link", name="here").click()
+    downloaded = tmp_path / download.value.suggested_filename
+    download.value.save_as(downloaded)
+    [written] = zips(solved)
+    assert downloaded.name == written.name and downloaded.read_bytes() == written.read_bytes()
+    with zipfile.ZipFile(downloaded) as archive:
+        assert archive.read(RENAMED) == solved.path.read_bytes()
+
+
+@pytest.mark.parametrize("ui", UIS)
+def test_an_answer_fixed_then_broken_and_an_unsaved_edit(ui: str, open_notebook) -> None:
+    tab = open_notebook("student", ui, f"{ui}-edits")
+    answer, check, closing = tab.index("f0 = ..."), tab.index('grader.check("q1.1")'), tab.index(CLOSING)
+    solution = solved_source("f0 = ")
+    tab.run_all_above(answer)
+
+    tab.type_into(answer, solution)
+    tab.run(answer)
+    tab.run(check)
+    assert "q1.1 passed!" in tab.output(check)
+    screenshot(tab.page, f"{ui}-edits-q1.1-fixed", tab.cell(check))
+
+    broken = solution.replace("np.cos(f2)", "np.sin(f2)")
+    assert broken != solution
+    tab.type_into(answer, broken)
+    tab.run(answer)
+    tab.run(check)
+    shown = tab.output(check)
+    assert "❌ Test case failed" in shown and "`h3`" in shown, shown
+    screenshot(tab.page, f"{ui}-edits-q1.1-broken", tab.cell(check))
+
+    tab.run(closing)  # the edits are not saved
+    shown = tab.output(closing)
+    assert "Not submitted: the saved notebook is not what you ran" in shown and "f0 = ..." not in shown, shown
+    assert solution.splitlines()[0] in shown and LINK_TEXT not in shown
+    assert zips(tab) == []
+    screenshot(tab.page, f"{ui}-edits-unsaved", tab.cell(closing))
+
+    tab.save()
+    tab.run(closing)
+    shown = tab.output(closing)
+    assert LINK_TEXT in shown and "Not submitted" not in shown, shown
+    [written] = zips(tab)
+    with zipfile.ZipFile(written) as archive:
+        submitted = nbformat.reads(archive.read(RENAMED).decode(), as_version=4)
+    assert submitted.cells[answer].source == broken
+    assert tab.stderr_boxes() == []
+    screenshot(tab.page, f"{ui}-edits-saved", tab.cell(closing))
+
+
+def solved_source(start: str) -> str:
+    """The solutions notebook's answer cell that starts with `start`."""
+    [source] = [cell.source for cell in nbformat.read(ROOT / "solutions" / NOTEBOOK, as_version=4).cells
+                if cell.source.startswith(start)]
+    return source
