@@ -147,6 +147,8 @@ def test_blank_notebook_in_colab_fails_every_check_cleanly(colab_student: ColabR
         assert not errors([cell]), f"{question}: {shown}"
         assert f"{question} results:" in shown and "Test case failed" in shown, shown
         assert "All test cases passed" not in shown
+        # otter quotes the test's failing line: a call, never a page of reference values
+        assert max(len(line) for line in shown.splitlines()) < 200, shown
     assert "does not exist" not in "\n".join(output_text(c) for c in colab_student.notebook.cells if c.cell_type == "code")
 
 
