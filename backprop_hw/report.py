@@ -24,20 +24,16 @@ from pathlib import Path
 import matplotlib
 
 from backprop_hw.autograder.feedback import FAILED, MESSAGE_INDENT
+from backprop_hw.results import FIXED_COLUMNS, GRADES_CSV, INFO_COLUMNS, POINTS_ROW, RESULTS_DIR
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
-GRADES_CSV = "grades.csv"
-RESULTS_DIR = "results"
 REPORT = "report.html"
 HISTOGRAM = "score-histogram.png"
 PASS_RATES = "pass-rates.png"
 # First line of this optional file, if the grading run writes one, is shown as the run's date.
 TIMESTAMP_FILE = "timestamp.txt"
-POINTS_ROW = "points-per-question"
-FIXED_COLUMNS = ("file", "total_points_earned", "percent_correct", "grading_status")
-INFO_COLUMNS = ("integrity",)
 TOP_MESSAGES = 5
 LISTED_PROBLEMS = 10
 MAX_TEXT = 300
@@ -50,7 +46,7 @@ NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?!\w|\.\d)")
 
 
 @dataclass
-class Submission:
+class GradedRow:
     """One row of grades.csv, with the first failure message of each question it lost points on."""
 
     file: str
@@ -72,18 +68,18 @@ class Submission:
 
 
 @dataclass
-class Run:
+class GradingRun:
     """What the report knows about a grading run."""
 
     questions: list[str] = field(default_factory=list)
     points: dict[str, float | None] = field(default_factory=dict)
-    submissions: list[Submission] = field(default_factory=list)
+    submissions: list[GradedRow] = field(default_factory=list)
     has_integrity: bool = False
     notices: list[str] = field(default_factory=list)
     date: str = "unknown"
 
     @property
-    def graded(self) -> list[Submission]:
+    def graded(self) -> list[GradedRow]:
         return [submission for submission in self.submissions if submission.graded]
 
     @property
@@ -161,7 +157,7 @@ def read_results(path: Path | None) -> dict[str, list[str]]:
             for test in tests if isinstance(test, dict)}
 
 
-def read_grades(path: Path, run: Run) -> list[dict[str, str]]:
+def read_grades(path: Path, run: GradingRun) -> list[dict[str, str]]:
     """The rows of grades.csv; fills in the run's questions and points. Problems go to run.notices."""
     try:
         with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:  # -sig: saved by Excel
@@ -218,9 +214,9 @@ def listing(problems: list[str]) -> str:
     return shown + (f"; and {len(problems) - LISTED_PROBLEMS} more" if len(problems) > LISTED_PROBLEMS else "")
 
 
-def load_run(folder: Path) -> Run:
+def load_run(folder: Path) -> GradingRun:
     """Read a grading run folder, noting rather than raising whatever is missing or broken."""
-    run = Run(date=run_date(folder))
+    run = GradingRun(date=run_date(folder))
     csv_path = folder / GRADES_CSV
     if not csv_path.is_file():
         run.notices.append(f"No {GRADES_CSV} in this folder: run `make grade` first.")
@@ -234,7 +230,7 @@ def load_run(folder: Path) -> Run:
         total = number(row.get("total_points_earned"))
         if total is None and None not in scores.values():
             total = sum(scores.values())
-        submission = Submission(file=row.get("file") or "(unnamed)", scores=scores, total=total,
+        submission = GradedRow(file=row.get("file") or "(unnamed)", scores=scores, total=total,
                                 status=row.get("grading_status") or "(no status)",
                                 integrity=(row.get("integrity") or "").strip())
         run.submissions.append(submission)
@@ -257,13 +253,13 @@ def load_run(folder: Path) -> Run:
     return run
 
 
-def full_marks(submission: Submission, run: Run, question: str) -> bool:
+def full_marks(submission: GradedRow, run: GradingRun, question: str) -> bool:
     """Whether the submission earned all the points of the question."""
     score, points = submission.scores.get(question), run.points.get(question)
     return score is not None and points is not None and score >= points - 1e-9
 
 
-def question_stats(run: Run) -> list[QuestionStats]:
+def question_stats(run: GradingRun) -> list[QuestionStats]:
     """Per-question pass rate, mean score and most common first failure messages, over graded submissions."""
     graded = run.graded
     stats = []
@@ -329,7 +325,7 @@ def embedded(path: Path, element_id: str, alt: str) -> str:
             f'<figcaption>{html.escape(alt)} (also saved as <a href="{path.name}">{path.name}</a>)</figcaption></figure>')
 
 
-def render(run: Run, stats: list[QuestionStats], charts: list[str]) -> str:
+def render(run: GradingRun, stats: list[QuestionStats], charts: list[str]) -> str:
     """The report page; every student-derived string is escaped."""
     e = html.escape
     graded = run.graded
@@ -416,7 +412,6 @@ table {{ border-collapse: collapse; margin: 0.5em 0 1em; display: block; max-wid
 th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }}
 td.count, td.points, td.full-marks, td.graded, td.pass-rate, td.mean, td.total {{ text-align: right; }}
 code {{ white-space: pre-wrap; word-break: break-word; }}
-.example {{ color: #666; font-size: 0.9em; margin-top: 0.2em; }}
 #notices {{ background: #fff3cd; border: 1px solid #e0c36a; padding: 0.5em 2em; }}
 figure {{ margin: 1em 0; }}
 img {{ max-width: 100%; }}
@@ -430,7 +425,7 @@ img {{ max-width: 100%; }}
 """
 
 
-def build_report(folder: Path) -> tuple[Path, Run]:
+def build_report(folder: Path) -> tuple[Path, GradingRun]:
     """Write report.html and the charts into the folder; return the page's path and what was read."""
     run = load_run(folder)
     stats = question_stats(run)
