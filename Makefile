@@ -3,7 +3,8 @@ PYTHON_BOOTSTRAP ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # The venv is trusted only if its key packages import and it was installed from this very
-# requirements.txt (a copy is kept inside it); otherwise it is rebuilt from scratch.
+# requirements.txt (a copy is kept inside it); otherwise it is rebuilt from scratch, with exactly
+# the packages the file lists (--no-deps: it is a complete freeze).
 VENV_STAMP := $(VENV)/installed-requirements.txt
 VENV_CHECK := $(PY) -c "import otter, numpy, matplotlib, nbformat, nbclient, pytest, jsonschema, jupyterlab, playwright"
 # GitHub org/repo that the "Open in Colab" badges point to (branch main): `make COLAB_REPO=org/repo`.
@@ -17,7 +18,7 @@ venv:
 	@if ! { $(VENV_CHECK) 2>/dev/null && cmp -s requirements.txt $(VENV_STAMP); }; then \
 		echo "(re)creating $(VENV) from requirements.txt"; \
 		rm -rf $(VENV) && $(PYTHON_BOOTSTRAP) -m venv $(VENV) && \
-		{ $(PY) -m pip install --disable-pip-version-check -r requirements.txt > $(VENV)/pip-install.log 2>&1 \
+		{ $(PY) -m pip install --disable-pip-version-check --no-deps -r requirements.txt > $(VENV)/pip-install.log 2>&1 \
 			|| { tail -n 30 $(VENV)/pip-install.log; exit 1; }; } && \
 		$(VENV_CHECK) && cp requirements.txt $(VENV_STAMP); \
 	fi
@@ -30,7 +31,8 @@ build: venv
 examples: venv
 	$(PY) -m backprop_hw.examples
 
-# The package's own test suite (package_tests/, configured in pyproject.toml), on every core.
+# The package's own test suite (package_tests/, configured in pyproject.toml), on every core, each
+# module whole on one worker (its shared fixtures made once), the longest first (see conftest.py).
 # The grading tests need root and bubblewrap; BACKPROP_REQUIRE_SANDBOX=1 makes their absence a failure.
 test: venv
 	$(PY) -m pytest -n auto --dist loadscope -m "not browser"

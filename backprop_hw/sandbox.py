@@ -119,6 +119,7 @@ class Cgroup:
 
     @classmethod
     def create(cls, name: str, limits: Limits) -> Optional["Cgroup"]:
+        cls.remove_orphans()
         try:
             return cls(name, limits)
         except OSError:
@@ -128,6 +129,17 @@ class Cgroup:
                 except OSError:
                     pass
             return None
+
+    @classmethod
+    def remove_orphans(cls) -> None:
+        """Remove the empty cgroups of grading processes that are gone (killed before they could)."""
+        for controller in cls.CONTROLLERS:
+            for path in (CGROUP_ROOT / controller / CGROUP_PARENT).glob("*-*"):
+                if not Path("/proc", path.name.split("-")[0]).exists():
+                    try:
+                        path.rmdir()
+                    except OSError:  # not empty, or another grader removed it first
+                        pass
 
     def open_for_joining(self) -> list[int]:
         """Descriptors of the cgroup's process lists: writing b"0" to each moves the writer in

@@ -268,7 +268,7 @@ started, children = time.monotonic(), []
 for _ in range(8):
     child = os.fork()
     if child == 0:
-        busy(2.0)
+        busy(1.0)
         os._exit(0)
     children.append(child)
 cpu = 0.0

@@ -9,6 +9,7 @@ import backprop_checks as check
 from corpus.answers import BASELINE, network_finite_differences, toy_finite_differences
 from in_process import InProcess, case_results, notebook_cells
 
+
 TOY_STEPS = np.geomspace(1e-10, 1e-2, 17)
 NETWORK_STEPS = np.geomspace(1e-12, 1e-2, 11)
 

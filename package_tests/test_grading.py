@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jsonschema
@@ -85,9 +84,10 @@ def test_results_and_feedback_for_every_submission(graded):
 
 
 def test_same_points_as_the_gradescope_dry_run(graded):
-    names = ["partly-wrong.ipynb", "kernel-death.zip"]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = dict(zip(names, pool.map(lambda name: gradescope_check.dry_run(EXAMPLES / name), names)))
+    """An uploaded zip whose notebook dies after q1.3: Gradescope replays it for the hidden cases too.
+    (The answer corpus compares more answers on both paths.)"""
+    names = ["kernel-death.zip"]
+    runs = {name: gradescope_check.dry_run(EXAMPLES / name) for name in names}
     rows = rows_of(graded)
     for name, (results, run) in runs.items():
         assert results is not None and run.exit_code == 0, run.output.decode(errors="replace")

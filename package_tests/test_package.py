@@ -19,6 +19,7 @@ from backprop_hw.paths import AUTOGRADER_ZIP, MASTER, ROOT, STUDENT_NOTEBOOK
 from conftest import POINTS, QUESTIONS
 from hidden_values import hidden_literals
 
+
 BUILT_FOLDERS = ("student", "solutions", "tests", "autograder")
 
 

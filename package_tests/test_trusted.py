@@ -16,6 +16,7 @@ from backprop_hw.autograder import harness, trusted
 from backprop_hw.paths import ROOT, SOLUTIONS_NOTEBOOK
 from conftest import POINTS
 
+
 TESTS, SUPPORT = ROOT / "tests", ROOT / "assignment"
 harness.warm_up()  # every fork below starts warm, as make grade's do
 
