@@ -149,9 +149,13 @@ class _QuietGrader:
         return lambda *args, **kwargs: None
 
 
+DYNAMIC = "*"  # stands in `bound_names` for "and maybe any name": the cell calls globals(), vars() or exec
+
+
 @functools.lru_cache(maxsize=4096)
 def bound_names(source: str) -> frozenset[str]:
-    """The names a cell's code binds at the notebook's top level (assignments, loops, imports, defs)."""
+    """The names a cell's code binds at the notebook's top level (assignments, loops, imports, defs),
+    with DYNAMIC among them if it may bind others, unseen."""
     try:
         tree = ast.parse(source)
     except Exception:  # magics, or code that does not parse at all
@@ -176,6 +180,8 @@ def bound_names(source: str) -> frozenset[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
             return
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("globals", "vars", "exec"):
+            names.add(DYNAMIC)
         if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             return
         if isinstance(node, ast.Assign):
@@ -199,13 +205,21 @@ def bound_names(source: str) -> frozenset[str]:
 
 
 def answer_cells(sources: Sequence[str], outputs: Sequence[str]) -> list[int]:
-    """The cells to run again for `outputs`: for each, the last cell (in the order they ran) that
-    assigns it; in the order they ran."""
+    """The cells to run again for `outputs`, in the order they ran: for each output, the last cell
+    that assigns it by name; and the last cell that may assign names dynamically (through
+    `globals()`, `vars()` or `exec`), if it ran after one of those or none assigns them by name."""
     latest: dict[str, int] = {}
+    dynamic = None
     for index, source in enumerate(sources):
-        for name in bound_names(source) & set(outputs):
+        names = bound_names(source)
+        for name in names & set(outputs):
             latest[name] = index
-    return sorted(set(latest.values()))
+        if DYNAMIC in names:
+            dynamic = index
+    cells = set(latest.values())
+    if dynamic is not None and (not cells or dynamic > min(cells)):
+        cells.add(dynamic)
+    return sorted(cells)
 
 
 def _rerun_here(namespace: dict, inputs: dict[str, Any], outputs: Sequence[str],

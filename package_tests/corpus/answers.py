@@ -351,6 +351,29 @@ CORRECT: list[Answer] = [
         f3 = h3 * omega3 + beta3
         l_i = np.square(y - f3)
         """)),
+    correct("a function of the parameters", "q1.1", _code("""
+        def forward(x, y, beta0, beta1, beta2, beta3, omega0, omega1, omega2, omega3):
+            f0 = beta0 + omega0 * x
+            h1 = np.sin(f0)
+            f1 = beta1 + omega1 * h1
+            h2 = np.exp(f1)
+            f2 = beta2 + omega2 * h2
+            h3 = np.cos(f2)
+            f3 = beta3 + omega3 * h3
+            return f0, h1, f1, h2, f2, h3, f3, (f3 - y) ** 2
+
+        f0, h1, f1, h2, f2, h3, f3, l_i = forward(x, y, beta0, beta1, beta2, beta3, omega0, omega1, omega2, omega3)
+        """)),
+    correct("local derivatives under names of their own", "q1.2", GIVEN_Q12 + _code("""
+        dh3_df2 = -np.sin(f2)
+        dldf2 = dh3_df2 * dldh3
+        dldh2 = omega2 * dldf2
+        dh2_df1 = np.exp(f1)
+        dldf1 = dh2_df1 * dldh2
+        dldh1 = omega1 * dldf1
+        dh1_df0 = np.cos(f0)
+        dldf0 = dh1_df0 * dldh1
+        """)),
     correct("reuses h2 for exp(f1)", "q1.2", changed("q1.2", "np.exp(f1) * dldh2", "h2 * dldh2")),
     correct("math module, factors swapped", "q1.2", GIVEN_Q12 + _code("""
         dldf2 = dldh3 * -math.sin(f2)
@@ -365,6 +388,11 @@ CORRECT: list[Answer] = [
         dldomega1 = h1 * dldbeta1
         dldomega2 = h2 * dldbeta2
         dldomega3 = h3 * dldbeta3
+        """)),
+    correct("a loop over globals()", "q1.3", _code("""
+        for k, h in enumerate([x, h1, h2, h3]):
+            globals()[f"dldbeta{k}"] = globals()[f"dldf{k}"]
+            globals()[f"dldomega{k}"] = h * globals()[f"dldf{k}"]
         """)),
     correct("floats", "q1.3", _code("""
         dldbeta3 = float(dldf3)
