@@ -60,7 +60,7 @@ def differing_files(left: Path, right: Path) -> list[str]:
 def test_committed_outputs_match_a_fresh_build(builds, folder: str) -> None:
     """Byte for byte, the hidden reference values included: they are the same on every machine."""
     out, result = builds["fresh"]
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     assert differing_files(ROOT / folder, out / folder) == []
 
 
