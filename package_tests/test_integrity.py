@@ -28,9 +28,8 @@ SPECIAL = (PICKLE, LINK, LARGE_ZIP)
 ALL_ATTACKS = [*ATTACKS, *SPECIAL]
 # The attacks on what Gradescope's path does its own way; the rest meet the same code as in make grade.
 GRADESCOPE_ATTACKS = ["write results.json, then kill the grader", "forge answers on the grading pipe",
-                      "read the hidden tests and show them", "an answer nested 100,000 levels deep",
-                      "a process that outlives grading and forges the results", "read the submission metadata and show it",
-                      "rewrite or block every notebook file it can reach", PICKLE]
+                      "an answer nested 100,000 levels deep", "a process that outlives grading and forges the results",
+                      "read the submission metadata and the hidden tests, and show them", PICKLE]
 
 
 def slug(name: str) -> str:
@@ -155,9 +154,9 @@ def test_forged_reports_leave_no_trace_in_the_status(batch: dict[str, Graded], g
             assert "FORGED" not in graded[attack].notes + graded[attack].row.get("grading_status", "")
 
 
-def test_the_submission_metadata_stays_closed(gradescope: dict[str, Graded]) -> None:
-    shown = gradescope["read the submission metadata and show it"].output("q2.1")
-    assert "metadata: unreadable" in shown and "A. Student" not in shown
+def test_the_autograder_folder_stays_closed(gradescope: dict[str, Graded]) -> None:
+    shown = gradescope["read the submission metadata and the hidden tests, and show them"].output("q2.1")
+    assert "found: nothing readable" in shown and "A. Student" not in shown
 
 
 def test_links_and_oversized_archives_are_refused(batch: dict[str, Graded]) -> None:
