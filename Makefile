@@ -32,10 +32,11 @@ examples: venv
 	$(PY) -m backprop_hw.examples
 
 # The package's own test suite (package_tests/, configured in pyproject.toml), on every core, each
-# module whole on one worker (its shared fixtures made once), the longest first (see conftest.py).
+# module whole on one worker (its shared fixtures made once), the longest first (see conftest.py;
+# --no-loadscope-reorder keeps that order instead of xdist's, which sorts by the number of tests).
 # The grading tests need root and bubblewrap; BACKPROP_REQUIRE_SANDBOX=1 makes their absence a failure.
 test: venv
-	$(PY) -m pytest -n auto --dist loadscope -m "not browser"
+	$(PY) -m pytest -n auto --dist loadscope --no-loadscope-reorder -m "not browser"
 
 # The unit tests alone: no notebook kernel, no sandbox, seconds.
 test-fast: venv
