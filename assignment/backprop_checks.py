@@ -150,21 +150,55 @@ class _QuietGrader:
 
 
 DYNAMIC = "*"  # stands in `bound_names` for "and maybe any name": the cell calls globals(), vars() or exec
+NAMESPACE_CALLS = ("globals", "locals", "vars", "exec")
+
+
+def magic_body(node: ast.AST) -> str | None:
+    """The code a magic runs, for `get_ipython().run_cell_magic(name, line, body)` (`%%time`,
+    `%%capture`, ...) and `run_line_magic(name, line)` (`%time ...`), as IPython writes them."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+        argument = {"run_cell_magic": 2, "run_line_magic": 1}.get(node.func.attr)
+        if argument is not None and len(node.args) > argument and isinstance(node.args[argument], ast.Constant) \
+                and isinstance(node.args[argument].value, str):
+            return node.args[argument].value
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _syntax_tree(source: str) -> ast.Module | None:
+    """A cell's code as Python (IPython's magics turned into calls), or None if it does not parse."""
+    try:
+        return ast.parse(source)
+    except Exception:  # magics, or code that does not parse at all
+        try:
+            from IPython.core.inputtransformer2 import TransformerManager
+
+            return ast.parse(TransformerManager().transform_cell(source))
+        except Exception:
+            return None
+
+
+@functools.lru_cache(maxsize=4096)
+def read_names(source: str) -> frozenset[str]:
+    """The names a cell's code reads, anywhere in it (the code of magics included)."""
+    tree = _syntax_tree(source)
+    names = set()
+    for node in ast.walk(tree) if tree else ():
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        body = magic_body(node)
+        if body is not None:
+            names.update(read_names(body))
+    return frozenset(names)
 
 
 @functools.lru_cache(maxsize=4096)
 def bound_names(source: str) -> frozenset[str]:
     """The names a cell's code binds at the notebook's top level (assignments, loops, imports, defs),
-    with DYNAMIC among them if it may bind others, unseen."""
-    try:
-        tree = ast.parse(source)
-    except Exception:  # magics, or code that does not parse at all
-        try:
-            from IPython.core.inputtransformer2 import TransformerManager
-
-            tree = ast.parse(TransformerManager().transform_cell(source))
-        except Exception:  # a cell that does not parse binds nothing
-            return frozenset()
+    with DYNAMIC among them if it may bind others, unseen. The code of `%%time`-like magics counts."""
+    tree = _syntax_tree(source)
+    if tree is None:  # a cell that does not parse binds nothing
+        return frozenset()
     names: set[str] = set()
 
     def targets(node: ast.AST) -> None:
@@ -178,10 +212,14 @@ def bound_names(source: str) -> frozenset[str]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
+            names.add(node.name)  # and the names its body declares `global` (run when it is called)
+            names.update(name for inner in ast.walk(node) if isinstance(inner, ast.Global) for name in inner.names)
             return
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("globals", "vars", "exec"):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in NAMESPACE_CALLS:
             names.add(DYNAMIC)
+        body = magic_body(node)
+        if body is not None:
+            names.update(bound_names(body))
         if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             return
         if isinstance(node, ast.Assign):
@@ -207,7 +245,7 @@ def bound_names(source: str) -> frozenset[str]:
 def answer_cells(sources: Sequence[str], outputs: Sequence[str]) -> list[int]:
     """The cells to run again for `outputs`, in the order they ran: for each output, the last cell
     that assigns it by name; and the last cell that may assign names dynamically (through
-    `globals()`, `vars()` or `exec`), if it ran after one of those or none assigns them by name."""
+    `globals()`, `locals()`, `vars()` or `exec`), if it ran after one of those or none assigns them by name."""
     latest: dict[str, int] = {}
     dynamic = None
     for index, source in enumerate(sources):
@@ -222,7 +260,24 @@ def answer_cells(sources: Sequence[str], outputs: Sequence[str]) -> list[int]:
     return sorted(cells)
 
 
-def _rerun_here(namespace: dict, inputs: dict[str, Any], outputs: Sequence[str],
+def rerun_plan(sources: Sequence[str], question: str) -> tuple[list[int], list[int]]:
+    """(helpers, cells): the answer cells of `question` (`answer_cells`), and the answer cells of
+    earlier questions that assign a name those cells read but neither assign nor are given (a
+    helper such as `h0 = x` or `activations = [x, h1, h2, h3]` kept in the q1.1 cell). The helpers
+    run again first, with the same inputs, so that such a name belongs to the inputs too; then the
+    inputs are set again, so that an earlier question's mistake stays its own."""
+    given, outputs = TOY_QUESTIONS[question]
+    cells = answer_cells(sources, outputs)
+    needed = set().union(*(read_names(sources[index]) for index in cells)) - set(given) - set(outputs)
+    needed -= set().union(*(bound_names(sources[index]) for index in cells))
+    questions = list(TOY_QUESTIONS)
+    earlier = [name for other in questions[:questions.index(question)] for name in TOY_QUESTIONS[other][1]]
+    helpers = [index for index in answer_cells(sources, earlier)
+               if index not in cells and bound_names(sources[index]) & (needed | {DYNAMIC})] if needed else []
+    return helpers, cells
+
+
+def _rerun_here(namespace: dict, question: str, inputs: dict[str, Any],
                 names: Sequence[str]) -> tuple[dict[str, Any], Any, bool]:
     """`rerun` in the student's own kernel (a notebook's `grader.check`, or stock otter's grading):
     the cells come from IPython's history, and the namespace is put back afterwards."""
@@ -232,16 +287,24 @@ def _rerun_here(namespace: dict, inputs: dict[str, Any], outputs: Sequence[str],
     if shell is None:
         _fail("These checks run the notebook's cells again, so they need IPython (a notebook).")
     sources = list(shell.history_manager.input_hist_raw)
-    cells = answer_cells(sources, outputs)
+    helpers, cells = rerun_plan(sources, question)
     saved = dict(namespace)
     error = None
+
+    def run(index: int) -> None:
+        exec(compile(shell.transform_cell(sources[index]), f"<cell {index}>", "exec"), namespace)
+
     try:
-        for name in outputs:
+        for name in TOY_QUESTIONS[question][1]:
             namespace.pop(name, None)
         namespace.update(inputs, grader=_QuietGrader())
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            for index in helpers:
+                with contextlib.suppress(Exception):  # what a helper cell raises is its own question's
+                    run(index)
+            namespace.update(inputs)
             for index in cells:
-                exec(compile(shell.transform_cell(sources[index]), f"<cell {index}>", "exec"), namespace)
+                run(index)
     except Exception as raised:  # the student's code may raise anything
         error = raised
     finally:
@@ -261,11 +324,11 @@ def rerun(env: Any, question: str, point: dict) -> Rerun:
     if hasattr(env, "rerun_cells"):  # the trusted grader's view of the student's process
         key = (question, tuple(inputs.values()))  # the cases of one check share their reruns
         if key not in env.reruns:
-            cells = answer_cells(env.student_cells(), outputs)
-            values, error = env.rerun_cells(cells, list(outputs), inputs, names)
+            helpers, cells = rerun_plan(env.student_cells(), question)
+            values, error = env.rerun_cells(helpers, cells, list(outputs), inputs, names)
             env.reruns[key] = Rerun(values, error, bool(cells))
         return env.reruns[key]
-    values, error, found = _rerun_here(env, inputs, outputs, names)
+    values, error, found = _rerun_here(env, question, inputs, names)
     return Rerun(values, error, found)
 
 

@@ -30,6 +30,31 @@ def student() -> InProcess:
 
 
 # ---------------------------------------------------------------------------------------------
+# Which cells run again
+
+
+@pytest.mark.parametrize("source, names", [
+    ("%%time\nf0 = 1\nh1 = 2", {"f0", "h1"}),
+    ("%time f1 = 2", {"f1"}),
+    ("def run():\n    global f0, h1\n    f0 = h1 = 1\n\nrun()", {"run", "f0", "h1"}),
+    ("for k in range(2):\n    locals()['f0'] = k", {"k", check.DYNAMIC}),
+    ("f0 = (lambda: 1)()\nsquares = [v * v for v in range(3)]", {"f0", "squares"}),
+])
+def test_bound_names_sees_magics_globals_and_namespace_calls(source: str, names: set[str]) -> None:
+    assert check.bound_names(source) == frozenset(names)
+
+
+def test_rerun_plan_runs_the_earlier_answer_cells_that_hold_helpers_first() -> None:
+    sources = ["import numpy as np\nbeta0 = 1.0",
+               "h0 = x\nf0 = beta0 + omega0 * h0",
+               "dldf3 = 2 * (f3 - y)\ndldf0 = np.cos(f0) * dldf3",
+               "dldomega0 = dldf0 * h0\ndldbeta0 = dldf0"]
+    assert check.rerun_plan(sources, "q1.3") == ([1], [3])
+    assert check.rerun_plan(sources, "q1.2") == ([], [2])  # it reads np, which no answer cell assigns
+    assert check.rerun_plan(sources[:3] + ["dldomega0 = dldf0 * x"], "q1.3") == ([], [3])
+
+
+# ---------------------------------------------------------------------------------------------
 # Plain values
 
 

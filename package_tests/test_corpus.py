@@ -124,7 +124,8 @@ def test_the_gradescope_path_agrees(graded: dict[str, Graded], tmp_path: Path) -
 
 
 IN_NOTEBOOK = ["q1.1 typed in, 6 places", "q1.2 forward values reused as scratch names",
-               "the table typed in, and a backward pass of zeros"]
+               "the table typed in, and a backward pass of zeros",
+               "helper names kept in earlier answer cells (h0, activations, local derivatives)"]
 
 
 def run_in_a_kernel(notebook: nbformat.NotebookNode, folder: Path) -> dict[str, str]:

@@ -635,10 +635,11 @@ def test_rerun_sends_only_cells_before_the_check_and_decodes_hidden() -> None:
                                             "h1": {"kind": "other", "type": LEAKY_TYPE}},
                                  "error": {"type": LEAKY_TYPE, "message": LEAKY_MESSAGE}})
     values = StudentValues(student, "q1.1", 2, hidden=True)
-    found, error = values.rerun_cells([-1, 0, 1, 2, 3], ["f0"], {"x": 2.0, "w": np.ones(2)}, ["f0", "h1", "missing"])
+    found, error = values.rerun_cells([5, 1, -2], [-1, 0, 1, 2, 3], ["f0"], {"x": 2.0, "w": np.ones(2)},
+                                      ["f0", "h1", "missing"])
     [request] = student.requests
     assert request["at"] == "q1.1"
-    assert request["rerun"] == {"cells": [0, 1], "clear": ["f0"], "names": ["f0", "h1", "missing"],
+    assert request["rerun"] == {"helpers": [1], "cells": [0, 1], "clear": ["f0"], "names": ["f0", "h1", "missing"],
                                 "inputs": {"x": encode_argument(2.0), "w": encode_argument(np.ones(2))}}
     assert found["f0"] == 0.5
     assert unreadable_name(found["h1"]) == "object"
@@ -648,7 +649,7 @@ def test_rerun_sends_only_cells_before_the_check_and_decodes_hidden() -> None:
 
 def test_rerun_without_error_returns_none() -> None:
     student = FakeStudent(rerun={"values": "not a dict", "error": None})
-    found, error = StudentValues(student, "q1.1", 2, hidden=False).rerun_cells([0], [], {}, ["f0"])
+    found, error = StudentValues(student, "q1.1", 2, hidden=False).rerun_cells([], [0], [], {}, ["f0"])
     assert error is None and unreadable_name(found["f0"]) == "malformed_answer"
 
 

@@ -373,6 +373,8 @@ def test_code_cells_keeps_a_cell_with_a_check_over_two_lines_runnable() -> None:
     ('%matplotlib inline\nimport numpy as np\ngrader.check("q2.1")', ["q2.1"]),
     ('!pip install numpy\ngrader.check("q2.1")', ["q2.1"]),
     ('x = %time 1 + 1\ngrader.check("q1.1")', ["q1.1"]),
+    ('%%capture\nx = 1\ngrader.check("q1.2")', ["q1.2"]),
+    ('display(grader.check("q1.3"))', ["q1.3"]),
 ])
 def test_check_calls_finds_real_calls(source: str, questions: list[str]) -> None:
     assert check_calls(source) == questions

@@ -17,8 +17,8 @@ The protocol is one JSON object per line, requests on stdin and one answer per r
     {"get": NAME, "at": SNAPSHOT or null}           -> {"value": PLAIN}
     {"call": NAME, "args": [PLAIN, ...], "at": ...} -> {"result": PLAIN, "args_after": [PLAIN, ...]}
                                                        or {"error": {"type": ..., "message": ...}}
-    {"rerun": {"cells": [I, ...], "clear": [NAME, ...], "inputs": {NAME: PLAIN}, "names": [NAME, ...]},
-     "at": ...}                                     -> {"values": {NAME: PLAIN}, "error": ... or null}
+    {"rerun": {"helpers": [I, ...], "cells": [I, ...], "clear": [NAME, ...], "inputs": {NAME: PLAIN},
+               "names": [NAME, ...]}, "at": ...}    -> {"values": {NAME: PLAIN}, "error": ... or null}
     {"end": true}                                   flushes the notebook's output and exits
 
 Cells are numbered in the order they are run. `at` names a snapshot of the namespace taken at a
@@ -97,7 +97,11 @@ def warm_up() -> None:
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
-    InteractiveShell.instance(config=Config(SHELL_CONFIG))
+    shell = InteractiveShell.instance(config=Config(SHELL_CONFIG))
+    # A kernel's shell draws plots inline; this one has no display, and a bare InteractiveShell
+    # raises on `%matplotlib inline` or `%gui`, which would stop the rest of a correct cell.
+    shell.enable_gui = lambda gui=None: None
+    shell.enable_matplotlib = lambda gui=None: (gui, "agg")
 
 
 def flush_output() -> None:
@@ -132,6 +136,13 @@ class Student:
 
         warm_up()
         self.shell = InteractiveShell.instance()
+        # The grading process runs the tests. Here otter's own checks do nothing, however a cell
+        # calls them (`result = grader.check("q1.1")`, `display(grader.check(...))`): run here,
+        # they would raise, as there is no tests folder.
+        from otter import Notebook
+
+        for method in ("check", "check_all", "export", "to_pdf"):
+            setattr(Notebook, method, lambda *args, **kwargs: None)
         self.timeout = timeout
         self.cells: list[str] = []
         self.snapshots: dict[str, dict] = {}
@@ -175,15 +186,25 @@ class Student:
             namespace.update(saved)
 
     def rerun(self, namespace: dict, order: dict) -> dict:
-        """Run earlier cells again with some names set first; return the names asked for."""
+        """Run earlier cells again with some names set first (the helper cells, whatever they raise,
+        then the names set again, then the cells); return the names asked for."""
         for name in order["clear"]:
             namespace.pop(name, None)
-        namespace.update({name: decode_argument(plain) for name, plain in order["inputs"].items()})
+        inputs = {name: decode_argument(plain) for name, plain in order["inputs"].items()}
+
+        def run(index: int) -> None:
+            code = compile(self.shell.transform_cell(self.cells[index]), f"<cell {index}>", "exec")
+            self.limited(lambda: exec(code, namespace))
+
+        namespace.update(inputs)
+        for index in order["helpers"]:
+            with contextlib.suppress(BaseException):  # student code may raise anything, a timeout included
+                run(index)
+        namespace.update(inputs)
         error = None
         try:
             for index in order["cells"]:
-                code = compile(self.shell.transform_cell(self.cells[index]), f"<cell {index}>", "exec")
-                self.limited(lambda: exec(code, namespace))
+                run(index)
         except CellTimeout:
             error = {"type": "CellTimeout", "message": f"it ran past {self.timeout:g} s"}
         except BaseException as raised:  # student code may raise anything, SystemExit included

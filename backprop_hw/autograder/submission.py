@@ -176,11 +176,18 @@ def _without_checks(source: str, tree: ast.Module | None) -> str:
 
 
 def check_calls(source: str, tree: ast.Module | None = None) -> list[str]:
-    """The questions of the `grader.check("...")` calls in a cell's code (not in comments or strings)."""
+    """The questions of the `grader.check("...")` calls in a cell's code (not in comments or strings,
+    but in the code of a cell magic such as `%%capture`, which IPython passes as a string)."""
     tree = tree or _parse(source)
-    return [node.args[0].value for node in ast.walk(tree) if _is_grader_call(node, ("check",))
-            and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)] \
-        if tree else []
+    questions = []
+    for node in ast.walk(tree) if tree else ():
+        if _is_grader_call(node, ("check",)) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            questions.append(node.args[0].value)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run_cell_magic" \
+                and len(node.args) == 3 and isinstance(node.args[2], ast.Constant) and isinstance(node.args[2].value, str):
+            questions += check_calls(node.args[2].value)
+    return questions
 
 
 def checkpoints(cells: list[Cell], questions: list[str]) -> dict[str, int]:

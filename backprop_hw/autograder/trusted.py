@@ -310,11 +310,13 @@ class StudentValues(dict):
         """The code of the cells run up to this question's check, in order."""
         return self.student.sources[:self.cells]
 
-    def rerun_cells(self, cells: list[int], clear: list[str], inputs: dict[str, Any],
+    def rerun_cells(self, helpers: list[int], cells: list[int], clear: list[str], inputs: dict[str, Any],
                     names: list[str]) -> tuple[dict[str, Any], Optional[StudentError]]:
-        """Run some of those cells again, with `clear` removed and `inputs` set first; return the
-        values of `names` afterwards and what the cells raised. The namespace is put back after."""
-        order = {"cells": [i for i in cells if 0 <= i < self.cells], "clear": list(clear),
+        """Run some of those cells again, with `clear` removed and `inputs` set first: the `helpers`
+        (whatever they raise), then `inputs` set again, then `cells`. Return the values of `names`
+        afterwards and what `cells` raised. The namespace is put back after."""
+        ran = range(self.cells)
+        order = {"helpers": [i for i in helpers if i in ran], "cells": [i for i in cells if i in ran], "clear": list(clear),
                  "inputs": {name: encode_argument(value) for name, value in inputs.items()}, "names": list(names)}
         answer = self.request({"rerun": order})
         values = answer.get("values") if isinstance(answer.get("values"), dict) else {}

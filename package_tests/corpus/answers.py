@@ -197,6 +197,12 @@ WRONG: list[Answer] = [
     wrong("skips the weight", "q1.2", changed("q1.2", "np.exp(f1) * dldh2", "np.exp(f1) * dldf2"), "`dldf1`"),
     wrong("typed in, 3 places", "q1.2", GIVEN_Q12 + typed_in(Q12_NAMES, 3), "`dldf2`", "expected value"),
     wrong("typed in, 6 places", "q1.2", GIVEN_Q12 + typed_in(Q12_NAMES, 6), "`dldf2`", "does not follow"),
+    wrong("cos written as sqrt(1 - sin**2)", "q1.2", changed("q1.2", "np.cos(f0)", "np.sqrt(1 - h1 ** 2)"),
+          "`dldf0`", "derivative of sin is cos"),
+    wrong("-sin written as -sqrt(1 - cos**2)", "q1.2", changed("q1.2", "-np.sin(f2)", "-np.sqrt(1 - h3 ** 2)"),
+          "`dldf2`"),
+    wrong("dl/df3 as 2 sqrt(l_i)", "q1.2", GIVEN_Q12.replace("2 * (f3 - y)", "2 * np.sqrt(l_i)") + BASELINE["q1.2"][len(GIVEN_Q12):],
+          "`dldf3`"),
     wrong("finite differences of the tail", "q1.2", GIVEN_Q12 + _code("""
         def tail_loss(f2):
             return (beta3 + omega3 * np.cos(f2) - y) ** 2
@@ -331,6 +337,30 @@ WRONG: list[Answer] = [
 ]
 
 CORRECT: list[Answer] = [
+    correct("%matplotlib inline on top", "q1.1", "%matplotlib inline\n" + BASELINE["q1.1"]),
+    correct("a %%time cell", "q1.1", "%%time\n" + BASELINE["q1.1"]),
+    correct("a %%capture cell", "q1.2", "%%capture\n" + BASELINE["q1.2"]),
+    correct("the check's result kept", "q1.1", BASELINE["q1.1"] + 'result = grader.check("q1.1")\nresult\n'),
+    correct("the check displayed", "q1.2", BASELINE["q1.2"] + 'display(grader.check("q1.2"))\n'),
+    correct("a function that sets globals", "q1.1", _code("""
+        def forward_pass():
+            global f0, h1, f1, h2, f2, h3, f3, l_i
+            f0 = beta0 + omega0 * x
+            h1 = np.sin(f0)
+            f1 = beta1 + omega1 * h1
+            h2 = np.exp(f1)
+            f2 = beta2 + omega2 * h2
+            h3 = np.cos(f2)
+            f3 = beta3 + omega3 * h3
+            l_i = (f3 - y) ** 2
+
+        forward_pass()
+        """)),
+    correct("a loop over locals()", "q1.3", _code("""
+        for k, h in enumerate([x, h1, h2, h3]):
+            locals()[f"dldbeta{k}"] = locals()[f"dldf{k}"]
+            locals()[f"dldomega{k}"] = h * locals()[f"dldf{k}"]
+        """)),
     correct("math module", "q1.1", _code("""
         f0 = beta0 + omega0 * x
         h1 = math.sin(f0)

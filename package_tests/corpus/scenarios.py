@@ -79,6 +79,18 @@ SCENARIOS = [
         "q2.1": BASELINE["q2.1"].replace(
             "def compute_network_output(", "def _forward(") + "\n_answer = _forward(np.ones((1, 1)) * 1.2, all_weights, all_biases)\n"
             + returning("compute_network_output", FORWARD_ARGUMENTS, "_answer")}, (4, 4, 4, 2, 6)),
+    Scenario("helper names kept in earlier answer cells (h0, activations, local derivatives)", {
+        "q1.1": "h0 = x\n" + BASELINE["q1.1"].replace("omega0 * x", "omega0 * h0")
+                + "activations = [h0, h1, h2, h3]\ndh1_df0, dh2_df1, dh3_df2 = np.cos(f0), h2, -np.sin(f2)\n",
+        "q1.2": GIVEN_Q12 + "dldf2 = dh3_df2 * dldh3\ndldh2 = omega2 * dldf2\ndldf1 = dh2_df1 * dldh2\n"
+                "dldh1 = omega1 * dldf1\ndldf0 = dh1_df0 * dldh1\n",
+        "q1.3": _code("""
+            dldbeta0, dldbeta1, dldbeta2, dldbeta3 = dldf0, dldf1, dldf2, dldf3
+            dldomega0, dldomega1, dldomega2, dldomega3 = [a * d for a, d in zip(activations, [dldf0, dldf1, dldf2, dldf3])]
+            """)}, (4, 4, 4, 4, 6)),
+    Scenario("a helper name kept in a wrong forward pass's cell", {
+        "q1.1": "h0 = x\n" + BASELINE["q1.1"].replace("np.exp(f1)", "np.exp(-f1)"),
+        "q1.3": BASELINE["q1.3"].replace("dldf0 * x", "dldf0 * h0")}, (1, 4, 4, 4, 6)),
     Scenario("right answers at every check, broken by cells after them", {}, (4, 4, 4, 4, 6), after={
         "q1.1": "f0 = h1 = f1 = h2 = f2 = h3 = f3 = l_i = 0.0\n",
         "q1.2": "dldf3 = dldh3 = dldf2 = dldh2 = dldf1 = dldh1 = dldf0 = 0.0\n",
