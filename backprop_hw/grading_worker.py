@@ -3,9 +3,11 @@
     python -m backprop_hw.grading_worker SOURCE SLOT LIMITS_JSON      (started by backprop_hw.grading)
 
 Jobs arrive as JSON lines on stdin (`{"path": ...}`), and each gets one JSON line back
-(`{"outcome": ...}`). For each job the worker forks a monitor, so that this warm process never holds
-a submission's data or the tests. The monitor forks the student's process into a new sandbox (warm:
-no imports to pay for), and only then loads the tests and grades (`backprop_hw.autograder.trusted`).
+(`{"outcome": ...}`). For each job the worker forks a monitor, which reads the job and writes its
+outcome itself: this warm process never holds a submission's path, data or results, nor the
+tests, so no later student's process forked from it can find them. The monitor forks the student's
+process into a new sandbox (warm: no imports to pay for), and only then loads the tests and grades
+(`backprop_hw.autograder.trusted`).
 A second student process, for a replay, is exec'd rather than forked: by then the monitor holds the
 tests. The worker is started with a minimal environment of its own (`grading.WORKER_ENVIRONMENT`),
 so nothing of the instructor's environment is in any memory the sandbox can see.
@@ -67,7 +69,7 @@ def exec_harness(timeout: float):
     def payload(requests: int, answers: int) -> int:
         os.dup2(requests, 0)
         os.dup2(answers, 1)
-        os.execve(sys.executable, [sys.executable, "-c", source, str(timeout)], sandbox.ENVIRONMENT)
+        os.execve(sys.executable, [sys.executable, "-I", "-c", source, str(timeout)], sandbox.ENVIRONMENT)
         return 127
 
     return payload
@@ -102,7 +104,7 @@ def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: in
         grading = trusted.grade(notebook, tests, support, launch, cell_seconds=limits.cell_seconds,
                                 wall_seconds=limits.wall_seconds)
     except trusted.GraderFailure as failure:
-        return Outcome(grader_error=str(failure), log=launched[0].output.decode(errors="replace") if launched else "")
+        return Outcome(grader_error=str(failure), log=submission.printable(launched[0].output.decode(errors="replace")) if launched else "")
     first = launched[0]
     notes = list(grading.problems)
     if first.output_total > limits.output_bytes:
@@ -112,7 +114,7 @@ def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: in
     grading.flags[:0] = flags
     status = "; ".join(["completed" if grading.finished else "partly graded", *notes])
     return Outcome(results=feedback.gradescope_results(grading, config, status), complete=grading.finished,
-                   notes=notes, flags=grading.flags, log=first.output.decode(errors="replace"),
+                   notes=notes, flags=grading.flags, log=submission.printable(first.output.decode(errors="replace")),
                    seconds=round(time.monotonic() - started, 3))
 
 
@@ -141,28 +143,55 @@ def serve(source: Path, slot: int, limits: sandbox.Limits) -> None:
     bwrap = sandbox.find_bwrap()
     uid = sandbox.SANDBOX_UID_BASE + slot
     print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        job = json.loads(line)
-        reply_read, reply_write = os.pipe()
+    while True:
         pid = os.fork()
-        if pid == 0:  # a monitor per job, so that this warm process never holds a submission's data
-            die_with_parent()
-            os.close(reply_read)
-            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # what tests print must not mix with the replies
+        if pid == 0:  # a monitor per job, which alone sees the job and its outcome
+            code = 1
             try:
-                reply = {"outcome": monitor(job, source, bwrap, limits, uid).__dict__}
-            except BaseException:
-                reply = {"outcome": Outcome(grader_error=f"grader failure: {traceback.format_exc()}").__dict__}
-            data = json.dumps(reply).encode()
-            while data:
-                data = data[os.write(reply_write, data):]
-            os._exit(0)
-        os.close(reply_write)
-        with os.fdopen(reply_read, "rb") as reply_file:
-            reply = reply_file.read()
-        os.waitpid(pid, 0)
-        sys.stdout.write(reply.decode() + "\n")
-        sys.stdout.flush()
+                code = run_monitor(source, bwrap, limits, uid)
+            finally:
+                os._exit(code)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        if code == NO_MORE_JOBS:
+            return
+        if code != 0:  # the monitor died before it answered: answer for it, still one line per job
+            write_line(1, {"outcome": Outcome(grader_error=f"the grading monitor died (exit status {code})").__dict__})
+
+
+NO_MORE_JOBS = 3
+
+
+def write_line(descriptor: int, message: dict) -> None:
+    data = (json.dumps(message) + "\n").encode()
+    while data:
+        data = data[os.write(descriptor, data):]
+
+
+def read_line(descriptor: int) -> bytes:
+    """One line of a pipe, read a byte at a time: nothing after it is taken from the pipe."""
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(descriptor, 1)
+        if not byte:
+            break
+        line += byte
+    return line
+
+
+def run_monitor(source: Path, bwrap: str, limits: sandbox.Limits, uid: int) -> int:
+    """In a fresh fork: read one job from stdin, grade it and write its outcome to stdout; the exit status."""
+    die_with_parent()
+    line = read_line(0)
+    if not line.strip():
+        return NO_MORE_JOBS
+    replies = os.dup(1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # what tests print must not mix with the replies
+    try:
+        reply = {"outcome": monitor(json.loads(line), source, bwrap, limits, uid).__dict__}
+    except BaseException:
+        reply = {"outcome": Outcome(grader_error=f"grader failure: {traceback.format_exc()}").__dict__}
+    write_line(replies, reply)
+    return 0
 
 
 def main() -> int:

@@ -135,7 +135,7 @@ def feedback_text(results: dict) -> str:
 def write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
+    temporary.write_text(text, encoding="utf-8", errors="backslashreplace")  # never a reason for the batch to stop
     temporary.replace(path)
 
 

@@ -201,14 +201,42 @@ for name, module in list(sys.modules.items()):
     if name.endswith("harness") and hasattr(module, "Student"):
         module.Student.run_cell = lambda self, source: (self.cells.append(source), {"error": "FORGED all fine", "line": None})[1]
 '''),
+    "an error message that no file can hold, with terminal escapes": ("before q2.1", r'''
+def compute_network_output(net_input, all_weights, all_biases):
+    raise ValueError("\ud800 \x1b]0;owned\x07 \x1b[2J <script>alert(1)</script>")
+'''),
+    "a module of the notebook's own that stops the replay": ("end", '''
+import os
+for name in ("harness.py", "numpy.py", "json.py", "encodings.py", "sitecustomize.py"):
+    try:
+        with open(name, "w") as module:
+            module.write("import sys\\nsys.exit(3)\\n")
+    except OSError:
+        pass
+os._exit(0)  # the hidden checks need a replay, which must not import these
+'''),
+    "an exit code that carries a hidden parameter": ("before q1.3", '''
+import os
+if beta0 not in (1.0, 0.5):  # the hidden cases' parameters
+    os._exit(int(round(abs(beta0) * 10_000)) % 256)
+''' + BLANK_PARAMETERS),
+    "a function that ends the process when a hidden case calls it": ("before q2.2", '''
+import os
+def backward_pass(all_weights, all_biases, all_f, all_h, y):
+    if len(all_weights) != 6:  # not the notebook's network
+        os._exit(0)
+    return None, None
+'''),
 }
 
 # Attacks written as ordinary code, which no scan can tell from a student's: they fail on their own.
 UNFLAGGED = {"an early real check of a later question", "hidden data in error names, shapes and lengths",
-             "a check in a comment runs hidden cases early, and a public message echoes what they gave"}
+             "a check in a comment runs hidden cases early, and a public message echoes what they gave",
+             "an error message that no file can hold, with terminal escapes"}
 
 # Attacks on `make grade` only: they aim at the instructor's machine or at the batch.
 BATCH_ATTACKS = {
+    "cells of shell escapes that would take IPython's transformer hours": ("end", "\n".join(["!e"] * 20_000)),
     "read the instructor's environment and memory": ("before q2.1", f'''
 import ctypes, os, re
 ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, so that /proc/self can be read
@@ -320,7 +348,8 @@ def write_attack(where: str, source: str, path: Path) -> Path:
     """The twin with the attack's cell placed where it does its work."""
     notebook = _notebook()
     cell = nbformat.v4.new_code_cell(source)
-    checks = {q: i for i, c in enumerate(notebook.cells) for q in ("q2.1", "q2.2") if c.source.strip() == f'grader.check("{q}")'}
+    checks = {q: i for i, c in enumerate(notebook.cells) for q in ("q1.1", "q1.2", "q1.3", "q2.1", "q2.2")
+              if c.source.strip() == f'grader.check("{q}")'}
     if where == "start":
         notebook.cells.insert(1, cell)
     elif where == "end":

@@ -18,7 +18,7 @@ import jsonschema
 import nbformat
 import pytest
 
-from backprop_hw import bench, examples, gradescope_check, sandbox
+from backprop_hw import bench, examples, gradescope_check, grading, sandbox
 from backprop_hw.paths import AUTOGRADER_ZIP, EXAMPLES, ROOT, ZIP_PACKAGE
 from backprop_hw.results import GRADES_CSV, POINTS_ROW, RESULTS_DIR, find_submissions, read_grades
 from backprop_hw.zipfiles import write_zip
@@ -153,6 +153,11 @@ try:
     probes["system"] = "writable"
 except OSError:
     probes["system"] = "read-only"
+import ctypes, platform
+libc = ctypes.CDLL(None, use_errno=True)
+add_key = {{"x86_64": 248, "aarch64": 217}}[platform.machine()]
+stored = libc.syscall(add_key, b"user", b"note", b"for the next one", 16, -4)  # the user keyring
+probes["keyring"] = "writable" if stored != -1 else os.strerror(ctypes.get_errno())
 print("PROBES", json.dumps(probes))"""
 
 
@@ -168,7 +173,8 @@ def test_the_sandbox_confines_the_notebook_and_a_rerun_changes_nothing(tmp_path)
     log = (out / RESULTS_DIR / "probe.ipynb" / "log.txt").read_text()
     probes = json.loads(log.split("PROBES ", 1)[1].splitlines()[0])
     assert probes["uid"] >= sandbox.SANDBOX_UID_BASE
-    assert probes == {**probes, "repository": [".venv"], "network": "blocked", "system": "read-only"}
+    assert probes == {**probes, "repository": [".venv"], "network": "blocked", "system": "read-only",
+                      "keyring": "Operation not permitted"}
     # No test, no reference value, not even the notebook (its cells come by pipe): only what it wrote itself.
     assert not [path for path in probes["autograder"] if path.endswith((".py", ".ipynb", ".json"))], probes["autograder"]
     assert len(probes["processes"]) < 5  # the sandbox's own init and placeholder, and the notebook
@@ -183,6 +189,33 @@ def test_the_sandbox_confines_the_notebook_and_a_rerun_changes_nothing(tmp_path)
     assert kept() == first
     assert sorted(path.name for path in (out / RESULTS_DIR).iterdir()) == [
         "blank.ipynb", "correct.ipynb", "corrupt.ipynb", "probe.ipynb"]
+
+
+FRAMES_PROBE = """import sys
+def earlier_submission_in_frames():
+    needle = "EARLIER" + "-" + "SUBMISSION"
+    found, frame = [], sys._getframe().f_back.f_back  # from the frames that ran this cell, up
+    while frame is not None:
+        for name, value in frame.f_locals.items():
+            text = value.decode(errors="replace") if isinstance(value, bytes) else repr(value)
+            if needle in text:
+                found.append(frame.f_code.co_name + "." + name)
+        frame = frame.f_back
+    return found
+print("FRAMES", earlier_submission_in_frames())"""
+
+
+def test_a_notebook_finds_nothing_of_the_submission_graded_before_it(tmp_path):
+    """The worker forks every sandbox; the job and outcome of the one before stay out of its memory."""
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    for name, source in (("a-earlier.ipynb", 'print("EARLIER" + "-" + "SUBMISSION")'), ("b-probe.ipynb", FRAMES_PROBE)):
+        notebook = nbformat.read(EXAMPLES / "blank.ipynb", as_version=4)
+        notebook.cells.append(nbformat.v4.new_code_cell(source))
+        nbformat.write(notebook, submissions / name)
+    grading.grade_folder(submissions, tmp_path / "out", workers=1, progress=False)
+    assert "EARLIER-SUBMISSION" in (tmp_path / "out" / RESULTS_DIR / "a-earlier.ipynb" / "log.txt").read_text()
+    assert "FRAMES []" in (tmp_path / "out" / RESULTS_DIR / "b-probe.ipynb" / "log.txt").read_text()
 
 
 def test_folder_entries_that_are_not_submissions_still_get_a_row(tmp_path):

@@ -29,7 +29,8 @@ ALL_ATTACKS = [*ATTACKS, *SPECIAL]
 # The attacks on what Gradescope's path does its own way; the rest meet the same code as in make grade.
 GRADESCOPE_ATTACKS = ["write results.json, then kill the grader", "forge answers on the grading pipe",
                       "an answer nested 100,000 levels deep", "a process that outlives grading and forges the results",
-                      "read the submission metadata and the hidden tests, and show them", PICKLE]
+                      "read the submission metadata and the hidden tests, and show them", PICKLE,
+                      "a module of the notebook's own that stops the replay"]
 
 
 def slug(name: str) -> str:
@@ -157,6 +158,36 @@ def test_forged_reports_leave_no_trace_in_the_status(batch: dict[str, Graded], g
 def test_the_autograder_folder_stays_closed(gradescope: dict[str, Graded]) -> None:
     shown = gradescope["read the submission metadata and the hidden tests, and show them"].output("q2.1")
     assert "found: nothing readable" in shown and "A. Student" not in shown
+
+
+def test_what_the_notebook_leaves_behind_cannot_stop_the_replay(batch: dict[str, Graded],
+                                                                gradescope: dict[str, Graded]) -> None:
+    for graded in (batch, gradescope):
+        result = graded["a module of the notebook's own that stops the replay"]
+        assert result.scores == TWIN_SCORES, result.visible  # a grade, not "Autograder failed"
+        assert "replayed" in result.notes
+
+
+def test_student_text_is_shown_printable_and_never_stops_the_batch(batch: dict[str, Graded]) -> None:
+    result = batch["an error message that no file can hold, with terminal escapes"]
+    shown = result.visible + result.row["log"] + result.row["grading_status"]
+    assert "raised ValueError" in result.output("q2.1")
+    assert "\x1b" not in shown and "\x07" not in shown and not re.search("[\ud800-\udfff]", shown)
+
+
+def test_the_process_ending_in_a_hidden_case_is_told_apart_and_carries_no_number(batch: dict[str, Graded]) -> None:
+    parameter = batch["an exit code that carries a hidden parameter"]
+    assert "stopped during the hidden checks" in parameter.output("q1.3")
+    assert "exit code" not in parameter.visible  # its number is the notebook's to choose
+    assert "exit code" in parameter.row["grading_status"]  # the instructor still sees it
+    called = batch["a function that ends the process when a hidden case calls it"]
+    assert not called.row["grading_status"].startswith("Completed"), called.row
+    assert "HarnessStopped" not in called.visible and "stopped during the hidden checks" in called.output("q2.2")
+
+
+def test_cells_of_escapes_cost_the_grader_bounded_time(batch: dict[str, Graded]) -> None:
+    result = batch["cells of shell escapes that would take IPython's transformer hours"]
+    assert result.scores == TWIN_SCORES and "ran past" in result.row["grading_status"], result.row
 
 
 def test_links_and_oversized_archives_are_refused(batch: dict[str, Graded]) -> None:

@@ -1,6 +1,6 @@
 """The shipped grader's layout (`backprop_hw/autograder/__init__.py`): its modules import only what
 Gradescope's image has and each other by relative import, never `backprop_hw` (not in the zip);
-`harness.py` imports nothing of the package, because it is copied alone; and the committed zip
+`harness.py` imports nothing of the package, because its source is run alone; and the committed zip
 ships exactly these files, byte for byte.
 """
 

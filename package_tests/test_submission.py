@@ -6,6 +6,7 @@ index alone; the notebook parsed as JSON; its code cells and checks; the integri
 import json
 import os
 import stat
+import time
 import zipfile
 from pathlib import Path
 
@@ -400,6 +401,17 @@ def test_check_calls_finds_real_calls(source: str, questions: list[str]) -> None
 ])
 def test_check_calls_ignores_what_is_not_a_call(source: str) -> None:
     assert check_calls(source) == []
+
+
+def test_cells_of_shell_escapes_cost_the_grader_a_bounded_time() -> None:
+    """IPython's transformer would take hours on these; past a budget a cell checks nothing."""
+    escapes = "\n".join(["!e"] * 20_000)
+    many = "\n".join(["!e"] * 40) + '\ngrader.check("q1.1")'
+    started = time.monotonic()
+    cells = code_cells(notebook(escapes, escapes, *[many] * 100, 'x = 1\ngrader.check("q1.2")'))
+    assert time.monotonic() - started < 5
+    assert cells[0].checks == () and cells[-1].checks == ("q1.2",)
+    assert 0 < sum(cell.checks == ("q1.1",) for cell in cells) < 100
 
 
 def test_checkpoints_picks_the_last_real_check_and_puts_unchecked_questions_at_the_end() -> None:

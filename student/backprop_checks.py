@@ -166,10 +166,15 @@ def magic_body(node: ast.AST) -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def _syntax_tree(source: str) -> ast.Module | None:
-    """A cell's code as Python (IPython's magics turned into calls), or None if it does not parse."""
+    """A cell's code as Python (IPython's magics turned into calls), or None if it does not parse,
+    or would take IPython's transformer long: it tokenizes the cell again for each line with a
+    magic or a shell escape, so its work grows as lines times such lines."""
     try:
         return ast.parse(source)
     except Exception:  # magics, or code that does not parse at all
+        lines = source.splitlines()
+        if len(lines) * sum(1 for line in lines if any(escape in line for escape in "%!?")) > 2_000:
+            return None
         try:
             from IPython.core.inputtransformer2 import TransformerManager
 

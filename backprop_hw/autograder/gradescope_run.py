@@ -93,7 +93,9 @@ def as_student(folder: Path, uid: Optional[int], isolate_network: bool) -> Launc
     def launch(_replay: bool) -> PopenProcess:  # an exec'd process: it never holds this one's memory
         environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder), "LANG": "C.UTF-8",
                        "MPLCONFIGDIR": str(folder), "IPYTHONDIR": str(folder / ".ipython")}
-        process = subprocess.Popen([sys.executable, str(folder / HARNESS.name), str(CELL_SECONDS)], cwd=folder,
+        # The harness's source goes on the command line, and -I keeps the folder off the import
+        # path: nothing the notebook writes there can change the process that replays it.
+        process = subprocess.Popen([sys.executable, "-I", "-c", HARNESS.read_text(), str(CELL_SECONDS)], cwd=folder,
                                    env=environment, preexec_fn=demote, start_new_session=True,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         return PopenProcess(process, uid)
@@ -152,12 +154,10 @@ def close_autograder(autograder: Path) -> None:
 
 
 def prepare_scratch(uid: Optional[int]) -> Path:
-    """A folder for the student's process (owned by `uid` if given) holding only the harness."""
+    """An empty folder for the student's process, owned by `uid` if given."""
     folder = Path(tempfile.mkdtemp(prefix="student-"))
-    shutil.copy(HARNESS, folder / HARNESS.name)  # the source folder is closed to the student's user
     if uid is not None:
-        for path in (folder, folder / HARNESS.name):
-            os.chown(path, uid, uid)
+        os.chown(folder, uid, uid)
     return folder
 
 

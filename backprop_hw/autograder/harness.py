@@ -6,8 +6,8 @@ This process runs as an unprivileged user, in a sandbox where there is one, toge
 student's code: the cells run in an IPython shell in this very process. It holds no test and no
 reference value, and it reads no file of the submission: the grading process sends it the cells.
 It is a single file that needs only the standard library and what notebooks import (numpy,
-matplotlib, IPython, otter), because on Gradescope it is copied alone into the student's scratch
-folder.
+matplotlib, IPython, otter), because its source alone is run, as `python -I -c SOURCE`: no file
+of it is within the student's reach.
 
 The protocol is one JSON object per line, requests on stdin and one answer per request on stdout:
 

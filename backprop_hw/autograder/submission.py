@@ -103,7 +103,7 @@ def archive_members(archive: Path) -> list[zipfile.ZipInfo]:
                                 f"{MAX_BYTES >> 20} MB unpacked)")
     for info in members:
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise SubmissionProblem(f"{archive.name} contains a symbolic link ({info.filename}), which is never followed")
+            raise SubmissionProblem(f"{archive.name} contains a symbolic link ({printable(info.filename)[:100]}), which is never followed")
         if info.filename.endswith(".ipynb") and info.file_size > MAX_NOTEBOOK_BYTES:
             raise SubmissionProblem(f"the notebook in {archive.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
     return members
@@ -117,8 +117,17 @@ def read_notebook(path: Path, assignment_name: str | None) -> nbformat.NotebookN
     except Exception as error:  # whatever a broken file raises, it is the submission's problem
         raise SubmissionProblem(f"the notebook cannot be read ({type(error).__name__}): is it empty or corrupt?")
     if assignment_name and name != assignment_name:
-        raise SubmissionProblem(f"this notebook is for assignment '{name}', not '{assignment_name}'")
+        raise SubmissionProblem(f"this notebook is for assignment '{printable(str(name))[:60]}', not '{assignment_name}'")
     return notebook
+
+
+UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Text of the student's as it may be shown and saved: control characters (terminal escapes)
+    and lone surrogates (which no UTF-8 file can hold) become U+FFFD."""
+    return UNPRINTABLE.sub("\ufffd", text)
 
 
 def code_cells(notebook: nbformat.NotebookNode) -> list[Cell]:
@@ -127,7 +136,7 @@ def code_cells(notebook: nbformat.NotebookNode) -> list[Cell]:
     Whatever shape a cell's metadata has, it is read as JSON data only: a malformed cell is code
     like any other, never a reason for grading to fail.
     """
-    cells = []
+    cells, budget = [], [NOTEBOOK_TRANSFORM_BUDGET]
     for cell in notebook.cells:
         metadata = cell.get("metadata")
         tags = metadata.get("tags") if isinstance(metadata, dict) else None
@@ -135,17 +144,36 @@ def code_cells(notebook: nbformat.NotebookNode) -> list[Cell]:
             continue
         source = cell.get("source", "")
         source = "".join(map(str, source)) if isinstance(source, list) else str(source)
-        tree = _parse(source)
-        cells.append(Cell(_without_checks(source, tree), tuple(check_calls(source, tree))))
+        tree = _parse(source, budget)
+        cells.append(Cell(_without_checks(source, tree), tuple(_checks_in(tree))))
     return cells
 
 
-def _parse(source: str) -> ast.Module | None:
-    """A cell's code as Python (IPython's magics turned into calls, line for line), or None."""
+# IPython's transformer tokenizes a whole cell again for each line with a magic or a shell escape:
+# its work grows as lines times such lines (a cell of 200 `!e` lines takes a second, of 20,000
+# hours). Past these budgets a cell is not transformed here: it checks nothing (it still runs, in
+# the student's process, on the student's time).
+CELL_TRANSFORM_BUDGET = 2_000  # about 0.05 s
+NOTEBOOK_TRANSFORM_BUDGET = 20_000
+
+
+def transform_cost(source: str) -> int:
+    lines = source.splitlines()
+    return len(lines) * sum(1 for line in lines if any(escape in line for escape in "%!?"))
+
+
+def _parse(source: str, budget: list[int] | None = None) -> ast.Module | None:
+    """A cell's code as Python (IPython's magics turned into calls, line for line), or None.
+    `budget` ([transform work left]) is shared by the cells of one notebook."""
     try:
         return ast.parse(source)
     except Exception:  # magics, or code that does not parse at all
         pass
+    cost = transform_cost(source)
+    if cost > min(CELL_TRANSFORM_BUDGET, budget[0] if budget else CELL_TRANSFORM_BUDGET):
+        return None
+    if budget:
+        budget[0] -= cost
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
@@ -175,10 +203,13 @@ def _without_checks(source: str, tree: ast.Module | None) -> str:
     return PIP_LINE.sub(r"\1pass", "\n".join(lines))
 
 
-def check_calls(source: str, tree: ast.Module | None = None) -> list[str]:
+def check_calls(source: str) -> list[str]:
     """The questions of the `grader.check("...")` calls in a cell's code (not in comments or strings,
     but in the code of a cell magic such as `%%capture`, which IPython passes as a string)."""
-    tree = tree or _parse(source)
+    return _checks_in(_parse(source))
+
+
+def _checks_in(tree: ast.Module | None) -> list[str]:
     questions = []
     for node in ast.walk(tree) if tree else ():
         if _is_grader_call(node, ("check",)) and node.args and isinstance(node.args[0], ast.Constant) \

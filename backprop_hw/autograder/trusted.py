@@ -19,7 +19,6 @@ Every status is derived here, from what this process saw: the time each cell too
 clock, how the process ended, and the kinds of error the harness reported (never its words).
 """
 
-import builtins
 import json
 import re
 import selectors
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 import nbformat
 import numpy as np
 
-from .submission import Cell, checkpoints, code_cells, scan_for_tampering
+from .submission import Cell, checkpoints, code_cells, printable, scan_for_tampering
 
 if TYPE_CHECKING:
     from otter.test_files.exception_test import ExceptionTestFile
@@ -41,13 +40,19 @@ HARNESS = Path(__file__).with_name("harness.py")
 LARGEST_MESSAGE = 20_000_000  # bytes of one protocol line from the harness
 MAX_DEPTH, MAX_ITEMS, MAX_DIMENSIONS, MAX_EXTENT = 3, 64, 4, 10_000
 READY_SECONDS = 120.0  # how long the harness may take to import what it needs
-# The error types a hidden case may name: Python's own. A student's class name could carry data.
-SAFE_ERROR_TYPES = frozenset(name for name, value in vars(builtins).items()
-                             if isinstance(value, type) and issubclass(value, BaseException)) | {"CellTimeout"}
+# The error types a hidden case may name: those a mistake in this homework raises, Python's own.
+# Anything else is "Exception": the name of a class, or a choice among many types, could carry data.
+SAFE_ERROR_TYPES = frozenset({
+    "ArithmeticError", "AssertionError", "AttributeError", "CellTimeout", "FloatingPointError", "IndexError",
+    "KeyError", "LookupError", "MemoryError", "NameError", "NotImplementedError", "OverflowError",
+    "RecursionError", "RuntimeError", "SystemExit", "TypeError", "UnboundLocalError", "ValueError",
+    "ZeroDivisionError"})
 
 
-class HarnessStopped(Exception):
-    """The student's process ended, hung, or broke the protocol: the reason is the message."""
+class HarnessStopped(BaseException):
+    """The student's process ended, hung, or broke the protocol: the reason is the message. (A
+    BaseException: the checks' `except Exception`, meant for what the student's code raised, lets
+    it through to the grading, which marks the cases left unjudged.)"""
 
 
 class GraderFailure(Exception):
@@ -303,7 +308,7 @@ class StudentValues(dict):
         kind = re.sub(r"\W", "", str(error.get("type", "Error")))[:40] or "Error"
         if self.hidden and kind not in SAFE_ERROR_TYPES:
             kind = "Exception"
-        message = "" if self.hidden else str(error.get("message", ""))[:300]
+        message = "" if self.hidden else printable(str(error.get("message", ""))[:300])
         return type(kind, (StudentError,), {})(message)
 
     def student_cells(self) -> list[str]:
@@ -439,7 +444,9 @@ def grade(notebook: nbformat.NotebookNode, tests_dir: Path, support_dir: Path, l
     grading.problems[:0] = cell_problems(runs, cells, cell_seconds) + problems
     fail_unjudged(grading, [q for q in questions if q not in reached],
                   f"not graded: the notebook stopped before this question was checked ({stopped})")
-    fail_unjudged(grading, reached, f"not graded: {hidden_stop or 'the hidden checks could not run'}")
+    # Not the reason itself: an exit code is the notebook's to choose, and could carry a hidden value.
+    fail_unjudged(grading, reached, "not graded: the notebook's process stopped during the hidden checks (it "
+                  "ended, or ran out of time or memory)" if hidden_stop else "not graded: the hidden checks could not run")
     grading.finished = stopped is None and hidden_stop is None
     return grading
 
@@ -459,9 +466,16 @@ def advance(student: StudentProcess, cells: list[Cell], plan: dict[str, int], la
 def replay(launch: Launcher, cells: list[Cell], plan: dict[str, int], reached: list[str], cell_seconds: float,
            wall_seconds: float, grading: Grading) -> Optional[StudentProcess]:
     """A fresh student process with the cells run again up to the last check reached, and the same
-    snapshots: the hidden cases run there. None (and a problem noted) if it stops on the way;
-    GraderFailure if it never gets ready."""
-    student = StudentProcess(launch(True), cell_seconds, wall_seconds)
+    snapshots: the hidden cases run there. None (and a problem noted) if it stops on the way, or
+    never gets ready: the first process did, so what stops this one is what the notebook left behind."""
+    launched = launch(True)
+    try:
+        student = StudentProcess(launched, cell_seconds, wall_seconds)
+    except GraderFailure as failure:
+        launched.kill()
+        launched.wait()
+        grading.problems.append(f"replaying the notebook for its hidden checks failed ({failure})")
+        return None
     student.launched.mute()
     try:
         advance(student, cells, {q: plan[q] for q in reached}, max(plan[q] for q in reached), [], lambda _: None)
@@ -490,9 +504,9 @@ def quote(source: str, line: Optional[int]) -> str:
     """The line of a cell that failed, from this process's own copy, or its first line."""
     lines = source.splitlines()
     if line is not None and 1 <= line <= len(lines) and lines[line - 1].strip():
-        return f"line {line}: {lines[line - 1].strip()[:60]}"
+        return f"line {line}: {printable(lines[line - 1].strip()[:60])}"
     first = next((text.strip() for text in lines if text.strip()), "")
-    return f"the cell starting {first[:60]}"
+    return f"the cell starting {printable(first[:60])}"
 
 
 def grade_nothing(tests_dir: Path, support_dir: Path, reason: str) -> Grading:
