@@ -342,20 +342,8 @@ CORRECT: list[Answer] = [
     correct("a %%capture cell", "q1.2", "%%capture\n" + BASELINE["q1.2"]),
     correct("the check's result kept", "q1.1", BASELINE["q1.1"] + 'result = grader.check("q1.1")\nresult\n'),
     correct("the check displayed", "q1.2", BASELINE["q1.2"] + 'display(grader.check("q1.2"))\n'),
-    correct("a function that sets globals", "q1.1", _code("""
-        def forward_pass():
-            global f0, h1, f1, h2, f2, h3, f3, l_i
-            f0 = beta0 + omega0 * x
-            h1 = np.sin(f0)
-            f1 = beta1 + omega1 * h1
-            h2 = np.exp(f1)
-            f2 = beta2 + omega2 * h2
-            h3 = np.cos(f2)
-            f3 = beta3 + omega3 * h3
-            l_i = (f3 - y) ** 2
-
-        forward_pass()
-        """)),
+    correct("a function that sets globals", "q1.1", "def forward_pass():\n    global f0, h1, f1, h2, f2, h3, f3, l_i\n"
+            + textwrap.indent(BASELINE["q1.1"], "    ") + "\n\nforward_pass()\n"),
     correct("a loop over locals()", "q1.3", _code("""
         for k, h in enumerate([x, h1, h2, h3]):
             locals()[f"dldbeta{k}"] = locals()[f"dldf{k}"]
