@@ -104,7 +104,7 @@ def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: in
         grading = trusted.grade(notebook, tests, support, launch, cell_seconds=limits.cell_seconds,
                                 wall_seconds=limits.wall_seconds)
     except trusted.GraderFailure as failure:
-        return Outcome(grader_error=str(failure), log=submission.printable(launched[0].output.decode(errors="replace")) if launched else "")
+        return Outcome(grader_error=str(failure), log=log_of(launched[0]) if launched else "")
     first = launched[0]
     notes = list(grading.problems)
     if first.output_total > limits.output_bytes:
@@ -114,8 +114,13 @@ def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: in
     grading.flags[:0] = flags
     status = "; ".join(["completed" if grading.finished else "partly graded", *notes])
     return Outcome(results=feedback.gradescope_results(grading, config, status), complete=grading.finished,
-                   notes=notes, flags=grading.flags, log=submission.printable(first.output.decode(errors="replace")),
+                   notes=notes, flags=grading.flags, log=log_of(first),
                    seconds=round(time.monotonic() - started, 3))
+
+
+def log_of(launched: sandbox.Forked) -> str:
+    """What the notebook printed (its start), as it may be shown."""
+    return submission.printable(launched.output.decode(errors="replace"))
 
 
 def warm_up(source: Path) -> None:

@@ -4,7 +4,8 @@
 The rule: modules here import only the standard library, otter-grader, numpy, nbformat and
 IPython (what otter's grading environment has; the harness also warms up matplotlib), and each
 other by relative import. Never `backprop_hw`: it is not in the zip. `harness.py` imports nothing
-of this package at all, because its source alone is run (`python -I -c SOURCE`) in the student's process.
+of this package at all, because its source alone is run (`python -I -c SOURCE`) as the student's
+process.
 `package_tests/test_layout.py` enforces both.
 
 - `harness.py`: the untrusted half, in the student's process.

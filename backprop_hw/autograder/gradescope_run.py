@@ -95,8 +95,8 @@ def as_student(folder: Path, uid: Optional[int], isolate_network: bool) -> Launc
                        "MPLCONFIGDIR": str(folder), "IPYTHONDIR": str(folder / ".ipython")}
         # The harness's source goes on the command line, and -I keeps the folder off the import
         # path: nothing the notebook writes there can change the process that replays it.
-        process = subprocess.Popen([sys.executable, "-I", "-c", HARNESS.read_text(), str(CELL_SECONDS)], cwd=folder,
-                                   env=environment, preexec_fn=demote, start_new_session=True,
+        process = subprocess.Popen([sys.executable, "-I", "-c", HARNESS.read_text(), str(CELL_SECONDS)],
+                                   cwd=folder, env=environment, preexec_fn=demote, start_new_session=True,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         return PopenProcess(process, uid)
 

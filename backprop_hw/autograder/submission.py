@@ -103,7 +103,8 @@ def archive_members(archive: Path) -> list[zipfile.ZipInfo]:
                                 f"{MAX_BYTES >> 20} MB unpacked)")
     for info in members:
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise SubmissionProblem(f"{archive.name} contains a symbolic link ({printable(info.filename)[:100]}), which is never followed")
+            raise SubmissionProblem(f"{archive.name} contains a symbolic link ({printable(info.filename)[:100]}), "
+                                    "which is never followed")
         if info.filename.endswith(".ipynb") and info.file_size > MAX_NOTEBOOK_BYTES:
             raise SubmissionProblem(f"the notebook in {archive.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
     return members
@@ -117,7 +118,8 @@ def read_notebook(path: Path, assignment_name: str | None) -> nbformat.NotebookN
     except Exception as error:  # whatever a broken file raises, it is the submission's problem
         raise SubmissionProblem(f"the notebook cannot be read ({type(error).__name__}): is it empty or corrupt?")
     if assignment_name and name != assignment_name:
-        raise SubmissionProblem(f"this notebook is for assignment '{printable(str(name))[:60]}', not '{assignment_name}'")
+        raise SubmissionProblem(f"this notebook is for assignment '{printable(str(name))[:60]}', "
+                                f"not '{assignment_name}'")
     return notebook
 
 
@@ -215,10 +217,14 @@ def _checks_in(tree: ast.Module | None) -> list[str]:
         if _is_grader_call(node, ("check",)) and node.args and isinstance(node.args[0], ast.Constant) \
                 and isinstance(node.args[0].value, str):
             questions.append(node.args[0].value)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run_cell_magic" \
-                and len(node.args) == 3 and isinstance(node.args[2], ast.Constant) and isinstance(node.args[2].value, str):
+        elif _is_cell_magic(node):  # get_ipython().run_cell_magic(name, line, body)
             questions += check_calls(node.args[2].value)
     return questions
+
+
+def _is_cell_magic(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run_cell_magic"
+            and len(node.args) == 3 and isinstance(node.args[2], ast.Constant) and isinstance(node.args[2].value, str))
 
 
 def checkpoints(cells: list[Cell], questions: list[str]) -> dict[str, int]:

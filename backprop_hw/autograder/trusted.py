@@ -321,8 +321,9 @@ class StudentValues(dict):
         (whatever they raise), then `inputs` set again, then `cells`. Return the values of `names`
         afterwards and what `cells` raised. The namespace is put back after."""
         ran = range(self.cells)
-        order = {"helpers": [i for i in helpers if i in ran], "cells": [i for i in cells if i in ran], "clear": list(clear),
-                 "inputs": {name: encode_argument(value) for name, value in inputs.items()}, "names": list(names)}
+        order = {"helpers": [i for i in helpers if i in ran], "cells": [i for i in cells if i in ran],
+                 "clear": list(clear), "inputs": {name: encode_argument(value) for name, value in inputs.items()},
+                 "names": list(names)}
         answer = self.request({"rerun": order})
         values = answer.get("values") if isinstance(answer.get("values"), dict) else {}
         error = answer.get("error")
@@ -445,8 +446,8 @@ def grade(notebook: nbformat.NotebookNode, tests_dir: Path, support_dir: Path, l
     fail_unjudged(grading, [q for q in questions if q not in reached],
                   f"not graded: the notebook stopped before this question was checked ({stopped})")
     # Not the reason itself: an exit code is the notebook's to choose, and could carry a hidden value.
-    fail_unjudged(grading, reached, "not graded: the notebook's process stopped during the hidden checks (it "
-                  "ended, or ran out of time or memory)" if hidden_stop else "not graded: the hidden checks could not run")
+    fail_unjudged(grading, reached, "not graded: the notebook's process stopped during the hidden checks (it ended, "
+                  "or ran out of time or memory)" if hidden_stop else "not graded: the hidden checks could not run")
     grading.finished = stopped is None and hidden_stop is None
     return grading
 
