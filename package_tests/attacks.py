@@ -70,7 +70,7 @@ np.array_equal = lambda *args, **kwargs: True
 math.isclose = lambda *args, **kwargs: True
 np.testing.assert_allclose = lambda *args, **kwargs: None
 '''),
-    "write results.json, then kill the grader": ("end", f'''
+    "write results.json and modules of its own, then kill the grader": ("end", f'''
 import json, os, glob
 perfect = {PERFECT!r}
 for path in ["/autograder/results/results.json", "results.json", "../results/results.json"] + glob.glob("/tmp/*/results.json"):
@@ -79,7 +79,13 @@ for path in ["/autograder/results/results.json", "results.json", "../results/res
             json.dump(perfect, handle)
     except OSError:
         pass
-os._exit(0)
+for name in ("harness.py", "numpy.py", "json.py", "encodings.py", "sitecustomize.py"):
+    try:
+        with open(name, "w") as module:  # for the process that replays the notebook: it must not import these
+            module.write("import sys\\nsys.exit(3)\\n")
+    except OSError:
+        pass
+os._exit(0)  # the hidden checks need that replay
 '''),
     "forge answers on the grading pipe": ("end", '''
 import os, json
@@ -204,16 +210,6 @@ for name, module in list(sys.modules.items()):
     "an error message that no file can hold, with terminal escapes": ("before q2.1", r'''
 def compute_network_output(net_input, all_weights, all_biases):
     raise ValueError("\ud800 \x1b]0;owned\x07 \x1b[2J <script>alert(1)</script>")
-'''),
-    "a module of the notebook's own that stops the replay": ("end", '''
-import os
-for name in ("harness.py", "numpy.py", "json.py", "encodings.py", "sitecustomize.py"):
-    try:
-        with open(name, "w") as module:
-            module.write("import sys\\nsys.exit(3)\\n")
-    except OSError:
-        pass
-os._exit(0)  # the hidden checks need a replay, which must not import these
 '''),
     "an exit code that carries a hidden parameter": ("before q1.3", '''
 import os

@@ -123,7 +123,7 @@ def test_the_gradescope_path_agrees(graded: dict[str, Graded], tmp_path: Path) -
             assert result.scores == graded[name].scores, name
 
 
-IN_NOTEBOOK = ["q1.1 typed in, 6 places", "q1.2 forward values reused as scratch names",
+IN_NOTEBOOK = ["q1.2 forward values reused as scratch names",
                "the table typed in, and a backward pass of zeros",
                "helper names kept in earlier answer cells (h0, activations, local derivatives)"]
 

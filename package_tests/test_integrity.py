@@ -27,10 +27,10 @@ LARGE_ZIP = "an export zip of 2.6 MB that unpacks to 2.6 GB"
 SPECIAL = (PICKLE, LINK, LARGE_ZIP)
 ALL_ATTACKS = [*ATTACKS, *SPECIAL]
 # The attacks on what Gradescope's path does its own way; the rest meet the same code as in make grade.
-GRADESCOPE_ATTACKS = ["write results.json, then kill the grader", "forge answers on the grading pipe",
-                      "an answer nested 100,000 levels deep", "a process that outlives grading and forges the results",
-                      "read the submission metadata and the hidden tests, and show them", PICKLE,
-                      "a module of the notebook's own that stops the replay"]
+GRADESCOPE_ATTACKS = ["write results.json and modules of its own, then kill the grader",
+                      "forge answers on the grading pipe", "an answer nested 100,000 levels deep",
+                      "a process that outlives grading and forges the results",
+                      "read the submission metadata and the hidden tests, and show them", PICKLE]
 
 
 def slug(name: str) -> str:
@@ -163,7 +163,7 @@ def test_the_autograder_folder_stays_closed(gradescope: dict[str, Graded]) -> No
 def test_what_the_notebook_leaves_behind_cannot_stop_the_replay(batch: dict[str, Graded],
                                                                 gradescope: dict[str, Graded]) -> None:
     for graded in (batch, gradescope):
-        result = graded["a module of the notebook's own that stops the replay"]
+        result = graded["write results.json and modules of its own, then kill the grader"]
         assert result.scores == TWIN_SCORES, result.visible  # a grade, not "Autograder failed"
         assert "replayed" in result.notes
 
