@@ -45,11 +45,14 @@ PR_CAPBSET_DROP = 24
 # setfcap. Not sys_admin: no mounts, no namespaces, no escape.
 GRADESCOPE_ROOT_CAPABILITIES = frozenset({0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31})
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
-# The kernel's keyrings belong to a uid, not to a namespace: a notebook could leave data there for
-# the next one graded as the same sandbox uid. Docker's default seccomp profile refuses these calls,
-# and so does the sandbox: add_key, request_key and keyctl fail with EPERM (on x86_64 and aarch64,
-# by the audit architecture and its system call numbers; elsewhere the filter is not installed).
-KEYRING_SYSCALLS = {"x86_64": (0xC000003E, (248, 249, 250)), "aarch64": (0xC00000B7, (217, 218, 219))}
+# System calls that reach state shared with other sandboxes, refused with EPERM by a seccomp filter
+# (on x86_64 and aarch64, by the audit architecture and its call numbers; elsewhere the filter is
+# not installed). The kernel's keyrings belong to a uid, not to a namespace, so a notebook could
+# leave data there for the next one graded as the same uid (add_key, request_key and keyctl; Docker's
+# default profile refuses them too); and which files are in the page cache, which every sandbox
+# shares, can be read without timing (mincore, cachestat, and preadv2/pwritev2 with RWF_NOWAIT).
+BLOCKED_SYSCALLS = {"x86_64": (0xC000003E, (248, 249, 250, 27, 451, 327, 328)),
+                    "aarch64": (0xC00000B7, (217, 218, 219, 232, 451, 286, 287))}
 GIB = 1 << 30
 MIB = 1 << 20
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -235,7 +238,9 @@ class Holder:
         command = [
             bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--info-fd", str(info_write),
-            *system_arguments(), "--proc", "/proc", "--dev", "/dev",
+            # /proc/sys hidden: its counters (open files, inodes) are the whole machine's, a channel
+            # between sandboxes.
+            *system_arguments(), "--proc", "/proc", "--tmpfs", "/proc/sys", "--dev", "/dev",
             "--perms", "1777", "--size", str(limits.tmpfs_bytes), "--tmpfs", "/tmp",
             "--perms", "1777", "--size", str(limits.tmpfs_bytes), "--tmpfs", "/autograder",
             *python_arguments(), *binds,
@@ -303,6 +308,7 @@ def enter(holder: Holder, uid: Optional[int], limits: Limits) -> int:
     Docker's default set (GRADESCOPE_ROOT_CAPABILITIES) from its next exec on.
     """
     libc = _libc()
+    last_capability = int(Path("/proc/sys/kernel/cap_last_cap").read_text())  # the sandbox hides /proc/sys
     joining = holder.cgroup.open_for_joining() if holder.cgroup is not None else []
     root = os.open(f"/proc/{holder.pid}/root", os.O_RDONLY | os.O_DIRECTORY)
     namespaces = [os.open(f"/proc/{holder.pid}/ns/{name}", os.O_RDONLY) for name in NAMESPACES]
@@ -328,7 +334,7 @@ def enter(holder: Holder, uid: Optional[int], limits: Limits) -> int:
     for limit, value in limited:
         resource.setrlimit(limit, (value, value))
     if uid is None:
-        for capability in range(int(Path("/proc/sys/kernel/cap_last_cap").read_text()) + 1):
+        for capability in range(last_capability + 1):
             if capability not in GRADESCOPE_ROOT_CAPABILITIES:
                 _check(libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0), f"drop capability {capability}")
     else:
@@ -336,7 +342,7 @@ def enter(holder: Holder, uid: Optional[int], limits: Limits) -> int:
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)  # leaving uid 0 clears every capability
     _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    program = keyring_filter()
+    program = seccomp_filter()
     if program is not None:
         _install_filter(libc, program)
     _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")  # after setresuid, which clears it
@@ -350,12 +356,12 @@ def enter(holder: Holder, uid: Optional[int], limits: Limits) -> int:
     return 0
 
 
-def keyring_filter() -> Optional[bytes]:
-    """A classic BPF program for seccomp: EPERM for the keyring calls (and for any other
+def seccomp_filter() -> Optional[bytes]:
+    """A classic BPF program for seccomp: EPERM for the BLOCKED_SYSCALLS (and for any other
     architecture or the x32 ABI), every other call allowed; None on an architecture not listed."""
-    if platform.machine() not in KEYRING_SYSCALLS:
+    if platform.machine() not in BLOCKED_SYSCALLS:
         return None
-    architecture, calls = KEYRING_SYSCALLS[platform.machine()]
+    architecture, calls = BLOCKED_SYSCALLS[platform.machine()]
     load, equal, at_least, give = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, JMP|JEQ|K, JMP|JGE|K, RET|K
     deny = 3 + len(calls) + 2  # the index of the last instruction
     program = [(load, 0, 0, 4), (equal, 0, deny - 2, architecture), (load, 0, 0, 0),

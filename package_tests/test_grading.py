@@ -158,6 +158,13 @@ libc = ctypes.CDLL(None, use_errno=True)
 add_key = {{"x86_64": 248, "aarch64": 217}}[platform.machine()]
 stored = libc.syscall(add_key, b"user", b"note", b"for the next one", 16, -4)  # the user keyring
 probes["keyring"] = "writable" if stored != -1 else os.strerror(ctypes.get_errno())
+try:  # whether a file is in the page cache, which every sandbox shares, without timing
+    with open(os.__file__, "rb") as module:
+        os.preadv(module.fileno(), [bytearray(1)], 0, os.RWF_NOWAIT)
+    probes["page cache"] = "readable"
+except OSError as error:
+    probes["page cache"] = error.strerror
+probes["machine counters"] = os.path.exists("/proc/sys/fs/file-nr")
 print("PROBES", json.dumps(probes))"""
 
 
@@ -174,7 +181,8 @@ def test_the_sandbox_confines_the_notebook_and_a_rerun_changes_nothing(tmp_path)
     probes = json.loads(log.split("PROBES ", 1)[1].splitlines()[0])
     assert probes["uid"] >= sandbox.SANDBOX_UID_BASE
     assert probes == {**probes, "repository": [".venv"], "network": "blocked", "system": "read-only",
-                      "keyring": "Operation not permitted"}
+                      "keyring": "Operation not permitted", "page cache": "Operation not permitted",
+                      "machine counters": False}
     # No test, no reference value, not even the notebook (its cells come by pipe): only what it wrote itself.
     assert not [path for path in probes["autograder"] if path.endswith((".py", ".ipynb", ".json"))], probes["autograder"]
     assert len(probes["processes"]) < 5  # the sandbox's own init and placeholder, and the notebook
