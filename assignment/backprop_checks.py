@@ -149,8 +149,24 @@ class _QuietGrader:
         return lambda *args, **kwargs: None
 
 
-DYNAMIC = "*"  # stands in `bound_names` for "and maybe any name": the cell calls globals(), vars() or exec
-NAMESPACE_CALLS = ("globals", "locals", "vars", "exec")
+DYNAMIC = "*"  # stands in `bound_names` for "and maybe any name": the cell writes through globals() or exec
+NAMESPACE_CALLS = ("globals", "locals", "vars")
+
+
+def _namespace_call(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in NAMESPACE_CALLS
+
+
+def writes_namespace(node: ast.AST) -> bool:
+    """Whether code may bind names unseen: `exec`, `globals()[...] = ...`, `vars().update(...)`, or
+    the namespace kept under a name of its own (reading it, to print, binds nothing)."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "exec":
+        return True
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)) and _namespace_call(node.value):
+        return True
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _namespace_call(node.func.value):
+        return node.func.attr in ("update", "setdefault", "__setitem__")
+    return isinstance(node, (ast.Assign, ast.NamedExpr)) and _namespace_call(node.value)
 
 
 def magic_body(node: ast.AST) -> str | None:
@@ -159,9 +175,13 @@ def magic_body(node: ast.AST) -> str | None:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
         argument = {"run_cell_magic": 2, "run_line_magic": 1}.get(node.func.attr)
         if argument is not None and len(node.args) > argument and isinstance(node.args[argument], ast.Constant) \
-                and isinstance(node.args[argument].value, str):
-            return node.args[argument].value
+                and isinstance(node.args[argument].value, str) and not _is_constant(node.args[0], "timeit"):
+            return node.args[argument].value  # (`%%timeit` runs its code in a function of its own)
     return None
+
+
+def _is_constant(node: ast.AST, value: str) -> bool:
+    return isinstance(node, ast.Constant) and node.value == value
 
 
 @functools.lru_cache(maxsize=4096)
@@ -220,7 +240,7 @@ def bound_names(source: str) -> frozenset[str]:
             names.add(node.name)  # and the names its body declares `global` (run when it is called)
             names.update(name for inner in ast.walk(node) if isinstance(inner, ast.Global) for name in inner.names)
             return
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in NAMESPACE_CALLS:
+        if writes_namespace(node):
             names.add(DYNAMIC)
         body = magic_body(node)
         if body is not None:
@@ -250,7 +270,7 @@ def bound_names(source: str) -> frozenset[str]:
 def answer_cells(sources: Sequence[str], outputs: Sequence[str]) -> list[int]:
     """The cells to run again for `outputs`, in the order they ran: for each output, the last cell
     that assigns it by name; and the last cell that may assign names dynamically (through
-    `globals()`, `locals()`, `vars()` or `exec`), if it ran after one of those or none assigns them by name."""
+    `globals()`, `locals()`, `vars()` or `exec`), unless every output is assigned by name after it."""
     latest: dict[str, int] = {}
     dynamic = None
     for index, source in enumerate(sources):
@@ -260,26 +280,31 @@ def answer_cells(sources: Sequence[str], outputs: Sequence[str]) -> list[int]:
         if DYNAMIC in names:
             dynamic = index
     cells = set(latest.values())
-    if dynamic is not None and (not cells or dynamic > min(cells)):
+    if dynamic is not None and any(latest.get(name, -1) < dynamic for name in outputs):
         cells.add(dynamic)
     return sorted(cells)
 
 
 def rerun_plan(sources: Sequence[str], question: str) -> tuple[list[int], list[int]]:
-    """(helpers, cells): the answer cells of `question` (`answer_cells`), and the answer cells of
-    earlier questions that assign a name those cells read but neither assign nor are given (a
-    helper such as `h0 = x` or `activations = [x, h1, h2, h3]` kept in the q1.1 cell). The helpers
-    run again first, with the same inputs, so that such a name belongs to the inputs too; then the
-    inputs are set again, so that an earlier question's mistake stays its own."""
+    """(helpers, cells): the answer cells of `question` (`answer_cells`), and for each name those
+    cells read but neither assign nor are given, the last other cell that assigns it among the
+    cells answering this question or an earlier one (a helper such as `h0 = x` or
+    `activations = [x, h1, h2, h3]` kept in the q1.1 cell, or `dh1_df0` in an older copy of the
+    q1.2 cell). The helpers run again first, with the same inputs, so that such a name belongs to
+    the inputs too; then the inputs are set again, so that an earlier question's mistake stays its own."""
     given, outputs = TOY_QUESTIONS[question]
     cells = answer_cells(sources, outputs)
     needed = set().union(*(read_names(sources[index]) for index in cells)) - set(given) - set(outputs)
     needed -= set().union(*(bound_names(sources[index]) for index in cells))
     questions = list(TOY_QUESTIONS)
-    earlier = [name for other in questions[:questions.index(question)] for name in TOY_QUESTIONS[other][1]]
-    helpers = [index for index in answer_cells(sources, earlier)
-               if index not in cells and bound_names(sources[index]) & (needed | {DYNAMIC})] if needed else []
-    return helpers, cells
+    answering = {name for other in questions[:questions.index(question) + 1] for name in TOY_QUESTIONS[other][1]}
+    last: dict[str, int] = {}
+    for index, source in enumerate(sources):
+        bound = bound_names(source)
+        if index not in cells and bound & (answering | {DYNAMIC}):
+            for name in needed if DYNAMIC in bound else bound & needed:
+                last[name] = index
+    return sorted(set(last.values())), cells
 
 
 def _rerun_here(namespace: dict, question: str, inputs: dict[str, Any],
@@ -324,7 +349,7 @@ def rerun(env: Any, question: str, point: dict) -> Rerun:
     (parameters, and the exact values of the earlier steps); return the values afterwards,
     the inputs included (to see whether the cells changed them)."""
     given, outputs = TOY_QUESTIONS[question]
-    inputs = {name: float(point[name]) for name in given}
+    inputs = {name: np.float64(point[name]) for name in given}  # numbers as the notebook holds them
     names = [*outputs, *given]
     if hasattr(env, "rerun_cells"):  # the trusted grader's view of the student's process
         key = (question, tuple(inputs.values()))  # the cases of one check share their reruns
@@ -360,6 +385,9 @@ def _rerun_checked(env: Any, question: str, point: dict, hidden: bool, where: st
         _fail(f"Your cells for {question} raised {kind}{_detail(f': {result.error}', hidden)} when run again "
               f"{where}. They must work for any values of the parameters and of the earlier steps.")
     changed = [name for name in given if not _same(result.values.get(name), point[name], RTOL_CHANGED)]
+    if changed and changed[0] in PARAMETERS:
+        _fail(f"Your cells for {question} change `{changed[0]}`, which the notebook gives: leave the parameters "
+              "as they are (your cells must not set them again), so that they work for any values of them.")
     if changed:
         _fail(f"Your cells for {question} change `{changed[0]}`, which an earlier step computed: keep the values "
               "of earlier steps as they are, and use new names for anything else you compute.")

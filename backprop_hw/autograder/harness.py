@@ -57,11 +57,13 @@ def encode_value(value: Any, depth: int = 0) -> dict:
         if isinstance(value, (int, float, numpy.integer, numpy.floating)):
             return {"kind": "number", "value": float(value)}
         if isinstance(value, numpy.ndarray):
+            value = numpy.asarray(value)  # an np.matrix stays 2-D through ravel()
             if value.dtype.kind not in "iuf" or value.size > MAX_ARRAY_SIZE:
                 return {"kind": "other", "type": f"array of {value.dtype}"}
             return {"kind": "array", "shape": list(value.shape), "data": value.astype(float).ravel().tolist()}
-        if isinstance(value, (list, tuple)) and depth < MAX_DEPTH and len(value) <= MAX_ITEMS:
-            return {"kind": type(value).__name__, "items": [encode_value(v, depth + 1) for v in value]}
+        if isinstance(value, (list, tuple)) and depth < MAX_DEPTH and len(value) <= MAX_ITEMS:  # a namedtuple too
+            return {"kind": "list" if isinstance(value, list) else "tuple",
+                    "items": [encode_value(v, depth + 1) for v in value]}
         if callable(value):
             return {"kind": "function"}
         return {"kind": "other", "type": type(value).__name__}
@@ -188,9 +190,13 @@ class Student:
     def rerun(self, namespace: dict, order: dict) -> dict:
         """Run earlier cells again with some names set first (the helper cells, whatever they raise,
         then the names set again, then the cells); return the names asked for."""
+        import numpy
+
         for name in order["clear"]:
             namespace.pop(name, None)
-        inputs = {name: decode_argument(plain) for name, plain in order["inputs"].items()}
+        # Numbers as the notebook holds them (numpy floats, with .item() and .copy()), not Python's.
+        inputs = {name: numpy.float64(value) if isinstance(value, float) else value
+                  for name, value in ((name, decode_argument(plain)) for name, plain in order["inputs"].items())}
 
         def run(index: int) -> None:
             code = compile(self.shell.transform_cell(self.cells[index]), f"<cell {index}>", "exec")

@@ -143,6 +143,8 @@ def write_back(original: Any, plain_after: Any, hidden: bool = False) -> None:
     if isinstance(original, np.ndarray):
         if isinstance(after, np.ndarray) and after.shape == original.shape:
             original[...] = after
+        else:  # reshaped in place (`net_input.shape = ...`): a change the check must see
+            original[...] = np.nan
     elif isinstance(original, list) and isinstance(after, list):
         original[:] = after
 

@@ -197,6 +197,9 @@ WRONG: list[Answer] = [
     wrong("skips the weight", "q1.2", changed("q1.2", "np.exp(f1) * dldh2", "np.exp(f1) * dldf2"), "`dldf1`"),
     wrong("typed in, 3 places", "q1.2", GIVEN_Q12 + typed_in(Q12_NAMES, 3), "`dldf2`", "expected value"),
     wrong("typed in, 6 places", "q1.2", GIVEN_Q12 + typed_in(Q12_NAMES, 6), "`dldf2`", "does not follow"),
+    wrong("reshapes its argument in place", "q2.1", changed("q2.1", "all_h[0] = net_input",
+                                                            "all_h[0] = net_input.copy()\n    net_input.shape = (net_input.size,)"),
+          "changed its argument `net_input`"),
     wrong("cos written as sqrt(1 - sin**2)", "q1.2", changed("q1.2", "np.cos(f0)", "np.sqrt(1 - h1 ** 2)"),
           "`dldf0`", "derivative of sin is cos"),
     wrong("-sin written as -sqrt(1 - cos**2)", "q1.2", changed("q1.2", "-np.sin(f2)", "-np.sqrt(1 - h3 ** 2)"),
@@ -337,6 +340,16 @@ WRONG: list[Answer] = [
 ]
 
 CORRECT: list[Answer] = [
+    correct("np.matrix products", "q2.1", changed("q2.1", "all_weights[layer] @ all_h[layer]",
+                                                  "np.asmatrix(all_weights[layer]) * np.asmatrix(all_h[layer])")),
+    correct("a namedtuple returned", "q2.1", "from collections import namedtuple\n\n"
+            "Forward = namedtuple('Forward', 'net_output all_f all_h')\n\n"
+            + changed("q2.1", "return net_output, all_f, all_h", "return Forward(net_output, all_f, all_h)")),
+    correct("a namedtuple of gradients", "q2.2", "from collections import namedtuple\n\n"
+            "Gradients = namedtuple('Gradients', 'weights biases')\n\n"
+            + changed("q2.2", "return all_dl_dweights, all_dl_dbiases", "return Gradients(all_dl_dweights, all_dl_dbiases)")),
+    correct(".item() and .copy() of the given values", "q1.2", GIVEN_Q12.replace("2 * (f3 - y)", "(2 * (f3.copy() - y)).item()")
+            + BASELINE["q1.2"][len(GIVEN_Q12):]),
     correct("%matplotlib inline on top", "q1.1", "%matplotlib inline\n" + BASELINE["q1.1"]),
     correct("a %%time cell", "q1.1", "%%time\n" + BASELINE["q1.1"]),
     correct("a %%capture cell", "q1.2", "%%capture\n" + BASELINE["q1.2"]),

@@ -91,6 +91,22 @@ SCENARIOS = [
     Scenario("a helper name kept in a wrong forward pass's cell", {
         "q1.1": "h0 = x\n" + BASELINE["q1.1"].replace("np.exp(f1)", "np.exp(-f1)"),
         "q1.3": BASELINE["q1.3"].replace("dldf0 * x", "dldf0 * h0")}, (1, 4, 4, 4, 6)),
+    Scenario("q1.3 split: a globals() loop, then the betas by name in the answer cell", {
+        "q1.3": "dldbeta0, dldbeta1, dldbeta2, dldbeta3 = dldf0, dldf1, dldf2, dldf3\n"}, (4, 4, 4, 4, 6), after={
+        "q1.2": 'for k, h in enumerate([x, h1, h2, h3]):\n    globals()[f"dldomega{k}"] = h * globals()[f"dldf{k}"]\n'}),
+    Scenario("a globals() loop, then a vars() debug print in the answer cell", {
+        "q1.3": 'for name in ["dldbeta0", "dldomega0"]:\n    print(name, vars()[name])\n'}, (4, 4, 4, 4, 6), after={
+        "q1.2": _code("""
+            for k, h in enumerate([x, h1, h2, h3]):
+                globals()[f"dldbeta{k}"] = globals()[f"dldf{k}"]
+                globals()[f"dldomega{k}"] = h * globals()[f"dldf{k}"]
+            """)}),
+    Scenario("an older q1.2 cell with its helpers, above the fixed one", {
+        "q1.2": GIVEN_Q12 + "dldf2 = dh3_df2 * dldh3\ndldh2 = omega2 * dldf2\ndldf1 = dh2_df1 * dldh2\n"
+                "dldh1 = omega1 * dldf1\ndldf0 = dh1_df0 * dldh1\n"}, (4, 4, 4, 4, 6), after={
+        "q1.1": GIVEN_Q12 + "dh3_df2, dh2_df1, dh1_df0 = -np.sin(f2), np.exp(f1), np.cos(f0)\n"
+                "dldf2 = dh3_df2 * dldh3\ndldh2 = omega2 * dldf2\ndldf1 = dh2_df1 * dldh2\n"
+                "dldh1 = omega1 * dldf1\ndldf0 = -dh1_df0 * dldh1\n"}),
     Scenario("right answers at every check, broken by cells after them", {}, (4, 4, 4, 4, 6), after={
         "q1.1": "f0 = h1 = f1 = h2 = f2 = h3 = f3 = l_i = 0.0\n",
         "q1.2": "dldf3 = dldh3 = dldf2 = dldh2 = dldf1 = dldh1 = dldf0 = 0.0\n",
