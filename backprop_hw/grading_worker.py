@@ -27,6 +27,7 @@ from backprop_hw import sandbox
 from backprop_hw.autograder import feedback, harness, submission, trusted
 from backprop_hw.results import Outcome
 
+NO_MORE_JOBS = 3  # a monitor's exit status: stdin is closed, the worker ends
 NO_CGROUP = ("whole-submission limits are unavailable here (no writable cgroup v1 memory, pids, cpu and "
              "freezer controllers): each process kept its own memory and process limits only")
 
@@ -161,9 +162,6 @@ def serve(source: Path, slot: int, limits: sandbox.Limits) -> None:
             return
         if code != 0:  # the monitor died before it answered: answer for it, still one line per job
             write_line(1, {"outcome": Outcome(grader_error=f"the grading monitor died (exit status {code})").__dict__})
-
-
-NO_MORE_JOBS = 3
 
 
 def write_line(descriptor: int, message: dict) -> None:

@@ -233,11 +233,11 @@ UNFLAGGED = {"an early real check of a later question", "hidden data in error na
 # Attacks on `make grade` only: they aim at the instructor's machine or at the batch.
 BATCH_ATTACKS = {
     "cells of shell escapes that would take IPython's transformer hours": ("end", "\n".join(["!e"] * 20_000)),
-    "read the instructor's environment and memory": ("before q2.1", f'''
+    "read the instructor's environment and memory": ("before q2.1", '''
 import ctypes, os, re
 ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, so that /proc/self can be read
 found = []
-for path in ["/proc/self/environ", "/proc/1/environ", f"/proc/{{os.getppid()}}/environ", "/proc/self/cmdline"]:
+for path in ["/proc/self/environ", "/proc/1/environ", f"/proc/{os.getppid()}/environ", "/proc/self/cmdline"]:
     try:
         found.append(open(path, "rb").read().decode(errors="replace"))
     except OSError:
