@@ -14,6 +14,7 @@ mistake in one question costs points on that question only.
 
 import ast
 import contextlib
+import copy
 import functools
 import io
 import math
@@ -79,7 +80,7 @@ def array(name: str, value: Any, hidden: bool = False) -> np.ndarray:
     if value is None or value is Ellipsis:
         _fail(f"`{name}` is {value!r}: it has not been computed yet.")
     if isinstance(value, (list, tuple)) or not isinstance(value, (Real, np.number, np.ndarray)):
-        _fail(f"`{name}` should be a numpy array, but it is a {type(value).__name__}.")
+        _fail(f"`{name}` should be a numpy array{_detail(f', but it is a {type(value).__name__}', hidden)}.")
     as_array = np.array(value)
     if as_array.dtype.kind not in "iuf":
         _fail(f"`{name}` should hold real numbers{_detail(f', but it has dtype {as_array.dtype}', hidden)}.")
@@ -92,16 +93,21 @@ def array(name: str, value: Any, hidden: bool = False) -> np.ndarray:
 def array_list(name: str, value: Any, length: int, hidden: bool = False) -> list:
     """Check that `value` is a list or tuple of `length` entries and return it as a list."""
     if not isinstance(value, (list, tuple)):
-        _fail(f"`{name}` should be a list, but it is a {type(value).__name__}.")
+        _fail(f"`{name}` should be a list of arrays, one per layer{_detail(f', but it is a {type(value).__name__}', hidden)}.")
     if len(value) != length:
         _fail(f"`{name}` should have {length} entries (one per layer){_detail(f', but it has {len(value)}', hidden)}.")
     return list(value)
 
 
-def _close(actual: np.ndarray, expected: np.ndarray, rtol: float) -> bool:
-    """Compare within `rtol`, relative to each value and to the largest value of the array."""
-    scale = float(np.max(np.abs(expected), initial=0.0))
-    return bool(np.allclose(actual, expected, rtol=rtol, atol=rtol * max(scale, 1e-12)))
+def _close(actual: np.ndarray, expected: np.ndarray, rtol: float, scale: float | None = None) -> bool:
+    """Compare within `rtol`, relative to each value and to `scale` (by default the largest value of
+    the array)."""
+    return bool(np.allclose(actual, expected, rtol=rtol, atol=_atol(expected, rtol, scale)))
+
+
+def _atol(expected: np.ndarray, rtol: float, scale: float | None) -> float:
+    largest = float(np.max(np.abs(expected), initial=0.0)) if scale is None else scale
+    return rtol * max(largest, 1e-12)
 
 
 def check_scalar(name: str, value: Any, expected: float, *, hidden: bool, hint: str = "", where: str = "") -> None:
@@ -121,9 +127,9 @@ def check_scalar(name: str, value: Any, expected: float, *, hidden: bool, hint: 
     _fail(f"`{name}` {problem}{where}. {hint}".strip())
 
 
-def check_relation(name: str, value: Any, candidates: Sequence[float], hint: str, hidden: bool = False) -> None:
+def check_relation(name: str, value: Any, candidates: Sequence[float], hint: str) -> None:
     """Check that `value` equals one of `candidates`, each computed from the student's own values."""
-    actual = scalar(name, value, hidden)
+    actual = scalar(name, value)
     if any(_close(np.float64(actual), np.float64(c), RTOL_RELATION) for c in candidates):
         return
     _fail(f"`{name}` does not follow from the values it is computed from. {hint}")
@@ -385,6 +391,9 @@ def _rerun_checked(env: Any, question: str, point: dict, hidden: bool, where: st
         _fail(f"Your cells for {question} raised {kind}{_detail(f': {result.error}', hidden)} when run again "
               f"{where}. They must work for any values of the parameters and of the earlier steps.")
     changed = [name for name in given if not _same(result.values.get(name), point[name], RTOL_CHANGED)]
+    if changed and hidden:  # which one is the student's code's choice: not said
+        _fail(f"Your cells for {question} change a value they are given (a parameter, or a value an earlier "
+              f"step computed) {where}: leave them as they are, and use new names for anything else you compute.")
     if changed and changed[0] in PARAMETERS:
         _fail(f"Your cells for {question} change `{changed[0]}`, which the notebook gives: leave the parameters "
               "as they are (your cells must not set them again), so that they work for any values of them.")
@@ -407,83 +416,142 @@ def _same(value: Any, expected: float, rtol: float = 0.0) -> bool:
     return abs(number - float(expected)) <= rtol * abs(float(expected))
 
 
+def _number(value: Any) -> float | None:
+    """The student's value as a finite float, or None if it is not one."""
+    try:
+        return scalar("value", value, hidden=True)
+    except AssertionError:
+        return None
+
+
 def check_toy_question(env: Any, question: str, names: Sequence[str], points: Sequence[tuple[str, dict]], *,
-                       hidden: bool, hint: str = "") -> None:
+                       hidden: bool, hint: str = "", subject: str = "") -> None:
     """Run `question`'s cells at each (where, point) and compare `names`, in the order they are
     computed, with the point's values; the first wrong one fails the case (the ones after it are
-    computed from it). A value that stays the same when the point changes was typed in."""
+    computed from it). A value that stays the same when the point changes was typed in. A hidden
+    case says that `subject` is not exact, and nothing about which value."""
     previous = None
     for where, point in points:
         values = _rerun_checked(env, question, point, hidden, where)
+        if hidden:
+            numbers = [_number(values.get(name)) for name in names]
+            if not all(n is not None and _close(np.float64(n), np.float64(point[name]), RTOL_EXACT)
+                       for n, name in zip(numbers, names)):
+                _fail(f"{subject} is not exact {where}. {hint}".strip())
+            continue
         for position, name in enumerate(names):
-            actual = scalar(name, values.get(name), hidden)
-            if not hidden and previous is not None and _same(actual, previous[name]) \
-                    and not _same(actual, point[name], RTOL_TABLE):
+            actual = scalar(name, values.get(name))
+            if previous is not None and _same(actual, previous[name]) and not _same(actual, point[name], RTOL_TABLE):
                 _fail(f"`{name}` stays {actual:.6f} when the parameters change: compute it from the values it "
                       "depends on, never type numbers in.")
             later = f" The values after `{name}` are computed from it: fix it first." if position < len(names) - 1 else ""
-            check_scalar(name, actual, point[name], hidden=hidden, hint=f"{hint}{later}".strip(), where=f" {where}")
-        previous = {name: scalar(name, values.get(name), hidden) for name in names}
+            check_scalar(name, actual, point[name], hidden=False, hint=f"{hint}{later}".strip(), where=f" {where}")
+        previous = {name: scalar(name, values.get(name)) for name in names}
 
 
 def check_toy_steps(env: Any, question: str, steps: Sequence[tuple[str, Callable[[dict], Sequence[float]], str]],
-                    points: Sequence[tuple[str, dict]], *, hidden: bool) -> None:
+                    points: Sequence[tuple[str, dict]], *, hidden: bool, subject: str = "", hint: str = "") -> None:
     """Run `question`'s cells at each (where, point) and check that every step follows, by its
     equation, from the values it is computed from (the question's own values, and the point's
-    inputs): a mistake is found in the line where it is made."""
+    inputs): a public message names the line where a mistake is made; a hidden one says that
+    `subject` does not follow, with `hint`, and nothing about which value."""
     given, outputs = TOY_QUESTIONS[question]
     for where, point in points:
         values = _rerun_checked(env, question, point, hidden, where)
+        if hidden and any(_number(values.get(name)) is None for name in outputs):
+            _fail(f"Your cells for {question} do not give a finite number for every value {where}.")
         own = {**{name: float(point[name]) for name in given},
-               **{name: scalar(name, values.get(name), hidden) for name in outputs}}
+               **{name: scalar(name, values.get(name)) for name in outputs}}
         vanished = [name for name in outputs if own[name] == 0 and point[name] != 0]
-        if vanished:  # a chain of zeros satisfies every product rule and shows no work
+        if vanished and hidden:  # a chain of zeros satisfies every product rule and shows no work
+            _fail(f"Your cells for {question} give 0 {where} for a value that should not be 0: compute every "
+                  "value from the ones before it.")
+        if vanished:
             _fail(f"`{vanished[0]}` is 0 {where}, and it should not be: compute every value from the ones "
                   "before it.")
-        for name, candidates, hint in steps:
-            check_relation(name, own[name], candidates(own), f"{hint} (run {where})", hidden)
+        for name, candidates, step_hint in steps:
+            try:
+                check_relation(name, own[name], candidates(own), f"{step_hint} (run {where})")
+            except AssertionError:
+                if hidden:
+                    _fail(f"{subject} do not all follow from the values they are computed from {where}. {hint}".strip())
+                raise
 
 
 # ---------------------------------------------------------------------------------------------
 # Part 2: the deep network
+#
+# Public cases judge the notebook's network against its printed values, and a random network made
+# at every check, which no code can know in advance. Hidden cases each test one property, on
+# networks of their own: other depths and widths, arguments left as they were, the ReLU's kink. A
+# hidden message names the function or list that is wrong and the kind of mistake, on the case's
+# networks as a whole: never a layer, a count, a shape or an argument that the student's code chose.
+
+FORWARD_RETURNS = ("net_output", "all_f", "all_h")
+BACKWARD_RETURNS = ("all_dl_dweights", "all_dl_dbiases")
+# A random network's hidden pre-activations stay this far from the ReLU's kink, so that centred
+# differences of the loss with DIFFERENCE_STEP never cross it, and its output is below zero.
+KINK_MARGIN = 0.1
+DIFFERENCE_STEP = 1e-6
+# Centred differences of a loss that is piecewise quadratic in each parameter, away from kinks, are
+# exact but for round-off: far below this much of the network's largest gradient.
+RTOL_DIFFERENCES = 1e-6
 
 
 def _relu(values: np.ndarray) -> np.ndarray:
     return np.maximum(values, 0.0)
 
 
-def check_array(name: str, value: Any, expected: Any, *, hidden: bool, hint: str = "") -> None:
-    """Check an array's shape and values; on failure say how it differs (shape, sign, ReLU)."""
+def _tolerance(case: dict) -> dict[str, Any]:
+    """How close a function's results must be to a network's stored ones: to the printed digits for
+    the notebook's network, to round-off for exact values, or as the case says (centred differences:
+    relative to the network's largest gradient)."""
+    if case.get("printed"):
+        return dict(rtol=RTOL_TABLE)
+    return dict(rtol=case.get("rtol", RTOL_EXACT), scale=case.get("scale"))
+
+
+def _indexed(name: str, index: int, hidden: bool) -> str:
+    """`name[index]`, or just `name` in a hidden message (the layer is the student's code's choice)."""
+    return name if hidden else f"{name}[{index}]"
+
+
+def check_array(name: str, value: Any, expected: Any, *, hidden: bool, hint: str = "", where: str = "",
+                rtol: float = RTOL_EXACT, scale: float | None = None) -> None:
+    """Check an array's shape and values; on failure say how it differs (shape, sign, ReLU, zeros)."""
     actual = array(name, value, hidden)
     expected = np.asarray(expected, dtype=float)
+    at = f" ({where})" if where else ""
     if actual.shape != expected.shape:
-        problem = f"has shape {actual.shape}, but it" if not hidden else "has the wrong shape: it"
-        problem += f" should have shape {expected.shape}"
-        if actual.shape == expected.shape[::-1]:
-            problem += ": a transpose is missing or one too many"
-        elif actual.size == expected.size:
-            problem += ": it has the right number of entries but the wrong layout"
-        _fail(f"`{name}` {problem}. {hint}".strip())
-    rtol = RTOL_EXACT if hidden else RTOL_TABLE
-    if _close(actual, expected, rtol):
+        if hidden:
+            problem = "has the wrong shape (a transpose missing or one too many, or the wrong layout)"
+        else:
+            problem = f"has shape {actual.shape}, but it should have shape {expected.shape}"
+            if actual.shape == expected.shape[::-1]:
+                problem += ": a transpose is missing or one too many"
+            elif actual.size == expected.size:
+                problem += ": it has the right number of entries but the wrong layout"
+        _fail(f"`{name}` {problem}{at}. {hint}".strip())
+    if _close(actual, expected, rtol, scale):
         return
-    if np.any(expected != 0) and _close(-actual, expected, rtol):
+    if not np.any(actual):
+        problem = "is all zeros: it is never computed, or a chain of zeros reaches it"
+    elif _close(-actual, expected, rtol, scale):
         problem = "has the wrong sign"
-    elif np.any(expected < 0) and _close(actual, _relu(expected), rtol):
+    elif np.any(expected < 0) and np.any(expected > 0) and _close(actual, _relu(expected), rtol, scale):
         problem = "has a ReLU applied where there should be none"
-    elif hidden and _close(actual, expected, RTOL_TABLE):
+    elif rtol < RTOL_TABLE and _close(actual, expected, RTOL_TABLE, scale):
         problem = "is only approximately right (rounded, or estimated numerically?)"
+    elif hidden:
+        problem = "is wrong"
     else:
-        wrong = int(np.sum(~np.isclose(actual, expected, rtol=rtol, atol=rtol * np.abs(expected).max())))
+        wrong = int(np.sum(~np.isclose(actual, expected, rtol=rtol, atol=_atol(expected, rtol, scale))))
         problem = f"has {wrong} of {expected.size} entries wrong"
-    _fail(f"`{name}` {problem}. {hint}".strip())
+    _fail(f"`{name}` {problem}{at}. {hint}".strip())
 
 
-ANY_NETWORK = "It must work for networks of any depth and layer sizes, taken from its arguments."
-
-
-def call_student(function: Any, name: str, *args: Any, case: str, hint: str = "", hidden: bool = False) -> Any:
-    """Call the student's function; turn its crash into a failure that names the case."""
+def call_student(function: Any, name: str, *args: Any, where: str, hidden: bool = False) -> Any:
+    """Call the student's function; turn its crash into a failure that says where it happened."""
     if not callable(function):
         _fail(f"`{name}` is not defined as a function: run the cell that defines it.")
     try:
@@ -491,16 +559,16 @@ def call_student(function: Any, name: str, *args: Any, case: str, hint: str = ""
     except Exception as error:  # any crash of student code is a failed case, not a test error
         kind = type(error).__name__
         if kind == "CellTimeout":
-            _fail(f"`{name}` did not finish in time ({case}). {hint}".strip())
-        _fail(f"`{name}` raised {kind}{_detail(f': {error}', hidden)} ({case}). {hint}".strip())
+            _fail(f"`{name}` did not finish in time ({where}).")
+        _fail(f"`{name}` raised {kind}{_detail(f': {error}', hidden)} ({where}).")
 
 
-def unpack(result: Any, name: str, count: int, hidden: bool = False) -> tuple:
-    """Check that a function returned a tuple of `count` values."""
-    if not isinstance(result, (tuple, list)) or len(result) != count:
-        length = f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""
-        _fail(f"`{name}` should return {count} values, but it returned {type(result).__name__}"
-              f"{_detail(length, hidden)}.")
+def unpack(result: Any, name: str, returns: Sequence[str], hidden: bool = False) -> tuple:
+    """Check that a function returned a tuple of the values `returns` names."""
+    if not isinstance(result, (tuple, list)) or len(result) != len(returns):
+        what = f"{type(result).__name__}{f' of length {len(result)}' if isinstance(result, (tuple, list)) else ''}"
+        _fail(f"`{name}` should return {len(returns)} values ({', '.join(returns)})"
+              f"{_detail(f', but it returned {what}', hidden)}.")
     return tuple(result)
 
 
@@ -511,49 +579,146 @@ def network_inputs(case: dict) -> tuple:
     return weights, biases, np.array(case["net_input"], dtype=float)
 
 
-def check_layers(name: str, value: Any, expected: Sequence[Any], *, hidden: bool, hint: str,
-                 from_output: bool = False) -> None:
-    """Check a list with one array per layer, naming the first wrong layer."""
+def _backward_inputs(case: dict) -> tuple:
+    """Fresh float arrays of a stored network, its forward pass included: the arguments of backward_pass."""
+    weights, biases, _ = network_inputs(case)
+    all_f = [np.array(f, dtype=float) for f in case["all_f"]]
+    all_h = [np.array(h, dtype=float) for h in case["all_h"]]
+    return weights, biases, all_f, all_h, np.array(case["y"], dtype=float)
+
+
+# ---------------------------------------------------------------------------------------------
+# Functions that read the notebook's globals instead of their arguments (the most common mistake:
+# the book's skeleton of backward_pass reads `K`) pass on the notebook's network and fail on others.
+# When a function fails on a network, it runs again with the notebook's globals set to match that
+# network; if it then passes, the message names the globals it reads.
+
+GLOBAL_MISTAKES = {
+    "compute_network_output": [
+        (("K",), "reads the notebook's global `K`: take the depth from its arguments (len(all_weights) - 1)"),
+        (("K", "D", "D_i", "D_o"), "reads the notebook's global sizes (`K`, `D`, `D_i`, `D_o`): take every size "
+                                   "from its arguments"),
+        (("all_weights", "all_biases", "net_input"), "reads the notebook's own network (`all_weights`, "
+                                                     "`all_biases`, `net_input`) instead of its arguments"),
+    ],
+    "backward_pass": [
+        (("K",), "reads the notebook's global `K`: take the depth from its arguments (len(all_weights) - 1)"),
+        (("y", "net_target"), "reads the notebook's own target (`y` or `net_target`) instead of its argument `y`"),
+        (("K", "D", "D_i", "D_o"), "reads the notebook's global sizes (`K`, `D`, `D_i`, `D_o`): take every size "
+                                   "from its arguments"),
+        (("all_weights", "all_biases", "all_f", "all_h"), "reads the notebook's own network (`all_weights`, "
+                                                          "`all_biases`, `all_f`, `all_h`) instead of its arguments"),
+    ],
+}
+
+
+def _notebook_globals(case: dict) -> dict[str, Any]:
+    """The values the notebook's globals would have, were `case` the notebook's network."""
+    weights, biases, net_input = network_inputs(case)
+    values = dict(K=len(weights) - 1, D=weights[0].shape[0], D_i=net_input.shape[0], D_o=weights[-1].shape[0],
+                  all_weights=weights, all_biases=biases, net_input=net_input)
+    if "y" in case:
+        _, _, all_f, all_h, target = _backward_inputs(case)
+        values.update(all_f=all_f, all_h=all_h, y=target, net_target=target)
+    return values
+
+
+def call_with_globals(function: Any, values: dict[str, Any], *args: Any) -> Any:
+    """Call `function` with some of the notebook's globals set to `values` for the call only."""
+    if hasattr(function, "call_with_globals"):  # the trusted grader's view of a function in the student's process
+        return function.call_with_globals(values, *args)
+    space = getattr(function, "__globals__", None)
+    if space is None:  # not a Python function: it reads no globals of the notebook's
+        return function(*args)
+    saved = {name: space[name] for name in values if name in space}
+    space.update(values)
+    try:
+        return function(*args)
+    finally:
+        for name in values:
+            space.pop(name, None)
+        space.update(saved)
+
+
+def _judged(function: Any, name: str, case: dict, check_one: Callable[[Any], None], where: str) -> None:
+    """`check_one(function)`; if it fails, and passes with the notebook's globals set to match `case`,
+    fail saying which globals the function reads."""
+    try:
+        check_one(function)
+    except AssertionError:
+        if callable(function):
+            for names, mistake in GLOBAL_MISTAKES[name]:
+                values = {key: value for key, value in _notebook_globals(case).items() if key in names}
+                try:
+                    check_one(lambda *args: call_with_globals(function, values, *args))
+                except AssertionError:
+                    continue
+                _fail(f"`{name}` {mistake} (found {where}).")
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# The forward pass
+
+
+def array_layers(name: str, value: Any, expected: Sequence[Any], *, hidden: bool) -> list:
+    """`value` as a list with one entry per layer of `expected`, in the right order."""
     layers = array_list(name, value, len(expected), hidden)
     if len(expected) > 1 and _same_layers(layers[::-1], expected) and not _same_layers(layers, expected):
         _fail(f"`{name}` lists the layers in reverse order: entry k must be layer k's "
               "(fill the list by index, or reverse it before returning).")
+    return layers
+
+
+def check_layers(name: str, value: Any, expected: Sequence[Any], *, hidden: bool, hint: str, where: str,
+                 rtol: float, scale: float | None = None, from_output: bool = False) -> None:
+    """Check a list with one array per layer, naming the first wrong layer (in a public message)."""
+    layers = array_layers(name, value, expected, hidden=hidden)
     order = range(len(expected) - 1, -1, -1) if from_output else range(len(expected))
     for layer in order:
-        check_array(f"{name}[{layer}]", layers[layer], expected[layer], hidden=hidden, hint=hint)
+        check_array(_indexed(name, layer, hidden), layers[layer], expected[layer], hidden=hidden, hint=hint,
+                    where=where, rtol=rtol, scale=scale)
 
 
-def check_forward(all_f: Any, all_h: Any, case: dict, *, hidden: bool, hint: str = "") -> None:
+def check_forward(all_f: Any, all_h: Any, case: dict, *, hidden: bool, where: str) -> None:
     """Check a forward pass in the order it is computed (h_0, f_0, h_1, f_1, ...).
 
     The first wrong value is the one to fix: later ones are wrong because of it.
     """
-    all_f = array_list("all_f", all_f, len(case["all_f"]), hidden)
-    all_h = array_list("all_h", all_h, len(case["all_h"]), hidden)
+    all_f = array_layers("all_f", all_f, case["all_f"], hidden=hidden)
+    all_h = array_layers("all_h", all_h, case["all_h"], hidden=hidden)
     for layer, (f, h) in enumerate(zip(case["all_f"], case["all_h"])):
         if layer > 0 and not _same_layers([h], [case["all_f"][layer - 1]]) \
                 and _same_layers([all_h[layer]], [case["all_f"][layer - 1]]):
-            _fail(f"`all_h[{layer}]` equals all_f[{layer - 1}]: the ReLU is missing. {hint}".strip())
-        check_array(f"all_h[{layer}]", all_h[layer], h, hidden=hidden,
-                    hint=f"h_0 is the input and h_(k+1) = ReLU(f_k). {hint}".strip())
-        check_array(f"all_f[{layer}]", all_f[layer], f, hidden=hidden,
-                    hint=f"f_k = beta_k + Omega_k h_k. {hint}".strip())
+            below = "`all_f` of the layer below" if hidden else f"all_f[{layer - 1}]"
+            _fail(f"`{_indexed('all_h', layer, hidden)}` equals {below}: the ReLU is missing ({where}).")
+        check_array(_indexed("all_h", layer, hidden), all_h[layer], h, hidden=hidden, where=where, **_tolerance(case),
+                    hint="h_0 is the input and h_(k+1) = ReLU(f_k).")
+        check_array(_indexed("all_f", layer, hidden), all_f[layer], f, hidden=hidden, where=where, **_tolerance(case),
+                    hint="f_k = beta_k + Omega_k h_k.")
 
 
-def run_forward(compute_network_output: Any, case: dict, *, hidden: bool, inputs: tuple | None = None) -> tuple:
-    """Run the student's forward pass on a stored network; check and return (net_output, all_f, all_h)."""
-    weights, biases, net_input = inputs or network_inputs(case)
+def run_forward(compute_network_output: Any, case: dict, *, hidden: bool, where: str) -> tuple:
+    """Run the student's forward pass on a stored network; return (net_output, all_f, all_h)."""
+    weights, biases, net_input = network_inputs(case)
     result = call_student(compute_network_output, "compute_network_output", net_input, weights, biases,
-                          case=f"on {case['name']}", hint=ANY_NETWORK if hidden else "", hidden=hidden)
-    return unpack(result, "compute_network_output", 3, hidden)
+                          where=where, hidden=hidden)
+    return unpack(result, "compute_network_output", FORWARD_RETURNS, hidden)
 
 
-def check_network_output(compute_network_output: Any, case: dict, *, hidden: bool) -> None:
-    """The whole forward pass of a stored network: every layer, then the output."""
-    net_output, all_f, all_h = run_forward(compute_network_output, case, hidden=hidden)
-    hint = f"On {case['name']}: depth, widths and sizes must come from the arguments." if hidden else ""
-    check_forward(all_f, all_h, case, hidden=hidden, hint=hint)
-    check_array("net_output", net_output, case["all_f"][-1], hidden=hidden, hint=hint)
+def check_network_output(compute_network_output: Any, case: dict, *, hidden: bool, where: str = "",
+                         layers: bool = True) -> None:
+    """The forward pass of a stored network: every layer (unless `layers` is false), then the output."""
+    where = where or f"on {case['name']}"
+
+    def check_one(function: Any) -> None:
+        net_output, all_f, all_h = run_forward(function, case, hidden=hidden, where=where)
+        if layers:
+            check_forward(all_f, all_h, case, hidden=hidden, where=where)
+        check_array("net_output", net_output, case["all_f"][-1], hidden=hidden, where=where, **_tolerance(case),
+                    hint="The output is the last pre-activation f_K, with no ReLU.")
+
+    _judged(compute_network_output, "compute_network_output", case, check_one, where)
 
 
 def _same_layers(value: Any, expected: Sequence[Any]) -> bool:
@@ -566,67 +731,73 @@ def _same_layers(value: Any, expected: Sequence[Any]) -> bool:
         return False
 
 
-def _backward_inputs(case: dict) -> tuple:
-    weights, biases, _ = network_inputs(case)
-    all_f = [np.array(f, dtype=float) for f in case["all_f"]]
-    all_h = [np.array(h, dtype=float) for h in case["all_h"]]
-    return weights, biases, all_f, all_h, np.array(case["y"], dtype=float)
+# ---------------------------------------------------------------------------------------------
+# The backward pass
 
 
-def check_gradients(result: Any, case: dict, *, hidden: bool) -> None:
-    """Check what the student's backward pass returned for a stored network, layer by layer."""
-    dweights, dbiases = unpack(result, "backward_pass", 2, hidden)
+def check_gradients(result: Any, case: dict, *, hidden: bool, where: str) -> None:
+    """Check what the student's backward pass returned for a stored network, layer by layer from the output."""
+    dweights, dbiases = unpack(result, "backward_pass", BACKWARD_RETURNS, hidden)
     if _same_layers(dweights, case["dl_dbiases"]) and _same_layers(dbiases, case["dl_dweights"]):
         _fail("`backward_pass` returns the bias gradients first: return (all_dl_dweights, all_dl_dbiases).")
-    where = f" (on {case['name']})"
-    check_layers("all_dl_dweights", dweights, case["dl_dweights"], hidden=hidden, from_output=True,
-                 hint="dl/dOmega_k = dl/df_k h_k^T; below the output, dl/df_(k-1) = I[f_(k-1) > 0] * dl/dh_k"
-                 + where)
-    check_layers("all_dl_dbiases", dbiases, case["dl_dbiases"], hidden=hidden, from_output=True,
-                 hint="dl/dbeta_k = dl/df_k" + where)
+    check_layers("all_dl_dweights", dweights, case["dl_dweights"], hidden=hidden, where=where, **_tolerance(case),
+                 from_output=True,
+                 hint="dl/dOmega_k = dl/df_k h_k^T; below the output, dl/df_(k-1) = I[f_(k-1) > 0] * dl/dh_k.")
+    check_layers("all_dl_dbiases", dbiases, case["dl_dbiases"], hidden=hidden, where=where, **_tolerance(case),
+                 from_output=True, hint="dl/dbeta_k = dl/df_k.")
 
 
-def check_backward(backward_pass: Any, case: dict, *, hidden: bool) -> None:
+def check_backward(backward_pass: Any, case: dict, *, hidden: bool, where: str = "") -> None:
     """Run the student's backward pass on a stored network and check every layer's gradients.
 
-    The inputs include the reference forward pass, so a wrong forward pass costs q2.1 only.
+    The inputs include the exact forward pass, so a wrong forward pass costs q2.1 only.
     """
-    result = call_student(backward_pass, "backward_pass", *_backward_inputs(case), case=f"on {case['name']}",
-                          hint=ANY_NETWORK if hidden else "", hidden=hidden)
-    check_gradients(result, case, hidden=hidden)
+    where = where or f"on {case['name']}"
+
+    def check_one(function: Any) -> None:
+        result = call_student(function, "backward_pass", *_backward_inputs(case), where=where, hidden=hidden)
+        check_gradients(result, case, hidden=hidden, where=where)
+
+    _judged(backward_pass, "backward_pass", case, check_one, where)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments left as they were (hidden cases)
 
 
 def check_inputs_unchanged(function: Any, name: str, case: dict, arguments: dict[str, Any],
-                           check_result: Callable[[Any], None]) -> None:
-    """Run the student's function on `arguments` (a hidden case): its result must be right, and it
-    must leave every argument as it was. Doing nothing earns nothing here."""
-    originals = {argument: copy_of(value) for argument, value in arguments.items()}
-    result = call_student(function, name, *arguments.values(), case=f"on {case['name']}", hint=ANY_NETWORK,
-                          hidden=True)
-    check_result(result)
-    for argument, before in originals.items():
-        if copy_of(arguments[argument]) != before:
-            _fail(f"`{name}` changed its argument `{argument}` (on {case['name']}): work on copies "
-                  "(np.array(x)) and never modify the inputs in place.")
+                           check_result: Callable[[Any], None], where: str) -> None:
+    """Run the student's function on `arguments`: its result must be right, and it must leave every
+    argument as it was. Doing nothing earns nothing here."""
+
+    def check_one(student_function: Any) -> None:
+        fresh = {argument: copy.deepcopy(value) for argument, value in arguments.items()}
+        before = copy_of(list(fresh.values()))
+        check_result(call_student(student_function, name, *fresh.values(), where=where, hidden=True))
+        if copy_of(list(fresh.values())) != before:
+            _fail(f"`{name}` changed one of its arguments ({', '.join(arguments)}) in place ({where}): work on "
+                  "copies (np.array(x)) and never modify the inputs.")
+
+    _judged(function, name, case, check_one, where)
 
 
-def check_forward_leaves_inputs(compute_network_output: Any, case: dict) -> None:
+def check_forward_leaves_inputs(compute_network_output: Any, case: dict, *, where: str) -> None:
     weights, biases, net_input = network_inputs(case)
 
     def right(result: Any) -> None:
-        net_output, all_f, all_h = unpack(result, "compute_network_output", 3, hidden=True)
-        check_forward(all_f, all_h, case, hidden=True)
-        check_array("net_output", net_output, case["all_f"][-1], hidden=True)
+        net_output, all_f, all_h = unpack(result, "compute_network_output", FORWARD_RETURNS, hidden=True)
+        check_forward(all_f, all_h, case, hidden=True, where=where)
+        check_array("net_output", net_output, case["all_f"][-1], hidden=True, where=where)
 
     check_inputs_unchanged(compute_network_output, "compute_network_output", case,
-                           dict(net_input=net_input, all_weights=weights, all_biases=biases), right)
+                           dict(net_input=net_input, all_weights=weights, all_biases=biases), right, where)
 
 
-def check_backward_leaves_inputs(backward_pass: Any, case: dict) -> None:
+def check_backward_leaves_inputs(backward_pass: Any, case: dict, *, where: str) -> None:
     weights, biases, all_f, all_h, y = _backward_inputs(case)
     check_inputs_unchanged(backward_pass, "backward_pass", case,
                            dict(all_weights=weights, all_biases=biases, all_f=all_f, all_h=all_h, y=y),
-                           lambda result: check_gradients(result, case, hidden=True))
+                           lambda result: check_gradients(result, case, hidden=True, where=where), where)
 
 
 def copy_of(item: Any) -> Any:
@@ -634,3 +805,68 @@ def copy_of(item: Any) -> Any:
     if isinstance(item, list):
         return [copy_of(entry) for entry in item]
     return np.asarray(item).tolist() if isinstance(item, np.ndarray) else repr(item)
+
+
+# ---------------------------------------------------------------------------------------------
+# A random network, new at every check (public cases)
+
+
+def _forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], net_input: np.ndarray) -> tuple:
+    """The forward pass of the notebook's equations: (all_f, all_h)."""
+    all_f, all_h = [], [net_input]
+    for layer, (weight, bias) in enumerate(zip(weights, biases)):
+        all_f.append(bias + weight @ all_h[-1])
+        if layer < len(weights) - 1:
+            all_h.append(_relu(all_f[-1]))
+    return all_f, all_h
+
+
+def _loss_differences(weights: list, biases: list, net_input: np.ndarray, target: np.ndarray) -> tuple:
+    """Centred differences of the least-squares loss for every weight and bias: (dweights, dbiases)."""
+
+    def loss() -> float:
+        return float(np.sum((_forward(weights, biases, net_input)[0][-1] - target) ** 2))
+
+    estimates = []
+    for arrays in (weights, biases):
+        layers = []
+        for values in arrays:
+            estimate = np.zeros_like(values)
+            for index in np.ndindex(values.shape):
+                saved = values[index]
+                values[index] = saved + DIFFERENCE_STEP
+                up = loss()
+                values[index] = saved - DIFFERENCE_STEP
+                down = loss()
+                values[index] = saved
+                estimate[index] = (up - down) / (2 * DIFFERENCE_STEP)
+            layers.append(estimate)
+        estimates.append(layers)
+    return tuple(estimates)
+
+
+def random_network(like: dict, backward: bool = False, rng: np.random.Generator | None = None) -> dict:
+    """A network with the sizes of `like` and values drawn now, from the operating system's entropy:
+    no code can know it in advance. Every hidden layer has units on both sides of the ReLU, none
+    near its kink, and the output is below zero (so a ReLU on it shows). With `backward`, a target
+    and the loss's gradients by centred differences (no kink is within their step) come with it."""
+    rng = rng or np.random.default_rng()
+    while True:
+        weights = [rng.normal(size=np.shape(w)) for w in like["weights"]]
+        biases = [rng.normal(size=np.shape(b)) for b in like["biases"]]
+        net_input = rng.normal(size=np.shape(like["net_input"]))
+        all_f, all_h = _forward(weights, biases, net_input)
+        if not all(np.min(np.abs(f)) > KINK_MARGIN and np.max(f) > 0 for f in all_f[:-1]) \
+                or np.max(all_f[-1]) > -KINK_MARGIN:
+            continue
+        network = dict(name="a random network, new at every check", weights=weights, biases=biases,
+                       net_input=net_input, all_f=all_f, all_h=all_h)
+        if not backward:
+            return network
+        target = all_f[-1] + rng.choice([-1.0, 1.0], size=all_f[-1].shape) * rng.uniform(1, 3, size=all_f[-1].shape)
+        dweights, dbiases = _loss_differences(weights, biases, net_input, target)
+        largest = [float(np.max(np.abs(g))) for g in dweights]
+        if min(largest) > 1e-3 * max(largest):  # every layer's gradients count, well above round-off
+            network.update(y=target, dl_dweights=dweights, dl_dbiases=dbiases, rtol=RTOL_DIFFERENCES,
+                           scale=max(largest))
+            return network

@@ -2,11 +2,13 @@
 process, hidden messages that hold nothing the student chose, and finite differences at every step.
 """
 
+import re
+
 import numpy as np
 import pytest
 
 import backprop_checks as check
-from corpus.answers import BASELINE, network_finite_differences, toy_finite_differences
+from corpus.answers import ANSWERS, BASELINE, network_finite_differences, toy_finite_differences
 from in_process import InProcess, case_results, notebook_cells
 
 
@@ -101,46 +103,65 @@ def test_check_array_says_how_the_array_differs(actual, says: str) -> None:
     assert says in message(lambda: check.check_array("w", actual, expected, hidden=False))
 
 
-def test_hidden_array_messages_leave_out_the_students_shape() -> None:
+def test_hidden_array_messages_leave_out_shapes_and_counts() -> None:
     shown = message(lambda: check.check_array("w", np.ones((1, 4159)), np.ones((2, 3)), hidden=True))
-    assert "should have shape (2, 3)" in shown and "4159" not in shown
+    assert "has the wrong shape" in shown and "4159" not in shown and "(2, 3)" not in shown
+    assert message(lambda: check.check_array("w", np.array([[1.0, 2, 3], [4, 5, 7]]), np.arange(1.0, 7).reshape(2, 3),
+                                             hidden=True)) == "`w` is wrong."
     assert "rounded, or estimated" in message(
         lambda: check.check_array("w", np.ones((2, 3)) * (1 + 1e-7), np.ones((2, 3)), hidden=True))
 
 
+def test_an_array_of_zeros_is_called_so_not_a_relu() -> None:
+    expected = np.array([[-1.0], [-2.0], [0.5]])
+    for hidden in (False, True):
+        shown = message(lambda: check.check_array("g", np.zeros((3, 1)), expected, hidden=hidden))
+        assert "is all zeros" in shown and "ReLU" not in shown
+    assert "has a ReLU applied" in message(lambda: check.check_array("g", np.array([[0.0], [0], [0.5]]), expected,
+                                                                      hidden=True))
+
+
 def test_lists_of_layers() -> None:
     layers = [np.ones((2, 1)), np.ones((3, 2)) * 2, np.ones((1, 3)) * 3]
-    assert "reverse order" in message(lambda: check.check_layers("g", layers[::-1], layers, hidden=True, hint=""))
-    assert "should have 3 entries (one per layer), but it has 2" in message(
-        lambda: check.check_layers("g", layers[:2], layers, hidden=False, hint=""))
-    assert "but it has" not in message(lambda: check.check_layers("g", layers * 21, layers, hidden=True, hint=""))
-    check.check_layers("g", tuple(layers), layers, hidden=True, hint="")  # a tuple of the right layers is right
+
+    def check_layers(value, hidden):
+        check.check_layers("g", value, layers, hidden=hidden, hint="", where="w", rtol=check.RTOL_EXACT)
+
+    assert "reverse order" in message(lambda: check_layers(layers[::-1], True))
+    assert "should have 3 entries (one per layer), but it has 2" in message(lambda: check_layers(layers[:2], False))
+    assert "but it has" not in message(lambda: check_layers(layers * 21, True))
+    check_layers(tuple(layers), True)  # a tuple of the right layers is right
+    wrong = [layers[0], layers[1] * 0.5, layers[2]]
+    assert "`g[1]` has 6 of 6 entries wrong (w)" in message(lambda: check_layers(wrong, False))
+    assert message(lambda: check_layers(wrong, True)) == "`g` is wrong (w)."  # no layer: the student's code chose it
 
 
 def test_calling_the_students_function() -> None:
-    assert "is not defined as a function" in message(lambda: check.call_student(None, "f", case="c"))
+    assert "is not defined as a function" in message(lambda: check.call_student(None, "f", where="c"))
 
     def broken(*_):
         raise KeyError("4159 secret")
 
-    assert "raised KeyError: '4159 secret' (c)" in message(lambda: check.call_student(broken, "f", case="c"))
-    hidden = message(lambda: check.call_student(broken, "f", case="c", hidden=True))
-    assert "raised KeyError (c)" in hidden and "4159" not in hidden
+    assert "raised KeyError: '4159 secret' (c)" in message(lambda: check.call_student(broken, "f", where="c"))
+    hidden = message(lambda: check.call_student(broken, "f", where="c", hidden=True))
+    assert hidden == "`f` raised KeyError (c)."
     timeout = type("CellTimeout", (Exception,), {})
 
     def slow(*_):
         raise timeout()
 
-    assert "did not finish in time" in message(lambda: check.call_student(slow, "f", case="c"))
-    assert "returned list of length 4" in message(lambda: check.unpack([1, 2, 3, 4], "f", 3))
-    assert "of length" not in message(lambda: check.unpack([1, 2, 3, 4], "f", 3, hidden=True))
+    assert "did not finish in time" in message(lambda: check.call_student(slow, "f", where="c"))
+    assert "should return 3 values (a, b, c), but it returned list of length 4" in message(
+        lambda: check.unpack([1, 2, 3, 4], "f", ("a", "b", "c")))
+    assert "of length" not in message(lambda: check.unpack([1, 2, 3, 4], "f", ("a", "b", "c"), hidden=True))
 
 
 def test_a_forward_pass_without_its_relu_is_named() -> None:
     case = {"all_f": [[[1.0], [-2.0]], [[3.0]]], "all_h": [[[1.0]], [[1.0], [0.0]]]}
     shown = message(lambda: check.check_forward([np.array(f) for f in case["all_f"]],
-                                                [np.array([[1.0]]), np.array([[1.0], [-2.0]])], case, hidden=False))
-    assert "the ReLU is missing" in shown
+                                                [np.array([[1.0]]), np.array([[1.0], [-2.0]])], case, hidden=False,
+                                                where="w"))
+    assert "`all_h[1]` equals all_f[0]: the ReLU is missing (w)." == shown
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,7 +186,8 @@ def test_part_1_messages(student: InProcess) -> None:
     assert "change `h3`" in case_results(student, "q1.2", hidden=False)["test_backward_values"][1]
     student.run("dldf3 = dldh3 = dldf2 = dldh2 = dldf1 = dldh1 = dldf0 = 0 * f0")
     hidden = case_results(student, "q1.2", hidden=True)
-    assert all("is 0 with other values of the parameters, and it should not be" in text for _, text in hidden.values())
+    assert all("give 0 with other values of the parameters for a value that should not be 0" in text
+               for _, text in hidden.values())
     student.run("dldf3 = 2 * (f3 - y)\ndldh3 = omega3 * dldf3\ndldf2 = -np.sin(f2) * dldh3\ndldh2 = omega2 * dldf2\n"
                 "dldf1 = np.exp(f1) * dldh2\ndldh1 = omega1 * dldf1\ndldf0 = np.cos(f0) * dldh1")
     student.run("dldbeta0 = dldf0 / (x - x)")  # the given values are numpy floats, as in the notebook
@@ -222,3 +244,62 @@ def test_network_by_finite_differences_fails_at_the_kink(student: InProcess) -> 
             passing.append(step)
     student.run(BASELINE["q2.2"])
     assert passing == [], f"backward_pass by centred finite differences passes the kink case with steps {passing}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The public cases' random network is new at every check: their outcome must not depend on it
+
+GIVEN_FUNCTIONS = '''
+K, D, D_i, D_o = 5, 6, 1, 1
+
+def ReLU(preactivation):
+    return preactivation.clip(0.0)
+
+def least_squares_loss(net_output, y):
+    return np.sum((net_output - y) ** 2)
+
+def d_loss_d_output(net_output, y):
+    return 2 * (net_output - y)
+
+def indicator_function(x):
+    return (np.asarray(x) > 0).astype(float)
+'''
+
+
+def public_outcomes(answer, networks: int) -> set[str]:
+    """The messages (or "passed") of an answer's public case on `networks` random networks, one after another."""
+    space = {"np": np}
+    exec(GIVEN_FUNCTIONS + BASELINE["q2.1"] + answer.code, space)
+    setup = public_setup(answer.question)
+    outcomes = set()
+    for _ in range(networks):
+        try:
+            if answer.question == "q2.1":
+                check.check_network_output(space["compute_network_output"], check.random_network(like=setup),
+                                           hidden=False)
+            else:
+                check.check_backward(space["backward_pass"], check.random_network(like=setup, backward=True),
+                                     hidden=False)
+            outcomes.add("passed")
+        except AssertionError as failure:
+            outcomes.add(re.sub(r"\d+ of \d+ entries", "some entries", str(failure)))
+    return outcomes
+
+
+def public_setup(question: str) -> dict:
+    from corpus.scenarios import public_values
+
+    return public_values(question)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", [a for a in ANSWERS if a.question in ("q2.1", "q2.2")
+                                    and "finite differences" not in a.name], ids=lambda a: f"{a.question} {a.name}")
+def test_the_public_random_network_gives_an_answer_the_same_outcome_every_time(answer) -> None:
+    """Right to round-off, an answer passes on every random network; with a mistake, it fails on
+    every one, with the same message. (Only a numerical estimate, as with finite differences of a very
+    small step, can be close enough on one network and not on another.)"""
+    outcomes = public_outcomes(answer, networks=25)
+    assert outcomes == {"passed"} or "passed" not in outcomes, outcomes
+    public_points = 2  # of q2.1 and of q2.2: a wrong answer that keeps them makes its mistake in hidden cases only
+    assert (outcomes == {"passed"}) == (not answer.wrong or (answer.points or 0) >= public_points)

@@ -78,6 +78,8 @@ def test_wrong_answer_loses_points_on_its_question_only(graded: dict[str, Graded
     assert not full_marks(result, answer.question), f"not caught: {result.scores}"
     others = [q for q in QUESTIONS if q != answer.question and not full_marks(result, q)]
     assert not others, f"also costs points on {others}: {result.scores}"
+    if answer.points is not None:  # one mistake costs the cases that test it, and no others
+        assert result.scores[answer.question] == answer.points, result.output(answer.question)
 
 
 @pytest.mark.parametrize("answer", CORRECT, ids=answer_id)

@@ -7,7 +7,6 @@ second, apart from the deadline test (0.3 s) and the over-long message (20 MB th
 """
 
 import collections
-import io
 import json
 import math
 import os
@@ -127,7 +126,7 @@ def test_arguments_cross_the_pipe_as_fresh_float_arrays() -> None:
     [first, second], number, scalar = argument
     assert first.dtype == float and first.shape == (2, 3) and first.tolist() == [[0, 1, 2], [3, 4, 5]]
     assert second.tolist() == [[1.0, 1.0]]
-    assert number == 2.0 and type(number) is float
+    assert number == 2 and type(number) is int  # a depth or a size stays whole
     assert scalar.shape == () and float(scalar) == 0.5
 
 
@@ -323,7 +322,8 @@ class FakeProcess:
     def __init__(self, code: int = 0, end: Optional[str] = None):
         read, self.write_end = os.pipe()
         self.stdout = os.fdopen(read, "rb")
-        self.stdin: Any = io.BytesIO()
+        requests, sent = os.pipe()
+        self.stdin, self.requests = os.fdopen(sent, "wb"), os.fdopen(requests, "rb")
         self.code, self.end = code, end
         self.killed = False
         self.writers: list[threading.Thread] = []
@@ -356,7 +356,14 @@ class FakeProcess:
     def describe_end(self) -> Optional[str]:
         return self.end
 
+    def sent(self) -> bytes:
+        """What the channel has written to the process so far."""
+        os.set_blocking(self.requests.fileno(), False)
+        return self.requests.read() or b""
+
     def close(self) -> None:
+        self.stdin.close()
+        self.requests.close()
         self.stdout.close()  # unblocks any writer still writing
         for writer in self.writers:
             writer.join(5)
@@ -390,8 +397,29 @@ def test_channel_receives_messages_one_line_at_a_time(fake_process: Callable[...
 def test_channel_sends_one_json_line(fake_process: Callable[..., FakeProcess]) -> None:
     process = fake_process()
     Channel(process, 5).send({"get": "f0", "at": "q1.1"})
-    assert process.stdin.getvalue().endswith(b"\n")
-    assert json.loads(process.stdin.getvalue()) == {"get": "f0", "at": "q1.1"}
+    sent = process.sent()
+    assert sent.endswith(b"\n") and json.loads(sent) == {"get": "f0", "at": "q1.1"}
+
+
+def test_channel_stops_at_the_deadline_when_the_process_stops_reading(fake_process: Callable[..., FakeProcess]) -> None:
+    """A process that answers nothing and reads nothing, while a cell larger than the pipe is sent,
+    stops the grading of its notebook at the deadline, not the grader."""
+    process = fake_process()
+    channel = Channel(process, 0.5)
+    started = time.monotonic()
+    with pytest.raises(HarnessStopped, match=r"wall-clock limit \(0.5 s\)"):
+        channel.send({"run": "x = 1\n" * 1_000_000})
+    assert 0.5 <= time.monotonic() - started < 2
+    assert 0 < len(process.sent()) < 7_000_000  # what the pipe took before it was full
+
+
+def test_channel_extend_gives_the_requests_to_come_more_time(fake_process: Callable[..., FakeProcess]) -> None:
+    process = fake_process()
+    channel = Channel(process, 0.2)
+    channel.extend(0.5)
+    time.sleep(0.3)
+    process.say(b'{"ok": 1}\n')
+    assert channel.receive() == {"ok": 1}
 
 
 @pytest.mark.parametrize("line", [
@@ -482,15 +510,8 @@ def test_channel_says_how_the_process_ended(fake_process: Callable[..., FakeProc
 
 
 def test_channel_send_to_a_closed_pipe_says_how_it_ended(fake_process: Callable[..., FakeProcess]) -> None:
-    class ClosedPipe:
-        def write(self, data: bytes) -> None:
-            raise BrokenPipeError()
-
-        def flush(self) -> None:
-            pass
-
     process = fake_process(-9)
-    process.stdin = ClosedPipe()
+    process.requests.close()  # the process's end of the requests' pipe: it is gone
     with pytest.raises(HarnessStopped, match="killed by signal 9"):
         Channel(process, 5).send({"run": "x = 1"})
     assert process.killed
@@ -508,6 +529,10 @@ class FakeStudent:
         self.values, self.call, self.rerun = values or {}, call or {}, rerun or {}
         self.sources = ["a = 1", "b = 2", "c = 3", "d = 4"]
         self.requests: list[dict] = []
+        self.cell_seconds, self.allowed = 60.0, 0.0
+
+    def allow(self, seconds: float) -> None:
+        self.allowed += seconds
 
     def request(self, message: dict) -> dict:
         self.requests.append(across(message))
@@ -652,11 +677,18 @@ def test_rerun_sends_only_cells_before_the_check_and_decodes_hidden() -> None:
     [request] = student.requests
     assert request["at"] == "q1.1"
     assert request["rerun"] == {"helpers": [1], "cells": [0, 1], "clear": ["f0"], "names": ["f0", "h1", "missing"],
-                                "inputs": {"x": encode_argument(2.0), "w": encode_argument(np.ones(2))}}
+                                "inputs": {"x": encode_argument(2.0), "w": encode_argument(np.ones(2))}, "seconds": 60.0}
     assert found["f0"] == 0.5
     assert unreadable_name(found["h1"]) == "object"
     assert unreadable_name(found["missing"]) == "malformed_answer"
     assert type(error).__name__ == "Exception" and str(error) == ""
+
+
+def test_a_rerun_is_charged_to_the_checks_by_what_its_cells_took_when_the_notebook_ran() -> None:
+    student = FakeStudent(rerun={"values": {}, "error": None})
+    StudentValues(student, "q1.3", 3, hidden=True, cell_times=[40.0, 0.5, 8.0]).rerun_cells([0], [2], [], {}, [])
+    assert student.requests[0]["rerun"]["seconds"] == 81.0  # twice the slowest cell's first run, and a second
+    assert student.allowed == 81.0 + 17.0  # the clock of the checks grows by as much as the rerun may take
 
 
 def test_rerun_without_error_returns_none() -> None:

@@ -2,7 +2,6 @@
 ready handshake, judging each question at its check, hidden cases after every public one, and a
 fresh process replaying the notebook when the first one died."""
 
-import io
 import os
 import signal
 import tempfile
@@ -70,7 +69,9 @@ class Finished:
         read, write = os.pipe()
         os.write(write, lines)
         os.close(write)
-        self.stdin, self.stdout = io.BytesIO(), os.fdopen(read, "rb")
+        requests_read, requests_write = os.pipe()
+        os.close(requests_read)  # it reads nothing any more
+        self.stdin, self.stdout = os.fdopen(requests_write, "wb"), os.fdopen(read, "rb")
 
     def kill(self) -> None:
         pass
@@ -169,3 +170,12 @@ def test_the_tests_are_never_in_a_forked_harness() -> None:
     finally:
         trusted.load_tests = real_load
     assert order == ["launch", "load"]
+
+
+def test_questions_are_judged_in_their_order_whatever_the_order_of_the_checks(tmp_path: Path) -> None:
+    """Checks in the order q1.3, q1.2, q1.1: no question's answers reach the student's process (as
+    the inputs of a later question) before that question is judged, so a relay of them earns nothing."""
+    from attacks import write_relay
+
+    relayed, _ = grade(nbformat.read(write_relay(tmp_path / "relay.ipynb", relay=True), as_version=4))
+    assert scores(relayed) == {**POINTS, "q1.1": 0, "q1.2": 0}

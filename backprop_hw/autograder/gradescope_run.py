@@ -38,6 +38,8 @@ STUDENT_UID = 65534  # "nobody": owns nothing, reads only world-readable files
 CLONE_NEWNET = 0x40000000
 LIMITS = {resource.RLIMIT_AS: 4 << 30, resource.RLIMIT_NPROC: 256, resource.RLIMIT_FSIZE: 256 << 20,
           resource.RLIMIT_CORE: 0}
+# What one cell may take, and the notebook's cells (then its checks, on a clock of their own); the
+# autograder's otter_config.json may set others (`cell_seconds`, `wall_seconds`).
 CELL_SECONDS, WALL_SECONDS = 60.0, 600.0
 
 
@@ -77,7 +79,7 @@ def network_isolation() -> Optional[str]:
     return None if code == 0 else f"unshare(CLONE_NEWNET) failed ({os.strerror(code)})"
 
 
-def as_student(folder: Path, uid: Optional[int], isolate_network: bool) -> Launcher:
+def as_student(folder: Path, uid: Optional[int], isolate_network: bool, cell_seconds: float) -> Launcher:
     """Start the harness in `folder` in its own session with resource limits, as user `uid` if given."""
 
     def demote() -> None:
@@ -95,7 +97,7 @@ def as_student(folder: Path, uid: Optional[int], isolate_network: bool) -> Launc
                        "MPLCONFIGDIR": str(folder), "IPYTHONDIR": str(folder / ".ipython")}
         # The harness's source goes on the command line, and -I keeps the folder off the import
         # path: nothing the notebook writes there can change the process that replays it.
-        process = subprocess.Popen([sys.executable, "-I", "-c", HARNESS.read_text(), str(CELL_SECONDS)],
+        process = subprocess.Popen([sys.executable, "-I", "-c", HARNESS.read_text(), str(cell_seconds)],
                                    cwd=folder, env=environment, preexec_fn=demote, start_new_session=True,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         return PopenProcess(process, uid)
@@ -184,8 +186,9 @@ def run(autograder: Path) -> tuple[dict, Optional[Grading]]:
                      "the grader take the network away (no CAP_SYS_ADMIN)")
     folder = prepare_scratch(uid)
     try:
-        grading = grade(notebook, tests, support, as_student(folder, uid, isolation_problem is None),
-                        cell_seconds=CELL_SECONDS, wall_seconds=WALL_SECONDS)
+        cell_seconds = float(config.get("cell_seconds", CELL_SECONDS))
+        grading = grade(notebook, tests, support, as_student(folder, uid, isolation_problem is None, cell_seconds),
+                        cell_seconds=cell_seconds, wall_seconds=float(config.get("wall_seconds", WALL_SECONDS)))
     except GraderFailure as failure:
         return failed_results(str(failure)), None
     finally:

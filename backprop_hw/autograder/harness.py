@@ -15,15 +15,19 @@ The protocol is one JSON object per line, requests on stdin and one answer per r
     {"run": SOURCE}                                 -> {"ran": {"error": TYPE or null, "line": N or null}}
     {"snapshot": NAME}                              -> {"kept": NAME}
     {"get": NAME, "at": SNAPSHOT or null}           -> {"value": PLAIN}
-    {"call": NAME, "args": [PLAIN, ...], "at": ...} -> {"result": PLAIN, "args_after": [PLAIN, ...]}
+    {"call": NAME, "args": [PLAIN, ...], "globals": {NAME: PLAIN} (optional), "at": ...}
+                                                    -> {"result": PLAIN, "args_after": [PLAIN, ...]}
                                                        or {"error": {"type": ..., "message": ...}}
     {"rerun": {"helpers": [I, ...], "cells": [I, ...], "clear": [NAME, ...], "inputs": {NAME: PLAIN},
-               "names": [NAME, ...]}, "at": ...}    -> {"values": {NAME: PLAIN}, "error": ... or null}
+               "names": [NAME, ...], "seconds": S}, "at": ...}
+                                                    -> {"values": {NAME: PLAIN}, "error": ... or null}
     {"end": true}                                   flushes the notebook's output and exits
 
 Cells are numbered in the order they are run. `at` names a snapshot of the namespace taken at a
 question's check: the request sees the names as they were then. Values cross as plain data only
-(`encode_value`); the grading process trusts none of it beyond its shape.
+(`encode_value`); the grading process trusts none of it beyond its shape. A call's `globals` are set
+in the namespace for that call only (to see whether a function reads the notebook's globals); a
+rerun's `seconds` is the time each of its cells may take (its first run's, with room to spare).
 """
 
 import contextlib
@@ -153,8 +157,8 @@ class Student:
     def _interrupt(self, *_: Any) -> None:
         raise CellTimeout()
 
-    def limited(self, action: Callable[[], Any]) -> Any:
-        signal.setitimer(signal.ITIMER_REAL, self.timeout)
+    def limited(self, action: Callable[[], Any], seconds: float | None = None) -> Any:
+        signal.setitimer(signal.ITIMER_REAL, seconds or self.timeout)
         try:
             return action()
         finally:
@@ -198,9 +202,11 @@ class Student:
         inputs = {name: numpy.float64(value) if isinstance(value, float) else value
                   for name, value in ((name, decode_argument(plain)) for name, plain in order["inputs"].items())}
 
+        seconds = float(order.get("seconds") or self.timeout)
+
         def run(index: int) -> None:
             code = compile(self.shell.transform_cell(self.cells[index]), f"<cell {index}>", "exec")
-            self.limited(lambda: exec(code, namespace))
+            self.limited(lambda: exec(code, namespace), seconds)
 
         namespace.update(inputs)
         for index in order["helpers"]:
@@ -212,7 +218,7 @@ class Student:
             for index in order["cells"]:
                 run(index)
         except CellTimeout:
-            error = {"type": "CellTimeout", "message": f"it ran past {self.timeout:g} s"}
+            error = {"type": "CellTimeout", "message": f"it ran past {seconds:g} s"}
         except BaseException as raised:  # student code may raise anything, SystemExit included
             error = describe_error(raised)
         return {"values": {name: encode_value(namespace.get(name)) for name in order["names"]}, "error": error}
@@ -231,6 +237,7 @@ class Student:
                 return self.rerun(namespace, request["rerun"])
             function = namespace.get(request["call"])
             arguments = [decode_argument(argument) for argument in request["args"]]
+            namespace.update({name: decode_argument(plain) for name, plain in (request.get("globals") or {}).items()})
             try:
                 result = self.limited(lambda: function(*arguments))
             except CellTimeout:

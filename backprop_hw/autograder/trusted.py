@@ -20,13 +20,15 @@ clock, how the process ended, and the kinds of error the harness reported (never
 """
 
 import json
+import os
 import re
+import select
 import selectors
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol, Sequence
 
 import nbformat
 import numpy as np
@@ -97,6 +99,8 @@ def encode_argument(value: Any) -> dict:
         return {"kind": "array", "shape": list(value.shape), "data": value.astype(float).ravel().tolist()}
     if isinstance(value, (list, tuple)):
         return {"kind": type(value).__name__, "items": [encode_argument(v) for v in value]}
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):  # a depth or a size: it stays whole
+        return {"kind": "number", "value": int(value)}
     return {"kind": "number", "value": float(value)}
 
 
@@ -156,6 +160,8 @@ class Channel:
         self.process = process
         self.selector = selectors.DefaultSelector()
         self.selector.register(process.stdout, selectors.EVENT_READ)
+        self.requests = process.stdin.fileno()
+        os.set_blocking(self.requests, False)
         self.buffer = b""
         self.restart_clock(seconds)
 
@@ -163,12 +169,19 @@ class Channel:
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
 
+    def extend(self, seconds: float) -> None:
+        """Give the requests to come `seconds` more."""
+        self.deadline += seconds
+
+    def _time_left(self) -> float:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise HarnessStopped(f"stopped at the wall-clock limit ({self.seconds:g} s)")
+        return remaining
+
     def receive(self) -> dict:
         while b"\n" not in self.buffer:
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                raise HarnessStopped(f"stopped at the wall-clock limit ({self.seconds:g} s)")
-            if not self.selector.select(timeout=remaining):
+            if not self.selector.select(timeout=self._time_left()):
                 continue
             chunk = self.process.stdout.read1(1 << 20)
             if not chunk:
@@ -196,11 +209,18 @@ class Channel:
         return f"the notebook process ended early (exit code {code})"
 
     def send(self, message: dict) -> None:
-        try:
-            self.process.stdin.write((json.dumps(message) + "\n").encode())
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError, ValueError):
-            raise HarnessStopped(self._ended()) from None
+        """Write one request, on the same clock as the answers: a process that stops reading (its
+        pipe full) stops the grading of this notebook at the deadline, never the grader."""
+        data = (json.dumps(message) + "\n").encode()
+        while data:
+            if not select.select([], [self.requests], [], self._time_left())[1]:
+                continue
+            try:
+                data = data[os.write(self.requests, data):]
+            except BlockingIOError:  # the pipe filled up between select and write
+                continue
+            except (BrokenPipeError, OSError, ValueError):
+                raise HarnessStopped(self._ended()) from None
 
     def request(self, message: dict) -> dict:
         self.send(message)
@@ -244,6 +264,10 @@ class StudentProcess:
         return CellRun(len(self.sources) - 1, time.monotonic() - started,
                        error if isinstance(error, str) else None, line if type(line) is int else None)
 
+    def allow(self, seconds: float) -> None:
+        """Give the requests to come `seconds` more (the checks' reruns, which the notebook did not ask for)."""
+        self.channel.extend(seconds)
+
     def request(self, message: dict) -> dict:
         try:
             return self.channel.request(message)
@@ -270,7 +294,14 @@ class RemoteFunction:
     values: "StudentValues"
 
     def __call__(self, *args: Any) -> Any:
-        answer = self.values.request({"call": self.name, "args": [encode_argument(a) for a in args]})
+        return self.call_with_globals({}, *args)
+
+    def call_with_globals(self, values: dict[str, Any], *args: Any) -> Any:
+        """Call it with some of the notebook's globals set to `values` for this call only."""
+        request = {"call": self.name, "args": [encode_argument(a) for a in args]}
+        if values:
+            request["globals"] = {name: encode_argument(value) for name, value in values.items()}
+        answer = self.values.request(request)
         if "error" in answer:
             raise self.values.student_error(answer["error"])
         for original, after in zip(args, answer.get("args_after") or []):
@@ -287,9 +318,10 @@ class StudentValues(dict):
     student's cells again with inputs of its choosing (see `backprop_checks.rerun`).
     """
 
-    def __init__(self, student: StudentProcess, at: str, cells: int, hidden: bool):
+    def __init__(self, student: StudentProcess, at: str, cells: int, hidden: bool, cell_times: Sequence[float] = ()):
         super().__init__()
         self.student, self.at, self.cells, self.hidden = student, at, cells, hidden
+        self.cell_times = cell_times  # what each cell took when the notebook ran, in seconds
         self.reruns: dict = {}  # what the checks asked to rerun, kept for the other cases of this check
 
     def request(self, message: dict) -> dict:
@@ -326,6 +358,11 @@ class StudentValues(dict):
         order = {"helpers": [i for i in helpers if i in ran], "cells": [i for i in cells if i in ran],
                  "clear": list(clear), "inputs": {name: encode_argument(value) for name, value in inputs.items()},
                  "names": list(names)}
+        # A rerun is charged to the checks, not to the notebook: its cells may take twice what they
+        # took when the notebook ran, and a second more, on a clock extended by as much.
+        allowances = [2 * self.cell_times[i] + 1 for i in order["helpers"] + order["cells"] if i < len(self.cell_times)]
+        order["seconds"] = max([self.student.cell_seconds, *allowances])
+        self.student.allow(sum(allowances))
         answer = self.request({"rerun": order})
         values = answer.get("values") if isinstance(answer.get("values"), dict) else {}
         error = answer.get("error")
@@ -402,56 +439,125 @@ def grade(notebook: nbformat.NotebookNode, tests_dir: Path, support_dir: Path, l
     copies them into the student's. Raises GraderFailure if the student's process never gets ready.
     """
     cells = code_cells(notebook)
-    questions = sorted(path.stem for path in tests_dir.glob("*.py"))
-    plan = checkpoints(cells, questions)
+    plan = checkpoints(cells, sorted(path.stem for path in tests_dir.glob("*.py")))
     launched = launch(False)
     try:  # the tests load while the student's process gets ready
         grading = Grading(load_tests(tests_dir, support_dir), flags=scan_for_tampering(cells))
-        student: Optional[StudentProcess] = StudentProcess(launched, cell_seconds, wall_seconds)
+        student = StudentProcess(launched, cell_seconds, wall_seconds)
     except BaseException:
         launched.kill()
         launched.wait()
         raise
-    runs: list[CellRun] = []
-    reached: list[str] = []
-
-    def public_cases(question: str) -> None:
-        reached.append(question)
-        run_cases(grading.tests[question], StudentValues(student, question, len(student.sources), False), grading)
-
-    stopped = hidden_stop = None
+    session = Session(grading, cells, plan, launch, student)
     try:
-        try:
-            advance(student, cells, plan, len(cells), runs, public_cases)
-        except HarnessStopped as reason:
-            stopped = str(reason)
-        student.launched.mute()
-        if student.alive:
-            student.channel.restart_clock(wall_seconds)
-        elif reached:
-            student.stop()
-            student = replay(launch, cells, plan, reached, cell_seconds, wall_seconds, grading)
-        try:
-            for question in reached if student is not None and student.alive else ():
-                judged = min(plan[question] + 1, len(cells))
-                run_cases(grading.tests[question], StudentValues(student, question, judged, True), grading)
-        except HarnessStopped as reason:
-            hidden_stop = f"the notebook's process stopped during the hidden checks ({reason})"
+        session.run_cells()
+        session.judge_the_rest()
     finally:
-        if student is not None:
-            student.stop()
-    problems = [problem for problem in (stopped, hidden_stop) if problem]
+        session.stop()
     limits = launched.describe_end()  # what the platform saw, such as processes killed for memory
+    problems = [problem for problem in (session.stopped, *session.problems) if problem]
     if limits and not any(limits in problem for problem in problems):
         problems.append(limits)
-    grading.problems[:0] = cell_problems(runs, cells, cell_seconds) + problems
-    fail_unjudged(grading, [q for q in questions if q not in reached],
-                  f"not graded: the notebook stopped before this question was checked ({stopped})")
-    # Not the reason itself: an exit code is the notebook's to choose, and could carry a hidden value.
-    fail_unjudged(grading, reached, "not graded: the notebook's process stopped during the hidden checks (it ended, "
-                  "or ran out of time or memory)" if hidden_stop else "not graded: the hidden checks could not run")
-    grading.finished = stopped is None and hidden_stop is None
+    grading.problems[:0] = cell_problems(session.runs, cells, cell_seconds) + problems
+    fail_unjudged(grading, [q for q in plan if q not in session.reached],
+                  f"not graded: the notebook stopped before this question was checked ({session.stopped})")
+    fail_unjudged(grading, session.reached, "not graded: the notebook's process stopped, and could not be run again "
+                  "for this check")
+    grading.finished = session.stopped is None and not session.problems
     return grading
+
+
+# How many times a notebook whose process stops is run again, up to its last check, for its checks.
+MAX_REPLAYS = 2
+
+
+class Session:
+    """One notebook's grading: its cells run in order in the student's process, with a snapshot at
+    each question's check, and its questions are judged in their own order, public cases first.
+
+    A question's public cases run at its check once every question before it has been judged (or
+    after the last cell); all hidden cases run after the last cell. So no answer a question is
+    judged on reaches the student's process before that question is judged, whatever the order of
+    the checks: the inputs of a question hold the exact answers of the questions before it only.
+    If the student's process stops, a fresh one replays the cells up to the last check reached.
+    """
+
+    def __init__(self, grading: Grading, cells: list[Cell], plan: dict[str, int], launch: Launcher,
+                 student: StudentProcess):
+        self.grading, self.cells, self.plan, self.launch = grading, cells, plan, launch
+        self.first: StudentProcess = student
+        self.student: Optional[StudentProcess] = student
+        self.runs: list[CellRun] = []  # the cells as the first process ran them: the notebook as the student ran it
+        self.reached: list[str] = []  # questions whose check was reached, in the order reached
+        self.judged: set[tuple[str, bool]] = set()
+        self.stopped: Optional[str] = None  # why the cells stopped early
+        self.problems: list[str] = []
+        self.replays_left = MAX_REPLAYS
+        self.cells_done = False
+
+    def run_cells(self) -> None:
+        try:
+            advance(self.first, self.cells, self.plan, len(self.cells), self.runs, self.at_check)
+        except HarnessStopped as reason:
+            self.stopped = str(reason)
+        self.cells_done = True
+        self.first.launched.mute()  # hidden data is about to enter it
+
+    def at_check(self, question: str) -> None:
+        self.reached.append(question)
+        for earlier in sorted(self.plan):  # every question that can be judged now, in order
+            if earlier not in self.reached:
+                break
+            self.judge(earlier, hidden=False)
+
+    def judge_the_rest(self) -> None:
+        if self.student is not None and self.student.alive:
+            self.student.channel.restart_clock(self.student.wall_seconds)
+        for hidden in (False, True):
+            for question in sorted(self.reached):
+                self.judge(question, hidden)
+
+    def judge(self, question: str, hidden: bool) -> None:
+        """Run the public or the hidden cases of `question`, in a live student process."""
+        if (question, hidden) in self.judged:
+            return
+        student = self.live_student()
+        if student is None:
+            return
+        self.judged.add((question, hidden))
+        values = StudentValues(student, question, min(self.plan[question] + 1, len(self.cells)), hidden,
+                               [run.seconds for run in self.runs])
+        try:
+            run_cases(self.grading.tests[question], values, self.grading)
+        except HarnessStopped as reason:
+            if hidden:  # the student is not told the reason: an exit code is the notebook's to choose, and could carry a hidden value
+                stop = "the notebook's process stopped during the hidden checks"
+                self.problems.append(f"{stop} ({reason})")
+                fail_unjudged(self.grading, [question], f"not graded: {stop} (it ended, or ran out of time or memory)")
+            else:
+                stop = f"the notebook's process stopped during the checks of {question} ({reason})"
+                self.problems.append(stop)
+                fail_unjudged(self.grading, [question], f"not graded: {stop}")
+
+    def live_student(self) -> Optional[StudentProcess]:
+        """The student's process, alive; after the cells, a replay of them if it stopped (a few times at most)."""
+        if self.student is not None and self.student.alive:
+            return self.student
+        if not self.cells_done or not self.reached or self.replays_left == 0:
+            return None
+        self.replays_left -= 1
+        if self.student is not None:
+            self.student.stop()
+        self.student = replay(self.launch, self.cells, self.plan, self.reached, self.first, self.grading)
+        if self.student is None:
+            self.replays_left = 0
+        else:
+            self.student.channel.restart_clock(self.student.wall_seconds)
+        return self.student
+
+    def stop(self) -> None:
+        for student in {self.first, self.student} - {None}:
+            student.stop()
 
 
 def advance(student: StudentProcess, cells: list[Cell], plan: dict[str, int], last: int, runs: list[CellRun],
@@ -466,27 +572,27 @@ def advance(student: StudentProcess, cells: list[Cell], plan: dict[str, int], la
             at_check(question)
 
 
-def replay(launch: Launcher, cells: list[Cell], plan: dict[str, int], reached: list[str], cell_seconds: float,
-           wall_seconds: float, grading: Grading) -> Optional[StudentProcess]:
+def replay(launch: Launcher, cells: list[Cell], plan: dict[str, int], reached: list[str], first: StudentProcess,
+           grading: Grading) -> Optional[StudentProcess]:
     """A fresh student process with the cells run again up to the last check reached, and the same
-    snapshots: the hidden cases run there. None (and a problem noted) if it stops on the way, or
+    snapshots: the checks left run there. None (and a problem noted) if it stops on the way, or
     never gets ready: the first process did, so what stops this one is what the notebook left behind."""
     launched = launch(True)
     try:
-        student = StudentProcess(launched, cell_seconds, wall_seconds)
+        student = StudentProcess(launched, first.cell_seconds, first.wall_seconds)
     except GraderFailure as failure:
         launched.kill()
         launched.wait()
-        grading.problems.append(f"replaying the notebook for its hidden checks failed ({failure})")
+        grading.problems.append(f"replaying the notebook for its checks failed ({failure})")
         return None
     student.launched.mute()
     try:
         advance(student, cells, {q: plan[q] for q in reached}, max(plan[q] for q in reached), [], lambda _: None)
     except HarnessStopped as reason:
         student.stop()
-        grading.problems.append(f"replaying the notebook for its hidden checks failed ({reason})")
+        grading.problems.append(f"replaying the notebook for its checks failed ({reason})")
         return None
-    grading.notes.append("the hidden checks ran in a fresh process, replayed up to the last check the notebook reached")
+    grading.notes.append("the notebook's checks ran in a fresh process, replayed up to the last check it reached")
     return student
 
 

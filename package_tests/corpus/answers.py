@@ -89,7 +89,8 @@ class Answer:
     code: str
     wrong: bool
     says: tuple[str, ...] = field(default=())  # texts the student must see for this mistake
-    quiet: tuple[str, ...] = field(default=())  # texts the student must not see (a step that is right)
+    quiet: tuple[str, ...] = field(default=())  # texts the student must not see (a step that is right, a wrong cause)
+    points: float | None = None  # the exact points the question must get, where one mistake costs only its cases
 
     def cells(self) -> dict[str, str]:
         """The code of all five answer cells: this answer's, and the baseline elsewhere."""
@@ -108,8 +109,14 @@ def after(helper: str, code: str) -> str:
     return _code(helper) + "\n\n" + code
 
 
-def wrong(name: str, question: str, code: str, *says: str, quiet: tuple[str, ...] = ()) -> Answer:
-    return Answer(name, question, code, wrong=True, says=says, quiet=quiet)
+def wrong(name: str, question: str, code: str, *says: str, quiet: tuple[str, ...] = (),
+          points: float | None = None) -> Answer:
+    return Answer(name, question, code, wrong=True, says=says, quiet=quiet, points=points)
+
+
+# What no message about a crash or a wrong value may say unless the answer reads the notebook's
+# globals: blaming the depth for a mistake of another kind sends the student the wrong way.
+BLAMES_THE_DEPTH = ("any depth", "from its arguments", "from the arguments")
 
 
 def correct(name: str, question: str, code: str) -> Answer:
@@ -196,14 +203,16 @@ WRONG: list[Answer] = [
     wrong("omega0 for omega1", "q1.2", changed("q1.2", "omega1 * dldf1", "omega0 * dldf1"), "`dldh1`"),
     wrong("skips the weight", "q1.2", changed("q1.2", "np.exp(f1) * dldh2", "np.exp(f1) * dldf2"), "`dldf1`"),
     wrong("typed in, 3 places", "q1.2", GIVEN_Q12 + typed_in(Q12_NAMES, 3), "`dldf2`", "expected value"),
-    wrong("typed in, 6 places", "q1.2", GIVEN_Q12 + typed_in(Q12_NAMES, 6), "`dldf2`", "does not follow"),
+    wrong("typed in, 6 places", "q1.2", GIVEN_Q12 + typed_in(Q12_NAMES, 6), "`dldf2`", "stays -1.683058"),
+    wrong("local derivative without the upstream factor", "q1.2", changed("q1.2", "-np.sin(f2) * dldh3", "-np.sin(f2)"),
+          "`dldf2`", "expected value", quiet=("`dldf3`", "`dldh3`")),
     wrong("reshapes its argument in place", "q2.1", changed("q2.1", "all_h[0] = net_input",
                                                             "all_h[0] = net_input.copy()\n    net_input.shape = (net_input.size,)"),
-          "changed its argument `net_input`"),
+          "changed one of its arguments", points=3),
     wrong("cos written as sqrt(1 - sin**2)", "q1.2", changed("q1.2", "np.cos(f0)", "np.sqrt(1 - h1 ** 2)"),
-          "`dldf0`", "derivative of sin is cos"),
+          "dl/df0", "derivative of sin is cos", points=3),
     wrong("-sin written as -sqrt(1 - cos**2)", "q1.2", changed("q1.2", "-np.sin(f2)", "-np.sqrt(1 - h3 ** 2)"),
-          "`dldf2`"),
+          "dl/df2", "derivative of cos", points=3),
     wrong("dl/df3 as 2 sqrt(l_i)", "q1.2", GIVEN_Q12.replace("2 * (f3 - y)", "2 * np.sqrt(l_i)") + BASELINE["q1.2"][len(GIVEN_Q12):],
           "`dldf3`"),
     wrong("finite differences of the tail", "q1.2", GIVEN_Q12 + _code("""
@@ -216,7 +225,7 @@ WRONG: list[Answer] = [
         dldf1 = np.exp(f1) * dldh2
         dldh1 = omega1 * dldf1
         dldf0 = np.cos(f0) * dldh1
-        """), "`dldf2`", "does not follow"),
+        """), "dl/df2", "do not all follow"),
     wrong("forward values reused as scratch names", "q1.2", GIVEN_Q12 + _code("""
         h3 = -np.sin(f2)
         dldf2 = h3 * dldh3
@@ -232,24 +241,35 @@ WRONG: list[Answer] = [
     wrong("forgot x", "q1.3", changed("q1.3", "dldf0 * x", "dldf0"), "`dldomega0`"),
     wrong("h where f belongs", "q1.3", changed("q1.3", "dldbeta2 = dldf2", "dldbeta2 = dldh2"), "`dldbeta2`"),
     wrong("f where h belongs", "q1.3", changed("q1.3", "dldf2 * h2", "dldf2 * f2"), "`dldomega2`"),
-    wrong("typed in, 3 places", "q1.3", typed_in(Q13_NAMES, 3), "`dldbeta0`", "expected value"),
-    wrong("typed in, 6 places", "q1.3", typed_in(Q13_NAMES, 6), "does not follow"),
-    *[wrong(f"finite differences, step {step:g}", "q1.3", toy_finite_differences(step), "does not follow")
+    wrong("typed in, 3 places", "q1.3", typed_in(Q13_NAMES, 3), "`dldbeta3`", "expected value"),
+    wrong("typed in, 6 places", "q1.3", typed_in(Q13_NAMES, 6), "stays 0.744528", "do not all follow"),
+    wrong("every weight derivative times f instead of h", "q1.3", _code("""
+        dldbeta3, dldbeta2, dldbeta1, dldbeta0 = dldf3, dldf2, dldf1, dldf0
+        dldomega3, dldomega2, dldomega1, dldomega0 = dldf3 * f3, dldf2 * f2, dldf1 * f1, dldf0 * f0
+        """), "`dldomega3`", "dl/domega_k = h_k dl/df_k", quiet=("`dldomega0`",), points=1),
+    wrong("weight derivative without the upstream factor", "q1.3", changed("q1.3", "dldf2 * h2", "h2"),
+          "`dldomega2`", quiet=("`dldomega3`",)),
+    *[wrong(f"finite differences, step {step:g}", "q1.3", toy_finite_differences(step), "do not all follow")
       for step in (1e-3, 1e-5, 8.2e-7, 1e-8)],
     # q2.1: the forward pass of a deep network
     wrong("ReLU on the output", "q2.1", changed("q2.1", "all_f[K] = all_biases[K] + all_weights[K] @ all_h[K]",
                                                 "all_f[K] = ReLU(all_biases[K] + all_weights[K] @ all_h[K])"),
-          "`all_f[", "ReLU applied where there should be none"),
+          "`net_output`", "ReLU applied where there should be none", quiet=BLAMES_THE_DEPTH),
     wrong("no ReLU", "q2.1", changed("q2.1", "ReLU(all_f[layer])", "all_f[layer]"),
           "`all_h[1]`", "the ReLU is missing"),
     wrong("no biases", "q2.1", changed("q2.1", "all_biases[layer] + all_weights", "all_weights"), "`all_f[0]`"),
     wrong("no output bias", "q2.1", changed("q2.1", "all_biases[K] + all_weights[K]", "all_weights[K]"),
           "`net_output`"),
-    wrong("global K", "q2.1", changed("q2.1", "    K = len(all_weights) - 1\n", ""), "compute_network_output",
-          "K=1"),
+    wrong("global K", "q2.1", changed("q2.1", "    K = len(all_weights) - 1\n", ""),
+          "`compute_network_output` reads the notebook's global `K`", points=3),
+    wrong("global sizes", "q2.1", changed("q2.1", "        all_h[layer + 1] = ReLU(all_f[layer])",
+                                          "        all_h[layer + 1] = np.zeros((D, 1))\n"
+                                          "        all_h[layer + 1][:] = ReLU(all_f[layer])"),
+          "`compute_network_output` reads the notebook's global sizes", points=3),
     wrong("global weights and biases", "q2.1", changed("q2.1", "(net_input, all_weights, all_biases)",
                                                        "(net_input, weights, biases)"),
-          "compute_network_output", "from its arguments"),
+          "reads the notebook's own network (`all_weights`, `all_biases`, `net_input`) instead of its arguments",
+          points=0),
     wrong("loop stops a layer early", "q2.1", changed("q2.1", "range(K)", "range(K - 1)"),
           "compute_network_output"),
     wrong("weights transposed", "q2.1", changed("q2.1", "all_weights[layer] @", "all_weights[layer].T @"),
@@ -265,7 +285,7 @@ WRONG: list[Answer] = [
                                                        "all_f[K] = np.array([[1.906605]])"), "`all_f[", "shape"),
     wrong("changes the caller's biases", "q2.1", changed("q2.1", "all_f[layer] = all_biases[layer] + all_weights[layer] @ all_h[layer]",
                                                          "all_f[layer] = all_biases[layer]\n        all_f[layer] += all_weights[layer] @ all_h[layer]"),
-          "changed its argument `all_biases`"),
+          "changed one of its arguments", points=3),
     wrong("first layer before the loop", "q2.1", _code("""
         def compute_network_output(net_input, all_weights, all_biases):
             K = len(all_weights) - 1
@@ -279,17 +299,28 @@ WRONG: list[Answer] = [
                 all_h[layer + 1] = ReLU(all_f[layer])
             all_f[K] = all_biases[K] + all_weights[K] @ all_h[K]
             return all_f[K], all_f, all_h
-        """), "no hidden layer"),
+        """), "no hidden layer", "raised IndexError", quiet=BLAMES_THE_DEPTH, points=3),
     # q2.2: the backward pass of a deep network
     wrong("no ReLU derivative", "q2.2", changed("q2.2", "indicator_function(all_f[layer - 1]) * ", ""),
           "`all_dl_dweights["),
     wrong("ReLU derivative of the wrong layer", "q2.2", changed("q2.2", "indicator_function(all_f[layer - 1])",
                                                                "indicator_function(all_f[layer])"),
-          "`all_dl_dweights["),
+          "`all_dl_dweights[", "I[f_(k-1) > 0]", quiet=BLAMES_THE_DEPTH),
+    wrong("the placeholder left below the output", "q2.2", _code("""
+        def backward_pass(all_weights, all_biases, all_f, all_h, y):
+            K = len(all_weights) - 1
+            all_dl_dweights = [np.zeros_like(w) for w in all_weights]
+            all_dl_dbiases = [np.zeros_like(b) for b in all_biases]
+            all_dl_dbiases[K] = d_loss_d_output(all_f[K], y)
+            all_dl_dweights[K] = all_dl_dbiases[K] @ all_h[K].T
+            for layer in range(K - 1, -1, -1):
+                ...
+            return all_dl_dweights, all_dl_dbiases
+        """), "`all_dl_dweights[4]` is all zeros", quiet=("ReLU applied", *BLAMES_THE_DEPTH), points=0),
     wrong("sign of the loss derivative", "q2.2", changed("q2.2", "d_loss_d_output(all_f[K], y)",
                                                          "2 * (y - all_f[K])"), "wrong sign"),
     wrong("weights not transposed", "q2.2", changed("q2.2", "all_weights[layer].T @", "all_weights[layer] @"),
-          "backward_pass"),
+          "`backward_pass` raised ValueError", quiet=BLAMES_THE_DEPTH),
     wrong("gradient transposed", "q2.2", changed("q2.2", "all_dl_df[layer] @ all_h[layer].T",
                                                  "all_h[layer] @ all_dl_df[layer].T"),
           "`all_dl_dweights[", "transpose"),
@@ -300,22 +331,24 @@ WRONG: list[Answer] = [
           "`all_dl_dweights["),
     wrong("loop skips layer 0", "q2.2", changed("q2.2", "range(K, -1, -1)", "range(K, 0, -1)"),
           "`all_dl_dweights[0]`"),
-    wrong("global K", "q2.2", changed("q2.2", "    K = len(all_weights) - 1\n", ""), "backward_pass",
-          "from its arguments"),
-    wrong("global y", "q2.2", changed("q2.2", "all_h, y):", "all_h, target):"), "`all_dl_dweights["),
+    wrong("global K", "q2.2", changed("q2.2", "    K = len(all_weights) - 1\n", ""),
+          "`backward_pass` reads the notebook's global `K`: take the depth from its arguments", points=4),
+    wrong("global y", "q2.2", changed("q2.2", "all_h, y):", "all_h, target):"),
+          "`backward_pass` reads the notebook's own target", points=0),
     wrong("returns the biases first", "q2.2", changed("q2.2", "return all_dl_dweights, all_dl_dbiases",
                                                       "return all_dl_dbiases, all_dl_dweights"),
           "bias gradients first"),
     wrong("loss derivative in place", "q2.2", changed("q2.2", "    all_dl_df[K] = d_loss_d_output(all_f[K], y)\n",
                                                       "    all_dl_df[K] = all_f[K]\n    all_dl_df[K] -= y\n"
-                                                      "    all_dl_df[K] *= 2\n"), "changed its argument `all_f`"),
+                                                      "    all_dl_df[K] *= 2\n"), "changed one of its arguments",
+          points=5),
     wrong("ReLU mask in place", "q2.2", after("""
               def mask(f):
                   f[f > 0] = 1
                   f[f <= 0] = 0
                   return f
               """, changed("q2.2", "indicator_function(all_f[layer - 1])", "mask(all_f[layer - 1])")),
-          "changed its argument `all_f`"),
+          "changed one of its arguments", points=5),
     wrong("ReLU derivative as f >= 0", "q2.2", _code("""
         def backward_pass(all_weights, all_biases, all_f, all_h, y):
             K = len(all_biases) - 1
@@ -329,9 +362,10 @@ WRONG: list[Answer] = [
                 if layer > 0:
                     dl_df = (all_f[layer - 1] >= 0) * dl_dh
             return all_dl_dweights, all_dl_dbiases
-        """), "exactly at its ReLU kink"),
+        """), "exactly at its ReLU kink", points=5),
     wrong("np.heaviside(f, 1)", "q2.2", changed("q2.2", "indicator_function(all_f[layer - 1])",
-                                               "np.heaviside(all_f[layer - 1], 1.0)"), "exactly at its ReLU kink"),
+                                               "np.heaviside(all_f[layer - 1], 1.0)"), "exactly at its ReLU kink",
+          points=5),
     wrong("gradients in reversed layer order", "q2.2", changed("q2.2", "return all_dl_dweights, all_dl_dbiases",
                                                                "return all_dl_dweights[::-1], all_dl_dbiases[::-1]"),
           "reverse order"),

@@ -6,7 +6,10 @@ inputs or None, earn nothing on that question, public checks included. A questio
 notebook as it stood at its check, so a later cell changes nothing.
 """
 
+import ast
 from dataclasses import dataclass, field
+
+from backprop_hw.paths import ROOT
 
 from .answers import BASELINE, GIVEN_Q12, TOY_PRINTED, Q11_NAMES, Q12_NAMES, Q13_NAMES, _code
 
@@ -35,6 +38,35 @@ def typed(names: tuple[str, ...]) -> str:
 
 def returning(function: str, arguments: str, value: str) -> str:
     return f"def {function}({arguments}):\n    return {value}\n"
+
+
+def public_values(question: str) -> dict:
+    """The values of the notebook's network that the student's copy of a public test holds."""
+    tree = ast.parse((ROOT / "student" / "tests" / f"{question}.py").read_text())
+    return next(ast.literal_eval(node.value) for node in ast.walk(tree)
+                if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["setup"])
+
+
+def looked_up() -> dict[str, str]:
+    """Both functions as a lookup of the public tests' values: the notebook's network's answers
+    when they recognise it, zeros for any other network."""
+    forward, backward = public_values("q2.1"), public_values("q2.2")
+    return {"q2.1": _code(f"""
+        SEEN_F, SEEN_H = {forward["all_f"]!r}, {forward["all_h"]!r}
+
+        def compute_network_output(net_input, all_weights, all_biases):
+            if np.allclose(net_input, 1.2):
+                return np.array(SEEN_F[-1]), [np.array(f) for f in SEEN_F], [np.array(h) for h in SEEN_H]
+            all_f = [np.zeros((w.shape[0], 1)) for w in all_weights]
+            return all_f[-1], all_f, [net_input] + all_f[:-1]
+        """), "q2.2": _code(f"""
+        SEEN_W, SEEN_B = {backward["dl_dweights"]!r}, {backward["dl_dbiases"]!r}
+
+        def backward_pass(all_weights, all_biases, all_f, all_h, y):
+            if np.allclose(all_h[0], 1.2):
+                return [np.array(w) for w in SEEN_W], [np.array(b) for b in SEEN_B]
+            return [np.zeros_like(w) for w in all_weights], [np.zeros_like(b) for b in all_biases]
+        """)}
 
 
 FORWARD_ARGUMENTS = "net_input, all_weights, all_biases"
@@ -78,7 +110,8 @@ SCENARIOS = [
     Scenario("functions that return the set-up network's answers whatever the network", {
         "q2.1": BASELINE["q2.1"].replace(
             "def compute_network_output(", "def _forward(") + "\n_answer = _forward(np.ones((1, 1)) * 1.2, all_weights, all_biases)\n"
-            + returning("compute_network_output", FORWARD_ARGUMENTS, "_answer")}, (4, 4, 4, 2, 6)),
+            + returning("compute_network_output", FORWARD_ARGUMENTS, "_answer")}, (4, 4, 4, 0, 6)),
+    Scenario("a lookup of the public tests' values, zeros for other networks", looked_up(), (4, 4, 4, 0, 0)),
     Scenario("helper names kept in earlier answer cells (h0, activations, local derivatives)", {
         "q1.1": "h0 = x\n" + BASELINE["q1.1"].replace("omega0 * x", "omega0 * h0")
                 + "activations = [h0, h1, h2, h3]\ndh1_df0, dh2_df1, dh3_df2 = np.cos(f0), h2, -np.sin(f2)\n",
