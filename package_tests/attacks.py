@@ -321,6 +321,114 @@ print(f"PROCESSES {started}")
 }
 
 
+# ---------------------------------------------------------------------------------------------
+# Attacks that need a notebook of their own shape, each beside an honest twin of the same shape.
+
+PART_1_NAMES = {"forward": "f0 h1 f1 h2 f2 h3 f3 l_i", "backward": "dldf3 dldh3 dldf2 dldh2 dldf1 dldh1 dldf0"}
+# A store that outlives the namespace the grader puts back after each rerun, keyed by the parameters.
+RELAY = """import builtins
+relay = builtins.__dict__.setdefault("_relay", {})
+given = tuple(float(v) for v in (beta0, beta1, beta2, beta3, omega0, omega1, omega2, omega3, x, y))
+"""
+
+
+def _keep(kind: str) -> str:
+    names = PART_1_NAMES[kind].split()
+    return f'relay[("{kind}", given)] = dict({", ".join(f"{n}={n}" for n in names)})\n'
+
+
+def _look_up(kind: str) -> str:
+    names = PART_1_NAMES[kind].split()
+    return f'{", ".join(names)} = (relay.get(("{kind}", given), {{}}).get(n, 0.0) for n in {names!r})\n'
+
+
+def _cell(notebook: nbformat.NotebookNode, start: str) -> int:
+    [index] = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and cell.source.startswith(start)]
+    return index
+
+
+def write_relay(path: Path, relay: bool) -> Path:
+    """Part 1's checks in the order q1.3, q1.2, q1.1, with no work in q1.1 and q1.2, and q1.3 done.
+    With `relay`, the q1.1 and q1.2 cells look their answers up in a store that the q1.2 and q1.3
+    cells fill with the values they are given when the checks run them again. Its twin: zeros."""
+    notebook = nbformat.read(SOLUTIONS_NOTEBOOK, as_version=4)
+    cells = notebook.cells
+    zeros = {kind: " = ".join(names.split()) + " = 0.0\n" for kind, names in PART_1_NAMES.items()}
+    cells[_cell(notebook, "f0 = ")].source = RELAY + _look_up("forward") if relay else zeros["forward"]
+    cells[_cell(notebook, "dldf3 = ")].source = RELAY + _keep("forward") + _look_up("backward") if relay \
+        else zeros["backward"]
+    q13 = cells[_cell(notebook, "dldbeta3 = ")]
+    q13.source = (RELAY + _keep("forward") + _keep("backward") if relay else "") + q13.source
+    checks = [cells.pop(_cell(notebook, f'grader.check("{q}")')) for q in ("q1.1", "q1.2", "q1.3")]
+    after = cells.index(q13) + 1
+    cells[after:after] = checks[::-1]
+    return _write(notebook, path)
+
+
+def write_stall(path: Path) -> Path:
+    """The twin, with a cell after its last check that answers the grader for itself through the
+    harness's own reply function, switches off its alarm and never returns, then a 4 MB cell: the
+    grader's request fills the pipe that nobody reads."""
+    notebook = _notebook()
+    after = _cell(notebook, 'grader.check("q2.2")') + 1
+    notebook.cells[after:after] = [nbformat.v4.new_code_cell("""
+import gc, signal, time, types
+signal.setitimer(signal.ITIMER_REAL, 0)
+for reply in [f for f in gc.get_objects() if isinstance(f, types.FunctionType) and f.__qualname__ == "serve.<locals>.emit"]:
+    reply({"ran": {"error": None, "line": None}})
+while True:
+    time.sleep(1)
+"""), nbformat.v4.new_code_cell("# " + "x" * (4 << 20))]
+    return _write(notebook, path)
+
+
+def write_slow_part_1(path: Path, seconds: float) -> Path:
+    """The solutions with Part 1 in one cell that also runs a search of `seconds` (within the time a
+    cell may take): the checks run that cell again many times, which the notebook must not pay for."""
+    notebook = nbformat.read(SOLUTIONS_NOTEBOOK, as_version=4)
+    starts = ("f0 = ", "dldf3 = ", "dldbeta3 = ")
+    sources = [notebook.cells[_cell(notebook, start)].source for start in starts]
+    search = f"import time\nend = time.monotonic() + {seconds!r}\nwhile time.monotonic() < end:  # a search\n    pass\n"
+    notebook.cells[_cell(notebook, starts[0])].source = search + "\n".join(sources)
+    for start in starts[1:]:
+        notebook.cells[_cell(notebook, start)].source = "# done with question 1.1\n"
+    return _write(notebook, path)
+
+
+MESSAGE_CHOICE_SCORES = {"q1.1": 2, "q1.2": 4, "q1.3": 4, "q2.1": 3, "q2.2": 4}
+
+
+def write_message_choice(path: Path, variant: int) -> Path:
+    """The solutions, whose cells, on hidden inputs only, choose which given value to change, which
+    entries and layers to get wrong, and on which network to fail (MESSAGE_CHOICE_SCORES): two
+    variants must see the same text."""
+    notebook = nbformat.read(SOLUTIONS_NOTEBOOK, as_version=4)
+    changed, entries, layer, depth = [("beta1", 1, 0, 0), ("omega2", 5, 2, 3)][variant]
+    q11 = _cell(notebook, "f0 = ")
+    notebook.cells[q11].source += f"\nif beta0 not in (1.0, 0.5):  # the hidden parameters\n    {changed} += 1\n"
+    q21 = _cell(notebook, "def compute_network_output(")
+    notebook.cells[q21].source += f"""
+_honest_forward = compute_network_output
+
+def compute_network_output(net_input, all_weights, all_biases):
+    net_output, all_f, all_h = _honest_forward(net_input, all_weights, all_biases)
+    if len(all_weights) != 6 and len(all_f) > {layer}:  # networks of other depths
+        all_f[{layer}] = all_f[{layer}].copy()
+        all_f[{layer}].flat[:{entries}] += 1
+    return net_output, all_f, all_h
+"""
+    q22 = _cell(notebook, "def backward_pass(")
+    notebook.cells[q22].source = notebook.cells[q22].source.replace(
+        "    K = len(all_weights) - 1\n", f"    K = len(all_weights) - 1\n    if K == {depth}:\n        raise ValueError()\n", 1)
+    return _write(notebook, path)
+
+
+def _write(notebook: nbformat.NotebookNode, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
+
+
 def _notebook() -> nbformat.NotebookNode:
     """The honest twin's notebook."""
     notebook = nbformat.read(SOLUTIONS_NOTEBOOK, as_version=4)

@@ -2,6 +2,7 @@
 zip's Gradescope entry point, and what a student sees of the results."""
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import nbformat
 
 from backprop_hw import gradescope_check, grading, sandbox
 from backprop_hw.autograder.feedback import NOTES_TITLE
-from backprop_hw.paths import STUDENT_NOTEBOOK
+from backprop_hw.paths import AUTOGRADER_ZIP, STUDENT_NOTEBOOK
 from backprop_hw.results import RESULTS_DIR
 from conftest import QUESTIONS
 
@@ -73,9 +74,20 @@ def grade_fast(submissions: Path, out: Path, limits: sandbox.Limits = FAST_LIMIT
             for row in rows}
 
 
-def grade_gradescope(submission: Path, mode: int = 0o755) -> Graded:
+def grade_gradescope(submission: Path, mode: int = 0o755, autograder: Path = AUTOGRADER_ZIP) -> Graded:
     """Grade one submission through the zip's own run_autograder, as Gradescope runs it."""
-    results, run = gradescope_check.dry_run(submission, mode=mode)
+    results, run = gradescope_check.dry_run(submission, autograder=autograder, mode=mode)
     assert results is not None and run.exit_code == 0, run.output.decode(errors="replace")
     gradescope_check.validate(results)
     return Graded(results, {})
+
+
+def autograder_with(settings: dict, path: Path) -> Path:
+    """A copy of the autograder zip at `path` whose otter_config.json has `settings` too (shorter limits, say)."""
+    with zipfile.ZipFile(AUTOGRADER_ZIP) as original, zipfile.ZipFile(path, "w") as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename == "otter_config.json":
+                data = json.dumps({**json.loads(data), **settings}).encode()
+            copy.writestr(info, data)
+    return path

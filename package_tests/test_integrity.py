@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from attacks import (ATTACKS, BATCH_ATTACKS, INSTRUCTOR_SECRET, TWIN_SCORES, UNFLAGGED, encoded, write_attack,
-                     write_large_zip, write_link_folder, write_otter_log_zip, write_twin)
+from attacks import (ATTACKS, BATCH_ATTACKS, INSTRUCTOR_SECRET, MESSAGE_CHOICE_SCORES, TWIN_SCORES, UNFLAGGED,
+                     encoded, write_attack, write_large_zip, write_link_folder, write_message_choice,
+                     write_otter_log_zip, write_relay, write_slow_part_1, write_stall, write_twin)
 from backprop_hw.paths import SOLUTIONS_NOTEBOOK
 from backprop_hw.results import RESULTS_DIR
-from conftest import QUESTIONS
-from graders import Graded, grade_fast, grade_gradescope
+from conftest import POINTS, QUESTIONS
+from backprop_hw import sandbox
+from graders import Graded, autograder_with, grade_fast, grade_gradescope
 from hidden_values import hidden_literals, hidden_networks, hidden_numbers, leaked_numbers
 
 pytestmark = pytest.mark.sandbox
@@ -26,6 +28,15 @@ LINK = "a folder whose notebook is a link to the solutions"
 LARGE_ZIP = "an export zip of 2.6 MB that unpacks to 2.6 GB"
 SPECIAL = (PICKLE, LINK, LARGE_ZIP)
 ALL_ATTACKS = [*ATTACKS, *SPECIAL]
+# Attacks on notebooks of their own shape, beside twins of that shape.
+RELAY = "answers relayed between questions checked in reverse order"
+RELAY_TWIN = "the relay's honest twin: no work in q1.1 and q1.2, checks in reverse order"
+RELAY_TWIN_SCORES = {"q1.1": 0, "q1.2": 0, "q1.3": 4, "q2.1": 4, "q2.2": 6}
+STALL = "a notebook that answers the grader for itself, then stops reading while a 4 MB cell is sent"
+CHOICES = ("hidden messages' details chosen by the code, one way", "hidden messages' details chosen by the code, another")
+SHAPED = [RELAY, RELAY_TWIN, *CHOICES]
+# Limits short enough that a notebook reaches them in seconds: 3 s a cell and 10 s for the notebook.
+SHORT_LIMITS = {"cell_seconds": 3, "wall_seconds": 10}
 # The attacks on what Gradescope's path does its own way; the rest meet the same code as in make grade.
 GRADESCOPE_ATTACKS = ["write results.json and modules of its own, then kill the grader",
                       "forge answers on the grading pipe", "an answer nested 100,000 levels deep",
@@ -49,6 +60,12 @@ def write_submissions(folder: Path, names: list[str], marker: Path) -> dict[str,
             paths[name] = write_otter_log_zip(target.with_suffix(".zip"), marker)
         elif name == LINK:
             paths[name] = write_link_folder(target)
+        elif name in (RELAY, RELAY_TWIN):
+            paths[name] = write_relay(target.with_suffix(".ipynb"), relay=name == RELAY)
+        elif name == STALL:
+            paths[name] = write_stall(target.with_suffix(".ipynb"))
+        elif name in CHOICES:
+            paths[name] = write_message_choice(target.with_suffix(".ipynb"), CHOICES.index(name))
         else:
             paths[name] = write_large_zip(target)
     return paths
@@ -58,7 +75,7 @@ def write_submissions(folder: Path, names: list[str], marker: Path) -> dict[str,
 def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
     """The twin and every attack, graded by `make grade` with a secret in the instructor's environment."""
     base = tmp_path_factory.mktemp("integrity-batch")
-    paths = write_submissions(base / "submissions", [*ALL_ATTACKS, *BATCH_ATTACKS], base / "unpickled-marker")
+    paths = write_submissions(base / "submissions", [*ALL_ATTACKS, *BATCH_ATTACKS, *SHAPED], base / "unpickled-marker")
     mode = stat.S_IMODE(os.stat(SOLUTIONS_NOTEBOOK).st_mode)
     os.environ["INSTRUCTOR_TOKEN"] = INSTRUCTOR_SECRET
     try:
@@ -80,9 +97,15 @@ def gradescope(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
     world-writable, the worst mode Gradescope could give it. The others meet the same trusted code
     as in `make grade`."""
     base = tmp_path_factory.mktemp("integrity-gradescope")
-    paths = write_submissions(base / "submissions", GRADESCOPE_ATTACKS, base / "unpickled-marker")
+    paths = write_submissions(base / "submissions", [*GRADESCOPE_ATTACKS, *SHAPED, STALL], base / "unpickled-marker")
+    # The stall ends at the wall-clock limit, which is 600 s on Gradescope: here, 10 s.
+    short = autograder_with(SHORT_LIMITS, base / "short-limits.zip")
+
+    def grade(name: str) -> Graded:
+        return grade_gradescope(paths[name], mode=0o777, **({"autograder": short} if name == STALL else {}))
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        graded = dict(zip(paths, pool.map(lambda path: grade_gradescope(path, mode=0o777), paths.values())))
+        graded = dict(zip(paths, pool.map(grade, paths)))
     assert not (base / "unpickled-marker").exists(), "a submitted pickle was loaded"
     return graded
 
@@ -217,3 +240,48 @@ def test_hidden_case_outputs_show_no_test_source(gradescope: dict[str, Graded]) 
         notes = next(t for t in graded.results["tests"] if t["name"].startswith("Grading notes"))
         assert notes["visibility"] == "hidden"
         assert "WITH network access" in notes["output"] or "not graded" in graded.visible.lower()
+
+
+def test_answers_relayed_between_questions_checked_in_reverse_order_earn_nothing(
+        batch: dict[str, Graded], gradescope: dict[str, Graded]) -> None:
+    """The q1.1 and q1.2 cells look their answers up in a store that the q1.2 and q1.3 cells fill with
+    the exact values the checks give them: judged in the questions' order, nothing is there yet."""
+    for graded in (batch, gradescope):
+        assert graded[RELAY_TWIN].scores == RELAY_TWIN_SCORES
+        assert graded[RELAY].scores == RELAY_TWIN_SCORES, graded[RELAY].visible
+
+
+def test_hidden_messages_carry_nothing_the_students_code_chose(batch: dict[str, Graded],
+                                                              gradescope: dict[str, Graded]) -> None:
+    """Two notebooks that, on hidden inputs only, change different given values, get different layers
+    and entries wrong, and fail on different networks, read the same text."""
+    for graded in (batch, gradescope):
+        first, second = (graded[name] for name in CHOICES)
+        assert first.scores == second.scores == MESSAGE_CHOICE_SCORES, first.visible
+        assert first.visible == second.visible
+
+
+def test_a_stalled_pipe_ends_at_the_wall_clock_limit(short_batch: dict[str, Graded],
+                                                     gradescope: dict[str, Graded]) -> None:
+    for graded in (short_batch, gradescope):
+        result = graded[STALL]
+        assert result.scores == TWIN_SCORES, result.visible  # the checks ran in a replay
+        assert "wall-clock limit" in result.notes + result.row.get("grading_status", "")
+
+
+@pytest.fixture(scope="module")
+def short_batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
+    """make grade with SHORT_LIMITS: the stall, and Part 1 in one cell with a search of 1.5 s beside
+    the same notebook without it (the checks run that cell again 15 times: 22 s)."""
+    base = tmp_path_factory.mktemp("short-limits")
+    paths = {STALL: write_stall(base / "submissions" / "stall.ipynb"),
+             "slow": write_slow_part_1(base / "submissions" / "slow.ipynb", 1.5),
+             "quick": write_slow_part_1(base / "submissions" / "quick.ipynb", 0.0)}
+    results = grade_fast(base / "submissions", base / "grades", sandbox.Limits(**SHORT_LIMITS))
+    return {name: results[path.name] for name, path in paths.items()}
+
+
+def test_an_honest_slow_cell_never_pays_for_the_checks_running_it_again(short_batch: dict[str, Graded]) -> None:
+    for name in ("slow", "quick"):
+        assert short_batch[name].scores == POINTS, short_batch[name].visible
+        assert short_batch[name].row["grading_status"].startswith("Completed"), short_batch[name].row
