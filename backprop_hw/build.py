@@ -98,6 +98,19 @@ def replace_tree(source: Path, destination: Path) -> None:
     shutil.copytree(source, destination)
 
 
+def describe_hidden_checks(full_tests: Path, student_tests: Path) -> None:
+    """Add to each of the student's test files what its question's hidden checks check, and their
+    points (from their docstrings): a check that passes says what grading will try besides."""
+    from backprop_hw.autograder.trusted import load_tests
+
+    for name, test_file in load_tests(full_tests, ASSIGNMENT).items():
+        hidden = [((case.body.test_func.__doc__ or "").strip().splitlines()[0], case.points)
+                  for case in test_file.test_cases if case.hidden]
+        path = student_tests / f"{name}.py"
+        path.write_text(f"{path.read_text()}\n# What grading adds to the checks above (written by the build).\n"
+                        f"HIDDEN_CHECKS = {hidden!r}\n")
+
+
 def take_feedback_policy(notebook: nbformat.NotebookNode) -> str:
     """Remove the `feedback:` setting from the notebook's ASSIGNMENT CONFIG (it is ours: otter
     refuses keys it does not know) and return it."""
@@ -119,6 +132,7 @@ def lay_out(dist: Path, root: Path, student_badge: str, feedback: str) -> None:
     (root / "student").mkdir(parents=True)
     shutil.copy(ASSIGNMENT / "backprop_checks.py", root / "student")
     replace_tree(student / "tests", root / "student" / "tests")
+    describe_hidden_checks(autograder / "tests", root / "student" / "tests")
     # Both notebooks carry the student folder's public checks, so either works alone.
     normalise_notebook(student / NOTEBOOK, root / "student" / NOTEBOOK, root / "student", student_badge)
     normalise_notebook(autograder / NOTEBOOK, root / "solutions" / NOTEBOOK, root / "student", None)

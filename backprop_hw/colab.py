@@ -10,10 +10,14 @@ own `runs_on: colab` only adds an unpinned `%pip install`, so the build reaches 
   tests and `backprop_checks.py` from text the notebook carries where they are missing (never over
   an existing file: in grading, `tests/` holds the hidden cases too), and from then on keeps the
   source each cell runs with;
-- otter's init cell becomes `otter.Notebook(tests_dir="tests")`, which needs no notebook file;
-- otter's export cell becomes a closing cell that runs every check and says how to submit: in
-  Colab, download the `.ipynb`; elsewhere, otter's export zip of the saved notebook, offered only
-  when the saved file holds the cells as they ran and, run from the top, gets the same results.
+- otter's init cell becomes `otter.Notebook(tests_dir="tests")`, which needs no notebook file, made by
+  `backprop_checks.notebook_grader` so that each check shows its cases (what each checks, its points,
+  its message) and the hidden checks to come; until the set-up cell has run, a stand-in says to run it;
+- otter's export cell becomes a closing cell that runs every check, sums up the public points of each
+  question and what is left to do, and says how to submit: in Colab, download the `.ipynb`;
+  elsewhere, otter's export zip of the saved notebook (without otter's log, which grading never
+  reads), offered only when the saved file holds the cells as they ran and, run from the top, gets
+  the same results.
 
 The set-up and closing cells carry otter's `otter_ignore` tag, so grading never runs them and never
 calls pip; should an editor drop the tag, the set-up cell still replaces none of the grader's files.
@@ -106,15 +110,28 @@ if "_cells_run" not in globals():
 '''
 
 INIT_SOURCE = '''\
-# Initialize Otter: the tests are read from tests/, so this works whatever the notebook is called.
-import otter
-grader = otter.Notebook(tests_dir="tests")'''
+# Initialize Otter: grader.check("q1.1") runs the checks of question 1.1. The set-up cell above writes
+# them (and installs otter where it is missing): run that cell first.
+try:
+    import backprop_checks
+
+    grader = backprop_checks.notebook_grader(tests_dir="tests")
+except ModuleNotFoundError:
+    class ChecksNotSetUp:
+        """Stands in for the grader until the set-up cell has run: every check says to run it."""
+
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: print(
+                'The checks are not set up yet: run the first code cell of the notebook ("Set up the '
+                'checks", collapsed at the top), then this cell (grader = ...), then the check again.')
+
+    grader = ChecksNotSetUp()'''
 
 SUBMISSION_MARKDOWN = """\
 ## Submission
 
 Run every cell from the top first (in Colab: **Runtime > Run all**), then run the cell below. It
-runs all the checks and tells you how to submit:
+runs all the checks, sums up your points and what is left to do, and tells you how to submit:
 
 - **In Colab:** save, then **File > Download > Download .ipynb** and upload that `.ipynb` file to
   Gradescope.
@@ -169,7 +186,7 @@ def submit(checks, notebook):
               "\nSave the notebook (File > Save, or Ctrl+S), run the cells you changed again, then this cell.")
         return
     submission = f"{notebook[:-len('.ipynb')]}_{datetime.datetime.now():%Y_%m_%dT%H_%M_%S_%f}.zip"
-    grader.export(notebook, export_path=submission, pdf=False, display_link=False)
+    grader.export(notebook, export_path=submission, pdf=False, display_link=False, ignore_log=True)
     saved = grade_saved(submission, notebook)
     differ = [name for name, result in checks.results.items()
               if name not in saved.results or saved.results[name].score != result.score]
@@ -179,27 +196,30 @@ def submit(checks, notebook):
               f"gets other results ({', '.join(differ)}):\n\n{saved.summary()}\n\nSave the notebook "
               "(File > Save, or Ctrl+S), then Kernel > Restart Kernel and Run All Cells.")
         return
-    display(HTML(f'<p>Your submission has been exported. Click <a href="{html.escape(urllib.parse.quote(submission))}" '
-                 f'download="{html.escape(submission)}" target="_blank">here</a> to download the zip file.</p>'))
+    display(HTML(f'<p>Your zip file is ready: click <a href="{html.escape(urllib.parse.quote(submission))}" '
+                 f'download="{html.escape(submission)}" target="_blank">here</a> to download it.</p>'))
     print("The saved notebook, run from the top in a fresh kernel, gets the results above.\n"
           "To submit: upload the zip file this cell wrote to Gradescope.")
 
 
-checks = grader.check_all()
-display(checks)
-try:
-    import google.colab  # importable only in Colab
-    in_colab = True
-except ImportError:
-    in_colab = False
-notebooks = glob.glob("*.ipynb")  # otter's export finds the notebook so
-if in_colab:
-    print("To submit: File > Download > Download .ipynb, then upload that .ipynb file to Gradescope.")
-elif len(notebooks) == 1:
-    submit(checks, notebooks[0])
-else:
-    print(f"Not submitted: this folder holds {len(notebooks)} notebooks, and the zip is made from the one "
-          "notebook in this folder. Move this notebook into a folder of its own and run it there.")'''
+checks = grader.check_all()  # None while the checks are not set up (it says so)
+if checks is not None:
+    import backprop_checks
+
+    display(backprop_checks.Summary.of(checks))
+    try:
+        import google.colab  # importable only in Colab
+        in_colab = True
+    except ImportError:
+        in_colab = False
+    notebooks = glob.glob("*.ipynb")  # otter's export finds the notebook so
+    if in_colab:
+        print("To submit: File > Download > Download .ipynb, then upload that .ipynb file to Gradescope.")
+    elif len(notebooks) == 1:
+        submit(checks, notebooks[0])
+    else:
+        print(f"Not submitted: this folder holds {len(notebooks)} notebooks, and the zip is made from the one "
+              "notebook in this folder. Move this notebook into a folder of its own and run it there.")'''
 
 
 class ColabError(Exception):

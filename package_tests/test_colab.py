@@ -110,7 +110,7 @@ def check_cells(notebook: nbformat.NotebookNode) -> dict[str, nbformat.NotebookN
 
 
 def closing_cell(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    [cell] = [c for c in notebook.cells if c.cell_type == "code" and "grader.check_all()" in c.source]
+    [cell] = [c for c in notebook.cells if c.cell_type == "code" and c.source.startswith("#@title Check everything")]
     return cell
 
 
@@ -142,14 +142,24 @@ def test_otter_believes_it_runs_in_colab(colab_student: ColabRun) -> None:
     assert "COLAB" in colab_student.otter_saw
 
 
+# What otter's own display of a check shows of the test runner: never in the notebook.
+TEST_INTERNALS = ("Error at line", "Test case failed", "check.check_", "def test_", "tests/q", "REFERENCE_VALUES",
+                  "Traceback")
+
+
+def shows_no_test_internals(shown: str) -> bool:
+    return not any(internal in shown for internal in TEST_INTERNALS)
+
+
 def test_blank_notebook_in_colab_fails_every_check_cleanly(colab_student: ColabRun) -> None:
     for question, cell in check_cells(colab_student.notebook).items():
         shown = output_text(cell)
         assert not errors([cell]), f"{question}: {shown}"
-        assert f"{question} results:" in shown and "Test case failed" in shown, shown
-        assert "All test cases passed" not in shown
-        # otter quotes the test's failing line: a call, never a page of reference values
-        assert max(len(line) for line in shown.splitlines()) < 200, shown
+        assert f"{question}: 0 of " in shown and "❌ " in shown and "✅" not in shown, shown
+        assert "replace the `...` with your code" in shown or "has not been computed yet" in shown, shown
+        assert "hidden checks try your code on other inputs" in shown and shows_no_test_internals(shown), shown
+        html = next(o.data["text/html"] for o in cell.outputs if "text/html" in o.get("data", {}))
+        assert "❌" in html and shows_no_test_internals(html)
     assert "does not exist" not in "\n".join(output_text(c) for c in colab_student.notebook.cells if c.cell_type == "code")
 
 
@@ -157,15 +167,24 @@ def test_solutions_in_colab_pass_every_check_and_raise_nothing(colab_solutions: 
     code = [cell for cell in colab_solutions.notebook.cells if cell.cell_type == "code"]
     assert errors(code) == []
     for question, cell in check_cells(colab_solutions.notebook).items():
-        assert f"{question} results: All test cases passed!" in output_text(cell)
+        shown = output_text(cell)
+        assert re.search(rf"{question}: (\d+) of \1 points? from the public checks, which all pass\.", shown), shown
+        assert "❌" not in shown and shows_no_test_internals(shown)
+        # A pass says what it checked, and that the hidden checks decide the rest.
+        assert "✅ " in shown and re.search(r"hidden checks try your code on other inputs too, and decide the "
+                                           rf"other \d+ points? of {question}:\n   • ", shown), shown
 
 
-@pytest.mark.parametrize("run", ["colab_student", "colab_solutions"])
-def test_colab_closing_cell_says_download_the_notebook(run: str, request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize("run, total, left", [("colab_student", 0, "Still to do: q1.1 (unfinished), q1.2 (unfinished)"),
+                                              ("colab_solutions", 8, "Every public check passes.")])
+def test_colab_closing_cell_sums_up_and_says_download_the_notebook(run: str, total: int, left: str,
+                                                                    request: pytest.FixtureRequest) -> None:
     colab_run: ColabRun = request.getfixturevalue(run)
     shown = output_text(closing_cell(colab_run.notebook))
     assert "File > Download > Download .ipynb" in shown and "Gradescope" in shown
-    assert all(f"{question} results:" in shown for question in QUESTIONS), shown
+    assert f"Public checks: {total} of 8 points." in shown and left in shown, shown
+    assert "hidden checks decide the other 14 points (of 22)" in shown
+    assert all(re.search(rf"^  {re.escape(question)} +\d+ of \d+", shown, re.M) for question in QUESTIONS), shown
     assert not list(colab_run.cwd.glob("*.zip"))
 
 
@@ -221,15 +240,16 @@ def test_renamed_copy_alone_in_a_folder_checks_and_exports(tmp_path: Path) -> No
     notebook = execute(nbformat.read(renamed, as_version=4), folder, python_path, in_colab=False)
     assert errors([cell for cell in notebook.cells if cell.cell_type == "code"]) == []
     for question, cell in check_cells(notebook).items():
-        assert f"{question} results: All test cases passed!" in output_text(cell)
+        assert "which all pass" in output_text(cell)
     closing = closing_cell(notebook)
     assert "gets the results above" in output_text(closing) and "upload the zip file" in output_text(closing)
     assert [output for output in closing.outputs if output.get("name") == "stderr"] == []  # no kernel notice
     [export] = folder.glob("my backprop homework_*.zip")
-    [link] = [o.data["text/html"] for o in closing.outputs if "text/html" in o.get("data", {})]
-    assert f'href="{quote(export.name)}"' in link and "to download the zip file" in link
-    with zipfile.ZipFile(export) as archive:
-        assert renamed.name in archive.namelist()
+    summary, link = [o.data["text/html"] for o in closing.outputs if "text/html" in o.get("data", {})]
+    assert "Public checks: 8 of 8 points." in summary and "Every public check passes." in summary
+    assert f'href="{quote(export.name)}"' in link and "Your zip file is ready" in link
+    with zipfile.ZipFile(export) as archive:  # what grading reads: the notebook, not otter's log of every check
+        assert renamed.name in archive.namelist() and ".OTTER_LOG" not in archive.namelist()
     [scores] = graded_scores([export], tmp_path / "graded").values()
     assert all(score == points for score, points in scores.values()) and sorted(scores) == sorted(QUESTIONS)
     assert not (python_path / "pip-calls.txt").exists()
@@ -252,7 +272,7 @@ def test_a_saved_file_that_gets_other_results_gives_no_zip(tmp_path: Path) -> No
     differ = re.search(r"Not submitted: run from the top in a fresh kernel, as the grader runs it, the saved "
                        r"notebook gets other results \(([^)]*)\)", shown)
     assert differ and differ[1].split(", ")[0] == "q1.1" and "q2.1" not in differ[1], shown
-    assert "Kernel > Restart Kernel and Run All Cells" in shown and "to download the zip file" not in shown
+    assert "Kernel > Restart Kernel and Run All Cells" in shown and "Your zip file is ready" not in shown
     assert list(folder.glob("*.zip")) == []
 
 
@@ -364,3 +384,49 @@ def test_build_rejects_a_malformed_colab_repository(tmp_path: Path) -> None:
                              "--colab-repo", "not a repository"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 1 and "org/repo" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_check_before_the_set_up_cell_says_to_run_it(tmp_path: Path) -> None:
+    """The set-up cell is collapsed: a student who runs from the first visible code cell on, in an
+    empty folder, is told by every check to run it (no error, no missing test)."""
+    notebook = nbformat.read(ROOT / "student" / NOTEBOOK, as_version=4)
+    notebook.cells = [cell for cell in notebook.cells if not cell.source.startswith("#@title Set up the checks")]
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    execute(notebook, folder, stand_ins(tmp_path / "stand-ins", pip_exit_code=1, in_colab=False), in_colab=False)
+    assert errors([cell for cell in notebook.cells if cell.cell_type == "code"]) == []
+    for question, cell in check_cells(notebook).items():
+        assert 'run the first code cell of the notebook ("Set up the checks"' in output_text(cell), question
+    assert "run the first code cell" in output_text(closing_cell(notebook))
+
+
+def test_run_all_then_part_1_gives_part_1s_numbers(tmp_path: Path) -> None:
+    """In one kernel: the blank notebook run top to bottom (Part 2 included), then Part 1's answers
+    filled in and their cells, their checks and the comparison cell run again. Part 2 changes no name
+    of Part 1's, so the loss is Part 1's, the checks pass and the table and plot appear."""
+    notebook = nbformat.read(ROOT / "student" / NOTEBOOK, as_version=4)
+    folder = tmp_path / "run-all"
+    folder.mkdir()
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(folder)}})
+    answers = {"f0 = ...": BASELINE["q1.1"], "dldf3 = ...": BASELINE["q1.2"], "dldbeta3 = ...": BASELINE["q1.3"]}
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, index)
+        again = []
+        for index, cell in enumerate(notebook.cells):
+            for blank, answer in answers.items():
+                if cell.source.startswith(blank):
+                    cell.source = answer + "print(f'loss {l_i:.6f}')\n" if blank == "f0 = ..." else answer
+                    again += [index, index + 1]  # the answer cell, and its check after it
+        comparison = next(i for i, cell in enumerate(notebook.cells) if cell.source.startswith("parameters = dict("))
+        for index in [*again, comparison]:
+            client.execute_cell(notebook.cells[index], index)
+    shown = {index: output_text(notebook.cells[index]) for index in [*again, comparison]}
+    assert errors([notebook.cells[index] for index in shown]) == []
+    assert "loss 0.138581" in shown[again[0]]
+    for index in again[1::2]:
+        assert "which all pass" in shown[index], shown[index]
+    assert re.search(r"omega0 +5\.246071 +5\.246071", shown[comparison]), shown[comparison]
+    assert any("image/png" in output.get("data", {}) for output in notebook.cells[comparison].outputs)

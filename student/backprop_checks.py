@@ -18,6 +18,7 @@ import copy
 import functools
 import io
 import math
+import re
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any, Callable, Sequence
@@ -870,3 +871,167 @@ def random_network(like: dict, backward: bool = False, rng: np.random.Generator 
             network.update(y=target, dl_dweights=dweights, dl_dbiases=dbiases, rtol=RTOL_DIFFERENCES,
                            scale=max(largest))
             return network
+
+
+# ---------------------------------------------------------------------------------------------
+# What a check shows in the notebook
+#
+# Otter shows a failed case as its test runner sees it: the test's file, line and code, then the
+# error; and a passing question as "passed!". Otter has no setting for this, so the notebook's
+# grader registers IPython display formatters for otter's results: each case shows what it checks,
+# its points and, when it fails, its message, and every question says what the hidden checks will
+# try when the notebook is graded, and how many points they decide.
+
+# Words of the messages of a value or function that is not there yet (rather than wrong).
+UNFINISHED = ("still `...`", "has not been computed yet", "is not defined", "No cell you ran assigns")
+
+
+@dataclass
+class CaseShown:
+    """One case of a check, as the notebook shows it."""
+
+    passed: bool
+    description: str
+    points: float
+    message: str  # why it failed ("" if it passed)
+
+
+def _points(value: float) -> str:
+    return f"{value:g} point{'' if value == 1 else 's'}"
+
+
+def case_message(message: str) -> str:
+    """A failed case's message without the test's file, line and code. Otter 7 records it as
+    "❌ Test case failed\\nError at line N in test NAME:\\n  CODE\\nTYPE: MESSAGE"."""
+    parts = message.split("\n", 3)
+    if len(parts) == 4 and parts[1].startswith("Error at line "):
+        kind, _, text = parts[3].partition(": ")
+        return text if kind == "AssertionError" else f"The check could not run: {parts[3]}"
+    return message
+
+
+def shown_cases(result: Any) -> list[CaseShown]:
+    """The cases of an otter check result (a test file that ran), as the notebook shows them."""
+    cases = []
+    for case_result in result.test_case_results:
+        case = case_result.test_case
+        description = ((case.body.test_func.__doc__ or "").strip().splitlines() or ["a check"])[0]
+        cases.append(CaseShown(case_result.passed, description, case.points,
+                               "" if case_result.passed else case_message(case_result.message or "")))
+    return cases
+
+
+def hidden_checks(result: Any) -> list[tuple[str, float]]:
+    """What the hidden checks of a question check, and their points, as the build wrote them into
+    the student's copy of its test file (HIDDEN_CHECKS); none if the file holds no such list."""
+    try:
+        tree = ast.parse(open(result.path, encoding="utf-8").read())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    return next((ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                 and [ast.unparse(target) for target in node.targets] == ["HIDDEN_CHECKS"]), [])
+
+
+def check_lines(result: Any) -> list[tuple[str, str]]:
+    """What a check shows, as (kind, text) lines: the head, each case and its message, the hidden checks."""
+    cases = shown_cases(result)
+    earned, public = sum(c.points for c in cases if c.passed), sum(c.points for c in cases)
+    passing = ", which all pass" if all(c.passed for c in cases) else ""
+    lines = [("head", f"{result.name}: {earned:g} of {_points(public)} from the public checks{passing}.")]
+    for case in cases:
+        lines.append(("passed" if case.passed else "failed", f"{_points(case.points)}: {case.description}"))
+        if not case.passed:
+            lines.append(("message", case.message))
+    hidden = hidden_checks(result)
+    if hidden:
+        lines.append(("note", f"When your notebook is graded, hidden checks try your code on other inputs too, and "
+                              f"decide the other {_points(sum(points for _, points in hidden))} of {result.name}:"))
+        lines += [("hidden", f"{description} ({_points(points)})") for description, points in hidden]
+    return lines
+
+
+MARKS = {"passed": "✅ ", "failed": "❌ ", "message": "     ", "hidden": "   • ", "head": "", "note": ""}
+
+
+def check_text(result: Any) -> str:
+    """A check's result as plain text."""
+    return "\n".join(MARKS[kind] + text for kind, text in check_lines(result))
+
+
+def _html_text(text: str) -> str:
+    """Text as HTML, with `code` in a code font."""
+    import html
+
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def check_html(result: Any) -> str:
+    """A check's result as HTML."""
+    styles = {"head": "font-weight: bold", "failed": "color: #b00020", "message": "margin-left: 2.2em",
+              "note": "margin-top: 0.4em", "hidden": "margin-left: 1.2em; color: #555"}
+    return "<div>" + "".join(f'<div style="{styles.get(kind, "")}">{_html_text(MARKS[kind].strip() + " " + text)}</div>'
+                             for kind, text in check_lines(result)) + "</div>"
+
+
+def show_checks_case_by_case() -> None:
+    """Show otter's check results in this notebook case by case (see above)."""
+    from IPython import get_ipython
+    from otter.test_files.abstract_test import TestFile
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    formatters = shell.display_formatter.formatters
+    formatters["text/html"].for_type(TestFile, check_html)
+    formatters["text/plain"].for_type(TestFile, lambda result, printer, cycle: printer.text(check_text(result)))
+
+
+def notebook_grader(tests_dir: str = "tests") -> Any:
+    """Otter's grader for this notebook, its checks shown case by case."""
+    import otter
+
+    show_checks_case_by_case()
+    return otter.Notebook(tests_dir=tests_dir)
+
+
+@dataclass
+class Summary:
+    """Every question's public checks before a submission: its points and what is left to do."""
+
+    rows: list[tuple[str, float, float, str]]  # (question, points earned, public points, "done", "failing" or "unfinished")
+    hidden: float  # the points the hidden checks decide
+
+    @classmethod
+    def of(cls, results: Any) -> "Summary":
+        """The summary of otter's `grader.check_all()`."""
+        rows, hidden = [], 0.0
+        for name, result in sorted(results.results.items()):
+            cases = shown_cases(result)
+            failed = [case.message for case in cases if not case.passed]
+            state = "done" if not failed else \
+                "unfinished" if any(word in message for message in failed for word in UNFINISHED) else "failing"
+            rows.append((name, sum(c.points for c in cases if c.passed), sum(c.points for c in cases), state))
+            hidden += sum(points for _, points in hidden_checks(result))
+        return cls(rows, hidden)
+
+    def lines(self) -> list[str]:
+        earned, public = sum(row[1] for row in self.rows), sum(row[2] for row in self.rows)
+        lines = [f"Public checks: {earned:g} of {_points(public)}."]
+        lines += [f"  {name:<6} {got:>3g} of {of:<3g} {state}" for name, got, of, state in self.rows]
+        left = [f"{name} ({state})" for name, _, _, state in self.rows if state != "done"]
+        if self.hidden:
+            lines.append(f"When your notebook is graded, hidden checks decide the other {_points(self.hidden)} "
+                         f"(of {public + self.hidden:g}).")
+        lines.append(f"Still to do: {', '.join(left)}. You may submit all the same." if left
+                     else "Every public check passes.")
+        return lines
+
+    def __repr__(self) -> str:
+        return "\n".join(self.lines())
+
+    def _repr_html_(self) -> str:
+        head, *rows = self.lines()
+        table = "".join(f"<tr><td><b>{name}</b></td><td>{got:g} of {of:g}</td><td>{state}</td></tr>"
+                        for name, got, of, state in self.rows)
+        rest = "".join(f"<p>{_html_text(line)}</p>" for line in rows[len(self.rows):])
+        return f"<p><b>{_html_text(head)}</b></p><table>{table}</table>{rest}"

@@ -21,3 +21,6 @@ def test_forward_last_steps(env):
     steps = [('f0', lambda v: [v['beta0'] + v['omega0'] * v['x']], 'f0 is beta0 + omega0 * x.'), ('h1', lambda v: [math.sin(v['f0'])], 'h1 is the sine of f0.'), ('f1', lambda v: [v['beta1'] + v['omega1'] * v['h1']], 'f1 is beta1 + omega1 * h1.'), ('h2', lambda v: [math.exp(v['f1'])], 'h2 is the exponential of f1.'), ('f2', lambda v: [v['beta2'] + v['omega2'] * v['h2']], 'f2 is beta2 + omega2 * h2.'), ('h3', lambda v: [math.cos(v['f2'])], 'h3 is the cosine of f2.'), ('f3', lambda v: [v['beta3'] + v['omega3'] * v['h3']], 'f3 is beta3 + omega3 * h3.'), ('l_i', lambda v: [(v['f3'] - v['y']) ** 2], 'l_i is the squared difference of f3 and y.')][4:]
     check.check_toy_steps(env, 'q1.1', steps, points, hidden=False)
 
+
+# What grading adds to the checks above (written by the build).
+HIDDEN_CHECKS = [('Every step of the forward pass follows from the one before it, with other parameter values.', 1), ('The forward pass is exact (not rounded, not typed in) with other parameter values.', 1)]

@@ -21,3 +21,6 @@ def test_setup_network_layers(compute_network_output):
     check.check_network_output(compute_network_output, setup, hidden=False)
     check.check_network_output(compute_network_output, check.random_network(like=setup), hidden=False)
 
+
+# What grading adds to the checks above (written by the build).
+HIDDEN_CHECKS = [('Networks of other depths (no hidden layer too) and widths: every layer and the output, exactly.', 1), ("On networks shaped like the notebook's, a right forward pass that leaves its arguments as they were.", 1)]
