@@ -1,6 +1,7 @@
 """Reading a submission without trusting it (`backprop_hw/autograder/submission.py`): its one notebook,
-from a folder or an export zip, refusing links, special files and archives too large from their
-index alone; the notebook parsed as JSON; its code cells and checks; the integrity flags.
+from a folder or an export zip, refusing links, special files, trees nested too deep and archives
+too large from their index alone; the notebook parsed as JSON; its code cells and checks; the
+integrity flags.
 """
 
 import json
@@ -265,6 +266,55 @@ def test_find_notebook_refuses_a_notebook_over_the_size_limit(folders: tuple[Pat
         find_notebook(folder, scratch)
 
 
+# ---------------------------------------------------------------------------------------------
+# Trees too deep or too long to be work
+
+
+@pytest.mark.parametrize("depth, refused", [(submission.MAX_DEPTH, False), (submission.MAX_DEPTH + 1, True)])
+def test_folders_and_zips_are_refused_past_the_depth_limit(tmp_path: Path, depth: int, refused: bool) -> None:
+    """The limit counts the names of a path; a folder of the submission and a zip's index agree."""
+    deep = "/".join(["d"] * (depth - 1)) + "/notes.txt"
+    for where in ("folder", "zip"):
+        folder, scratch = tmp_path / where / "submission", tmp_path / where / "scratch"
+        scratch.mkdir(parents=True)
+        write_notebook(folder / "hw.ipynb", "x = 1")
+        if where == "zip":
+            write_zip(folder / "export.zip", {deep: b"x"})
+        else:
+            (folder / deep).parent.mkdir(parents=True)
+            (folder / deep).write_text("x")
+        if refused:
+            with pytest.raises(SubmissionProblem, match=f"folders nested more than {submission.MAX_DEPTH} deep"):
+                find_notebook(folder, scratch)
+        else:
+            assert find_notebook(folder, scratch)[0] == folder / "hw.ipynb"
+
+
+def test_folders_and_zips_are_refused_past_the_path_length_limit(folders: tuple[Path, Path]) -> None:
+    folder, scratch = folders
+    write_notebook(folder / "hw.ipynb", "x = 1")
+    long = "/".join(["n" * 250] * 5)
+    write_zip(folder / "export.zip", {long: b"x"})
+    with pytest.raises(SubmissionProblem, match=f"export.zip has a path longer than {submission.MAX_PATH_BYTES} bytes"):
+        find_notebook(folder, scratch)
+    (folder / "export.zip").unlink()
+    (folder / long).parent.mkdir(parents=True)
+    (folder / long).write_text("x")
+    with pytest.raises(SubmissionProblem, match=f"the submission has a path longer than {submission.MAX_PATH_BYTES}"):
+        find_notebook(folder, scratch)
+
+
+def test_folders_count_towards_the_file_limit(folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, scratch = folders
+    monkeypatch.setattr(submission, "MAX_FILES", 3)
+    write_notebook(folder / "hw.ipynb", "x = 1")
+    (folder / "a" / "b").mkdir(parents=True)
+    assert find_notebook(folder, scratch)[0] == folder / "hw.ipynb"
+    (folder / "c").mkdir()
+    with pytest.raises(SubmissionProblem, match="over 3 files and folders"):
+        find_notebook(folder, scratch)
+
+
 def test_find_notebook_flags_pickles_and_otter_logs(folders: tuple[Path, Path]) -> None:
     folder, scratch = folders
     path = write_notebook(folder / "hw.ipynb", "x = 1")
@@ -490,3 +540,4 @@ def test_scan_for_tampering_leaves_honest_code(source: str) -> None:
 @pytest.mark.parametrize("path", [SOLUTIONS_NOTEBOOK, STUDENT_NOTEBOOK], ids=["solutions", "student"])
 def test_the_homeworks_own_notebooks_raise_no_flag(path: Path) -> None:
     assert scan_for_tampering(code_cells(read_notebook(path, ASSIGNMENT))) == []
+
