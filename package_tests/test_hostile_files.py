@@ -1,9 +1,10 @@
 """Hostile files and processes: whatever a student's files and processes look like, the grader's own
 code ends with a result and a reason, and cleans up without ever failing.
 
-- A table of submissions (odd names, deep and wide trees, closed folders, damaged and exotic zips):
-  `find_notebook` and `read_notebook` give a notebook or a `SubmissionProblem` with a printable
-  reason, never anything else, and `remove_tree` removes each case whole.
+- A table of submissions (odd names, deep and wide trees, closed folders, damaged and exotic zips,
+  what operating systems and editors add): `find_notebook` and `read_notebook` give a notebook or
+  a `SubmissionProblem` with a printable reason, never anything else, and `remove_tree` removes
+  each case whole.
 - A table of trees for `remove_tree`, as root and as an unprivileged user: removed whole, links
   never followed; a tree it cannot remove gives a note, never an exception.
 - `/proc` read as bytes: a process whose name is not UTF-8 is found and killed.
@@ -226,6 +227,29 @@ def fifo_not_utf8(folder: Path) -> None:
     os.mkfifo(folder / os.fsdecode(b"\xff\xfe.ipynb"))
 
 
+# What operating systems and editors add, each beside one real notebook and alone.
+JUNK = ["__MACOSX/._backpropagation.ipynb", "._backpropagation.ipynb", ".DS_Store", "sub/.DS_Store", "Thumbs.db",
+        "desktop.ini", ".ipynb_checkpoints/backpropagation-checkpoint.ipynb", ".~backpropagation.ipynb",
+        ".Trash-1000/files/old.ipynb", ".Trashes/501/old.ipynb", "$RECYCLE.BIN/S-1-5-21/$RABC.ipynb",
+        "System Volume Information/IndexerVolumeGuid", ".Spotlight-V100/Store-V2/store.db",
+        ".fseventsd/fseventsd-uuid", ".TemporaryItems/folders.501/old.ipynb", "__MACOSX/._export.zip",
+        "._.OTTER_LOG", "sub/._model.pkl"]
+JUNK_BYTES = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        "  # an AppleDouble header: no notebook, zip or pickle
+
+
+def junk_cases() -> dict[str, tuple[Builder, str]]:
+    cases = {}
+    for junk in JUNK:
+        beside, alone = {junk: JUNK_BYTES, "backpropagation.ipynb": NOTEBOOK}, {junk: JUNK_BYTES}
+        reason = "no .ipynb notebook in the submission" + (
+            r" \(.* was ignored: operating systems and editors make such files\)" if junk.endswith(".ipynb") else "$")
+        cases[f"{junk} beside the notebook"] = files(beside), GRADED
+        cases[f"{junk} alone"] = files(alone), reason
+        cases[f"{junk} beside the notebook in a zip"] = in_zip(list(beside.items())), GRADED
+        cases[f"{junk} alone in a zip"] = in_zip(list(alone.items())), reason
+    return cases
+
+
 # {case: (what makes the submission folder, "graded" or a pattern its reason matches)}
 CASES: dict[str, tuple[Builder, str]] = {
     # names
@@ -277,6 +301,7 @@ CASES: dict[str, tuple[Builder, str]] = {
     "a notebook that is not UTF-8": (in_zip([("hw.ipynb", b"\xff\xfe{\x00")]), "the notebook cannot be read"),
     "a notebook nested 100,000 deep in JSON": (files({"hw.ipynb": b"[" * 100_000 + b"]" * 100_000}),
                                                "the notebook cannot be read"),
+    **junk_cases(),
 }
 
 

@@ -1,7 +1,7 @@
 """Reading a submission without trusting it (`backprop_hw/autograder/submission.py`): its one notebook,
 from a folder or an export zip, refusing links, special files, trees nested too deep and archives
-too large from their index alone; the notebook parsed as JSON; its code cells and checks; the
-integrity flags.
+too large from their index alone, and ignoring what operating systems and editors add; the notebook
+parsed as JSON; its code cells and checks; the integrity flags.
 """
 
 import json
@@ -313,6 +313,46 @@ def test_folders_count_towards_the_file_limit(folders: tuple[Path, Path], monkey
     (folder / "c").mkdir()
     with pytest.raises(SubmissionProblem, match="over 3 files and folders"):
         find_notebook(folder, scratch)
+
+
+# ---------------------------------------------------------------------------------------------
+# What operating systems and editors add
+
+
+MAC_JUNK = {"__MACOSX/._backpropagation.ipynb": b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ",
+            ".DS_Store": b"\x00\x00\x00\x01Bud1", "__MACOSX/._.DS_Store": b"\x00\x05\x16\x07"}
+
+
+def test_find_notebook_ignores_what_macos_compress_adds(folders: tuple[Path, Path]) -> None:
+    folder, scratch = folders
+    content = notebook_bytes("x = 1")
+    write_zip(folder / "backpropagation.zip", {"backpropagation.ipynb": content, **MAC_JUNK})
+    found, flags = find_notebook(folder, scratch)
+    assert found.read_bytes() == content and flags == []
+
+
+@pytest.mark.parametrize("junk", ["._hw.ipynb", ".ipynb_checkpoints/hw-checkpoint.ipynb", ".~hw.ipynb",
+                                  "__MACOSX/sub/._hw.ipynb", "Thumbs.db", "desktop.ini", ".DS_Store",
+                                  "sub/.DS_Store", ".Trash-1000/files/old.ipynb", "._export.zip",
+                                  "__MACOSX/._.OTTER_LOG"])
+def test_find_notebook_ignores_os_and_editor_files_in_folders_and_zips(tmp_path: Path, junk: str) -> None:
+    for where in ("folder", "zip"):
+        folder, scratch = tmp_path / where / "submission", tmp_path / where / "scratch"
+        scratch.mkdir(parents=True)
+        files = {"hw.ipynb": notebook_bytes("x = 1"), junk: b"\x00\x05\x16\x07 not what its name says"}
+        if where == "zip":
+            write_zip(folder / "export.zip", files)
+        else:
+            for name, data in files.items():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_bytes(data)
+        found, flags = find_notebook(folder, scratch)
+        assert read_notebook(found, ASSIGNMENT).cells[0].source == "x = 1" and flags == [], where
+        (folder / "hw.ipynb").unlink() if where == "folder" else write_zip(folder / "export.zip", {junk: b"\x00"})
+        with pytest.raises(SubmissionProblem, match="no .ipynb notebook in the submission") as refused:
+            find_notebook(folder, scratch)
+        if junk.endswith(".ipynb"):
+            assert "was ignored: operating systems and editors make such files" in str(refused.value)
 
 
 def test_find_notebook_flags_pickles_and_otter_logs(folders: tuple[Path, Path]) -> None:

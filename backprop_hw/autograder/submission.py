@@ -4,7 +4,8 @@ and how a folder that a student filled is removed.
 Everything here reads files that a student made, as the grading process, before any student code
 runs: links are refused (never followed), folders are walked without recursion and to a bounded
 depth, archives are measured from their index before anything is extracted, and the notebook is
-parsed as JSON only.
+parsed as JSON only. What operating systems and editors add to folders and archives (`__MACOSX/`,
+`.DS_Store`, ...) is ignored.
 """
 
 import ast
@@ -28,6 +29,11 @@ IGNORE_TAG = "otter_ignore"  # cells otter's grading skips (the notebook's own s
 # Lines that install packages: grading runs `pass` instead.
 PIP_LINE = re.compile(r"^([ \t]*)[%!]pip\b.*$", re.M)
 PICKLES = (".OTTER_LOG", ".pkl", ".pickle")
+# What operating systems and editors put into folders and archives, never a student's work: no
+# notebook, zip or pickle among them counts.
+JUNK_NAMES = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db", "desktop.ini", ".Spotlight-V100",
+              ".fseventsd", ".TemporaryItems", "$RECYCLE.BIN", "System Volume Information"}
+JUNK_PREFIXES = ("._", ".~", ".Trash")  # macOS's AppleDouble files, Jupyter's copies while it saves, trash folders
 # The compression methods Python's zip reader can undo (not Deflate64, method 9, nor the rarer ones).
 READABLE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 
@@ -51,19 +57,31 @@ class Cell:
 def find_notebook(submission: Path, scratch: Path) -> tuple[Path, list[str]]:
     """The one notebook of a submission folder (uploaded as is, or inside an export zip), and flags.
 
-    A notebook inside a zip is copied into `scratch` under a name of ours.
+    What operating systems and editors add is ignored. A notebook inside a zip is copied into
+    `scratch` under a name of ours.
     """
-    files = regular_files(submission)
-    notebooks: list[Found] = [
-        path for path in files if path.suffix == ".ipynb" and ".ipynb_checkpoints" not in path.parts]
-    names = [path.name for path in files]
-    for archive in (path for path in files if path.suffix == ".zip"):
-        members = archive_members(archive)
-        names += [Path(member.filename).name for member in members]
-        notebooks += [(archive, member) for member in members if member.filename.endswith(".ipynb")
-                      and ".ipynb_checkpoints" not in member.filename]
+    kept, ignored = [], []
+    for path in regular_files(submission):
+        relative = path.relative_to(submission)
+        if is_junk(relative.parts):
+            ignored.append(relative)
+        else:
+            kept.append(path)
+    notebooks: list[Found] = [path for path in kept if path.suffix == ".ipynb"]
+    names = [path.name for path in kept]
+    for archive in (path for path in kept if path.suffix == ".zip"):
+        for member in archive_members(archive):
+            parts = member_parts(member)
+            if is_junk(parts):
+                ignored.append(Path(*parts))
+                continue
+            names.append(parts[-1])
+            if member.filename.endswith(".ipynb"):
+                notebooks.append((archive, member))
     if not notebooks:
-        raise SubmissionProblem("no .ipynb notebook in the submission")
+        junk = [shown(str(path)) for path in ignored if path.suffix == ".ipynb"]
+        raise SubmissionProblem("no .ipynb notebook in the submission" + (
+            f" ({junk[0]} was ignored: operating systems and editors make such files)" if junk else ""))
     if len(notebooks) > 1:
         raise SubmissionProblem(f"{len(notebooks)} .ipynb notebooks in the submission; submit exactly one")
     flags = [f"submission contains {shown(name)}, which was ignored (pickles are never loaded)"
@@ -76,6 +94,11 @@ def find_notebook(submission: Path, scratch: Path) -> tuple[Path, list[str]]:
     target = scratch / "notebook-from-zip.ipynb"
     target.write_bytes(read(found, MAX_NOTEBOOK_BYTES))
     return target, flags
+
+
+def is_junk(parts: Sequence[str]) -> bool:
+    """Whether a path inside a submission (its names) is something an operating system or editor made."""
+    return any(name in JUNK_NAMES or name.startswith(JUNK_PREFIXES) for name in parts)
 
 
 def member_parts(member: zipfile.ZipInfo) -> list[str]:
