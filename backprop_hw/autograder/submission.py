@@ -5,17 +5,22 @@ Everything here reads files that a student made, as the grading process, before 
 runs: links are refused (never followed), folders are walked without recursion and to a bounded
 depth, archives are measured from their index before anything is extracted, and the notebook is
 parsed as JSON only. What operating systems and editors add to folders and archives (`__MACOSX/`,
-`.DS_Store`, ...) is ignored.
+`.DS_Store`, ...) is ignored. Nothing but the notebook is ever loaded: a pickle is only read as
+opcodes, to tell otter's own log from one made to run code.
 """
 
 import ast
+import builtins
+import io
 import os
+import pickletools
 import re
 import stat
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -25,6 +30,9 @@ MAX_ARCHIVE_MEMBERS = 1000  # files and folders in an archive
 MAX_DEPTH = 32  # names in a path inside a submission: folders within folders
 MAX_PATH_BYTES = 1024  # a path inside a submission, so that every path made from it stays far below PATH_MAX
 MAX_NOTEBOOK_BYTES = 32 << 20
+# Of all a submission's pickles together, read as opcodes at about a second a MB: otter's log grows
+# by about 6 KB a check.
+MAX_PICKLE_BYTES = 4 << 20
 IGNORE_TAG = "otter_ignore"  # cells otter's grading skips (the notebook's own set-up and submission cells)
 # Lines that install packages: grading runs `pass` instead.
 PIP_LINE = re.compile(r"^([ \t]*)[%!]pip\b.*$", re.M)
@@ -58,7 +66,8 @@ def find_notebook(submission: Path, scratch: Path) -> tuple[Path, list[str]]:
     """The one notebook of a submission folder (uploaded as is, or inside an export zip), and flags.
 
     What operating systems and editors add is ignored. A notebook inside a zip is copied into
-    `scratch` under a name of ours.
+    `scratch` under a name of ours. Pickles (otter's log among them) are flagged only when loading
+    them would import more than otter's log does.
     """
     kept, ignored = [], []
     for path in regular_files(submission):
@@ -68,24 +77,23 @@ def find_notebook(submission: Path, scratch: Path) -> tuple[Path, list[str]]:
         else:
             kept.append(path)
     notebooks: list[Found] = [path for path in kept if path.suffix == ".ipynb"]
-    names = [path.name for path in kept]
+    pickles: list[Found] = [path for path in kept if is_pickle(path.name)]
     for archive in (path for path in kept if path.suffix == ".zip"):
         for member in archive_members(archive):
             parts = member_parts(member)
             if is_junk(parts):
                 ignored.append(Path(*parts))
-                continue
-            names.append(parts[-1])
-            if member.filename.endswith(".ipynb"):
+            elif member.filename.endswith(".ipynb"):
                 notebooks.append((archive, member))
+            elif is_pickle(parts[-1]):
+                pickles.append((archive, member))
     if not notebooks:
         junk = [shown(str(path)) for path in ignored if path.suffix == ".ipynb"]
         raise SubmissionProblem("no .ipynb notebook in the submission" + (
             f" ({junk[0]} was ignored: operating systems and editors make such files)" if junk else ""))
     if len(notebooks) > 1:
         raise SubmissionProblem(f"{len(notebooks)} .ipynb notebooks in the submission; submit exactly one")
-    flags = [f"submission contains {shown(name)}, which was ignored (pickles are never loaded)"
-             for name in names if name == PICKLES[0] or name.endswith(PICKLES[1:])]
+    flags = pickle_flags(pickles)
     [found] = notebooks
     if isinstance(found, Path):
         if found.stat().st_size > MAX_NOTEBOOK_BYTES:
@@ -198,6 +206,120 @@ def read(found: Found, limit: int) -> bytes:
             return source.read(limit)
     except Exception as error:  # whatever damaged data makes the reader raise: a bad CRC-32, a truncated stream
         raise SubmissionProblem(f"{where} is damaged ({type(error).__name__}); make the zip again") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Pickles, read as opcodes and never loaded
+
+
+def pickle_flags(pickles: list[Found]) -> list[str]:
+    """A flag for each pickle that is more than otter's log or plain data (none is ever loaded)."""
+    if sum(size(pickle) for pickle in pickles) > MAX_PICKLE_BYTES:
+        problems = [f"makes the submission's pickles larger than {MAX_PICKLE_BYTES >> 20} MB"] * len(pickles)
+    else:
+        problems = [pickle_problem(read(pickle, MAX_PICKLE_BYTES)) for pickle in pickles]
+    return [f"submission contains {shown(name_of(pickle))}, a pickle that {problem}; it was ignored "
+            "(pickles are never loaded)" for pickle, problem in zip(pickles, problems) if problem]
+
+
+def is_pickle(name: str) -> bool:
+    return name == PICKLES[0] or name.endswith(PICKLES[1:])
+
+
+def name_of(found: Found) -> str:
+    return found.name if isinstance(found, Path) else found[1].filename
+
+
+def size(found: Found) -> int:
+    """The size of a submission's file, or of a zip member unpacked (as its index says: reading never gives more)."""
+    return found.stat().st_size if isinstance(found, Path) else found[1].file_size
+
+
+# What loading otter's own log (.OTTER_LOG, which its export puts into the zip) imports: the log's
+# entries, the checks' results and the time of each; an error a check raised comes through dill.
+OTTER_LOG_IMPORTS = {("otter.check.logs", "LogEntry"), ("otter.check.logs", "EventType"),
+                     ("otter.test_files", "GradingResults"), ("otter.test_files.abstract_test", "TestCase"),
+                     ("otter.test_files.abstract_test", "TestCaseResult"),
+                     ("otter.test_files.exception_test", "ExceptionTestFile"),
+                     ("otter.test_files.exception_test", "test_case"),
+                     ("datetime", "datetime"), ("datetime", "timezone"), ("datetime", "timedelta")}
+DILL_LOAD_TYPE = ("dill._dill", "_load_type")  # allowed to make a built-in exception, nothing else
+STRING_OPCODES = {"STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8"}
+TUPLE_OPCODES = {"EMPTY_TUPLE", "TUPLE", "TUPLE1", "TUPLE2", "TUPLE3"}
+MAX_PICKLE_ITEMS = 100_000  # on one pickle's stack, or in its memo: otter's log holds hundreds
+
+
+def pickle_problem(data: bytes) -> str | None:
+    """Why a pickle (or pickles one after another, as otter appends its log) is more than otter's log
+    or plain data: what loading it would import, or that it is no pickle; None if it is not. It is
+    read as opcodes on a stack followed symbolically: nothing is loaded, nothing runs."""
+    stream = io.BytesIO(data)
+    try:
+        while stream.tell() < len(data):
+            foreign = _foreign_import(pickletools.genops(stream))
+            if foreign:
+                return f"would import {shown(foreign)} if loaded"
+    except Exception:  # whatever malformed opcodes make the reader (or the stack below) raise
+        return "is not a readable pickle"
+    return None
+
+
+def _foreign_import(opcodes: Iterator[tuple[pickletools.OpcodeInfo, Any, Any]]) -> str | None:
+    """The first import of one pickle beyond otter's log, or None. On the stack, strings, imports and
+    tuples of them are known and anything else is None; a malformed pickle raises."""
+    stack: list[Any] = []
+    marks: list[int] = []
+    memo: dict[Any, Any] = {}
+    for opcode, argument, _ in opcodes:
+        if opcode.name == "MARK":
+            marks.append(len(stack))
+            if len(marks) > MAX_PICKLE_ITEMS:
+                raise ValueError("the pickle is larger than otter's log")
+            continue
+        if opcode.name in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"):
+            memo[len(memo) if opcode.name == "MEMOIZE" else argument] = stack[-1]
+            if len(memo) > MAX_PICKLE_ITEMS:
+                raise ValueError("the pickle is larger than otter's log")
+            continue
+        wanted = opcode.stack_before
+        start = (marks.pop() - wanted.index(pickletools.markobject) if pickletools.markobject in wanted
+                 else len(stack) - len(wanted))
+        if start < 0:
+            raise ValueError("the pickle takes more than its stack holds")
+        taken, stack[start:] = stack[start:], []
+        value = None
+        if opcode.name in ("GLOBAL", "STACK_GLOBAL", "INST"):
+            value = tuple(taken) if opcode.name == "STACK_GLOBAL" else tuple(argument.split(" ", 1))
+            if not _otter_log_import(value):
+                return ".".join(value) if all(isinstance(part, str) for part in value) else "a name it computes"
+        elif opcode.name.startswith("EXT"):
+            return f"extension {argument} of copyreg"
+        elif opcode.name == "REDUCE" and taken[0] == DILL_LOAD_TYPE:
+            if not (isinstance(taken[1], tuple) and len(taken[1]) == 1 and _is_exception(taken[1][0])):
+                return f"dill._dill._load_type{taken[1]!r}"
+        elif DILL_LOAD_TYPE in taken:
+            return "dill._dill._load_type, to call it"
+        elif opcode.name in STRING_OPCODES:
+            value = argument
+        elif opcode.name in ("GET", "BINGET", "LONG_BINGET"):
+            value = memo[argument]
+        elif opcode.name in TUPLE_OPCODES:
+            value = tuple(taken)
+        stack += [None if opcode.name == "INST" else value] * len(opcode.stack_after)
+        if len(stack) > MAX_PICKLE_ITEMS:
+            raise ValueError("the pickle is larger than otter's log")
+    return None
+
+
+def _otter_log_import(imported: tuple) -> bool:
+    return (imported in OTTER_LOG_IMPORTS or imported == DILL_LOAD_TYPE
+            or (len(imported) == 2 and imported[0] == "builtins" and _is_exception(imported[1])))
+
+
+def _is_exception(name: Any) -> bool:
+    """Whether `name` names a built-in exception (looked up among Python's own, never imported)."""
+    found = getattr(builtins, name, None) if isinstance(name, str) else None
+    return isinstance(found, type) and issubclass(found, BaseException)
 
 
 def read_notebook(path: Path, assignment_name: str | None) -> nbformat.NotebookNode:
