@@ -8,6 +8,10 @@ code ends with a result and a reason, and cleans up without ever failing.
 - A table of trees for `remove_tree`, as root and as an unprivileged user: removed whole, links
   never followed; a tree it cannot remove gives a note, never an exception.
 - `/proc` read as bytes: a process whose name is not UTF-8 is found and killed.
+- End to end (`sandbox`), beside the honest twin (attacks.py) on make grade's engine and on
+  Gradescope's entry point: macOS's "Compress" zip and otter's own export earn what the notebook
+  earns, unflagged; the other hostile submissions end with a result and a reason, earn no more than
+  the twin, and leave no process behind.
 """
 
 import io
@@ -17,19 +21,27 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from attacks import (HOSTILE_CELLS, TWIN_SCORES, write_attack, write_bad_crc_zip, write_deflate64_zip,
+                     write_macos_zip, write_nested_folder, write_nested_zip, write_twin)
 from backprop_hw.autograder import gradescope_run
 from backprop_hw.autograder.submission import (MAX_DEPTH, MAX_PATH_BYTES, SubmissionProblem, find_notebook,
                                                printable, read_notebook, remove_tree)
 from backprop_hw.grading_worker import stage
+from backprop_hw.paths import STUDENT_NOTEBOOK
+from backprop_hw.results import RESULTS_DIR
+from conftest import QUESTIONS
+from graders import Graded, grade_fast, grade_gradescope
 
 ASSIGNMENT = "backpropagation"
 NOTEBOOK = nbformat.writes(nbformat.v4.new_notebook(
@@ -514,3 +526,139 @@ def test_kill_user_processes_kills_a_process_whose_name_is_not_utf8(shared_folde
     finally:
         process.kill()
         process.wait()
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end, beside the honest twin, on make grade's engine and Gradescope's entry point
+
+EXPORT = "otter's own export of the twin"
+MACOS = "macOS's Compress of the twin"
+NESTED_CELL, RENAMED = HOSTILE_CELLS
+NESTED_FOLDER = "a folder of the twin beside 1,200 nested folders"
+NESTED_ZIP = "a zip of the twin beside 1,200 nested folders"
+BAD_CRC = "a zip of the twin with a bad CRC-32"
+DEFLATE64 = "a zip of the twin compressed with Deflate64"
+REFUSED = {NESTED_FOLDER: f"nested more than {MAX_DEPTH} deep", NESTED_ZIP: f"nested more than {MAX_DEPTH} deep",
+           BAD_CRC: r"is damaged \(BadZipFile\)", DEFLATE64: "compressed with Deflate64"}
+# What the notebook's submit cell does, outside a kernel: run the cells (their checks write otter's
+# log), then export the saved notebook as the cell does.
+EXPORT_SCRIPT = """
+import nbformat
+namespace = {"__name__": "__main__"}
+for cell in nbformat.read("backpropagation.ipynb", as_version=4).cells:
+    if cell.cell_type == "code" and "otter_ignore" not in cell.metadata.get("tags", []):
+        exec("\\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))),
+             namespace)
+namespace["grader"].export("backpropagation.ipynb", export_path="export.zip", pdf=False, display_link=False)
+"""
+
+
+def write_otter_export(path: Path, work: Path) -> Path:
+    """The twin as the notebook's submit cell exports it: the zip holds otter's .OTTER_LOG."""
+    shutil.copytree(STUDENT_NOTEBOOK.parent / "tests", work / "tests")
+    shutil.copy(STUDENT_NOTEBOOK.parent / "backprop_checks.py", work)
+    write_twin(work / "backpropagation.ipynb")
+    subprocess.run([sys.executable, "-c", EXPORT_SCRIPT], cwd=work, check=True, capture_output=True)
+    with zipfile.ZipFile(work / "export.zip") as archive:
+        assert {".OTTER_LOG", "backpropagation.ipynb", "__zip_filename__"} <= set(archive.namelist())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(work / "export.zip", path))
+
+
+def zipped_in_a_folder(write: Callable[[Path], Path]) -> Callable[[Path], Path]:
+    """A folder submission holding the zip that `write` makes."""
+    def folder(path: Path) -> Path:
+        write(path / "export.zip")
+        return path
+    return folder
+
+
+def write_hostile(folder: Path, names: list[str], work: Path) -> dict[str, Path]:
+    """The twin and each named hostile submission in `folder`: {name: path}."""
+    writers: dict[str, Callable[[Path], Path]] = {
+        EXPORT: lambda path: write_otter_export(path.with_suffix(".zip"), work),
+        MACOS: lambda path: write_macos_zip(path.with_suffix(".zip")),
+        NESTED_FOLDER: write_nested_folder,
+        NESTED_ZIP: lambda path: write_nested_zip(path.with_suffix(".zip")),
+        BAD_CRC: zipped_in_a_folder(write_bad_crc_zip),
+        DEFLATE64: zipped_in_a_folder(write_deflate64_zip),
+        **{name: (lambda path, name=name: write_attack(*HOSTILE_CELLS[name], path.with_suffix(".ipynb")))
+           for name in HOSTILE_CELLS}}
+    paths = {"honest twin": write_twin(folder / "honest-twin.ipynb")}
+    for index, name in enumerate(names):
+        paths[name] = writers[name](folder / f"hostile-{index}")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Graded]]:
+    """The twin and every hostile submission, graded in one batch by make grade's engine."""
+    base = tmp_path_factory.mktemp("hostile-batch")
+    names = [EXPORT, MACOS, NESTED_CELL, RENAMED, NESTED_FOLDER, NESTED_ZIP, BAD_CRC, DEFLATE64]
+    try:
+        paths = write_hostile(base / "submissions", names, base / "work")
+        results = grade_fast(base / "submissions", base / "grades")
+        for path in paths.values():
+            results[path.name].row["log"] = (base / "grades" / RESULTS_DIR / path.name / "log.txt").read_text()
+        yield {name: results[path.name] for name, path in paths.items()}
+    finally:
+        assert remove_tree(base) == []
+
+
+@pytest.fixture(scope="module")
+def gradescope(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Graded]]:
+    """The hostile submissions that meet Gradescope's own code (its /proc, its scratch folder, the
+    folder it unpacks an upload into), through the zip's entry point, two at a time. An uploaded
+    zip is unpacked as Gradescope does, so the damaged zips come inside a folder."""
+    base = tmp_path_factory.mktemp("hostile-gradescope")
+    names = [EXPORT, MACOS, NESTED_CELL, RENAMED, NESTED_ZIP, BAD_CRC, DEFLATE64]
+    try:
+        paths = write_hostile(base / "submissions", names, base / "work")
+        del paths["honest twin"]  # graded on this path by test_integrity.py: it earns TWIN_SCORES
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            yield dict(zip(paths, pool.map(grade_gradescope, paths.values())))
+    finally:
+        assert remove_tree(base) == []
+
+
+@pytest.mark.sandbox
+def test_the_twin_scores_as_designed(batch: dict[str, Graded]) -> None:
+    assert batch["honest twin"].scores == TWIN_SCORES
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("name", [EXPORT, MACOS])
+def test_an_honest_export_earns_what_the_notebook_earns_unflagged(batch: dict[str, Graded],
+                                                                 gradescope: dict[str, Graded], name: str) -> None:
+    for graded in (batch[name], gradescope[name]):
+        assert graded.scores == TWIN_SCORES, graded.visible
+        assert "flag:" not in graded.notes, graded.notes
+    assert batch[name].row["integrity"] == "" and batch[name].row["grading_status"].startswith("Completed")
+
+
+@pytest.mark.sandbox
+@pytest.mark.parametrize("name", [NESTED_CELL, RENAMED, NESTED_FOLDER, NESTED_ZIP, BAD_CRC, DEFLATE64])
+def test_a_hostile_submission_ends_with_a_result_and_a_reason(batch: dict[str, Graded],
+                                                              gradescope: dict[str, Graded], name: str) -> None:
+    for path, graded in (("make grade", batch[name]), ("Gradescope", gradescope.get(name))):
+        if graded is None:  # a folder upload is what Gradescope unpacks a zip into: NESTED_ZIP there
+            continue
+        assert set(graded.scores) == set(QUESTIONS), (path, graded.results)
+        assert all(graded.scores[q] <= TWIN_SCORES[q] for q in QUESTIONS), (path, graded.scores)
+        assert "Autograder failed" not in json.dumps(graded.results) and "grader error" not in graded.notes, path
+        if name in REFUSED:
+            assert re.search(f"not graded: .*{REFUSED[name]}", graded.visible), (path, graded.visible)
+        else:
+            assert graded.scores == TWIN_SCORES, (path, graded.visible)
+            assert "could not remove" not in graded.notes, (path, graded.notes)
+    status = batch[name].row["grading_status"]
+    assert re.match("Not graded: " if name in REFUSED else "Completed", status), status
+
+
+@pytest.mark.sandbox
+def test_the_hostile_cells_ran_and_no_process_outlives_grading(batch: dict[str, Graded],
+                                                               gradescope: dict[str, Graded]) -> None:
+    """On Gradescope, a grading that ends at all has killed every process of the notebook's user
+    (kill_user_processes waits until /proc lists none), which the renamed process once stopped."""
+    assert "STARTED" in batch[RENAMED].row["log"] and "NESTED 1500" in batch[NESTED_CELL].row["log"]
+    assert processes_named(NON_UTF8_NAME) == []
