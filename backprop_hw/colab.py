@@ -110,8 +110,8 @@ if "_cells_run" not in globals():
 '''
 
 INIT_SOURCE = '''\
-# Initialize Otter: grader.check("q1.1") runs the checks of question 1.1. The set-up cell above writes
-# them (and installs otter where it is missing): run that cell first.
+# Initialize Otter: each check cell below runs the checks of its question. The set-up cell above
+# writes them (and installs otter where it is missing): run that cell first.
 try:
     import backprop_checks
 

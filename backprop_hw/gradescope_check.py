@@ -21,13 +21,14 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
 import jsonschema
 
 from backprop_hw import sandbox
-from backprop_hw.autograder.submission import archive_members
+from backprop_hw.autograder.submission import MAX_BYTES, remove_tree
 from backprop_hw.paths import AUTOGRADER_ZIP, SOLUTIONS_NOTEBOOK
 
 SCHEMA = Path(__file__).with_name("gradescope_results.schema.json")
@@ -48,21 +49,32 @@ def lay_out(autograder: Path, submission: Path, folder: Path, mode: int = 0o755)
     (root / "submission_metadata.json").write_text(json.dumps({"users": [{"name": "A. Student"}]}))
     if submission.is_dir():
         shutil.copytree(submission, root / "submission", symlinks=True, dirs_exist_ok=True)
-    elif submission.suffix == ".zip":  # Gradescope unpacks an uploaded zip (within limits, here)
-        archive_members(submission)
+    elif submission.suffix == ".zip":  # Gradescope unpacks an uploaded zip (here within the size limit, however deep)
         with zipfile.ZipFile(submission) as archive:
+            if sum(info.file_size for info in archive.infolist()) > MAX_BYTES:
+                raise ValueError(f"{submission.name} unpacks to more than {MAX_BYTES >> 20} MB")
             archive.extractall(root / "submission")
     else:
         shutil.copy(submission, root / "submission" / submission.name)
     shim = folder / "shim"
     shim.mkdir()
     (shim / "mamba").write_text("#!/bin/sh\n# Stands in for mamba: the venv is already there.\nexit 0\n")
-    for path in [folder, *folder.rglob("*")]:
+    for path in every_path(folder):
         if not path.is_symlink():
             executable = path.is_dir() or path.name in ("mamba", "run_autograder")
             path.chmod(mode if path.is_dir() else 0o755 if executable else 0o644)
             os.chown(path, 0, 0)
     return root
+
+
+def every_path(top: Path) -> Iterator[Path]:
+    """`top` and every path under it, in a walk without recursion: a submission may nest folders deep."""
+    pending = [top]
+    while pending:
+        path = pending.pop()
+        yield path
+        if path.is_dir() and not path.is_symlink():
+            pending += path.iterdir()
 
 
 def run_autograder_payload() -> int:
@@ -78,8 +90,8 @@ def dry_run(submission: Path, autograder: Path = AUTOGRADER_ZIP, limits: sandbox
             mode: int = 0o755) -> tuple[Optional[dict], sandbox.SandboxedRun]:
     """Run the autograder on `submission` in a sandbox; return results.json (None if absent) and the run."""
     bwrap = sandbox.find_bwrap()
-    with tempfile.TemporaryDirectory(prefix="backprop-gradescope-") as temporary:
-        folder = Path(temporary)
+    folder = Path(tempfile.mkdtemp(prefix="backprop-gradescope-"))
+    try:
         root = lay_out(autograder, submission.resolve(), folder, mode)
         binds = ["--bind", str(root), "/autograder", "--perms", "0755", "--dir", str(Path(SHIM).parent),
                  "--ro-bind", str(folder / "shim"), SHIM]
@@ -87,6 +99,10 @@ def dry_run(submission: Path, autograder: Path = AUTOGRADER_ZIP, limits: sandbox
         run = sandbox.run(holder, None, limits, run_autograder_payload)  # Gradescope runs it as root
         results_path = root / "results" / "results.json"
         results = json.loads(results_path.read_text()) if results_path.is_file() else None
+    finally:
+        left_behind = remove_tree(folder)  # the submission as laid out may be nested too deep for shutil
+        if left_behind:
+            print("; ".join(left_behind), file=sys.stderr)
     return results, run
 
 

@@ -38,13 +38,16 @@ def die_with_parent() -> None:
 
 
 def stage(path: Path, folder: Path) -> Path:
-    """Copy a submission (refused if it holds links or is too large) into `folder`; return `folder`."""
+    """Copy a submission into `folder` (a folder's files as `submission.regular_files` walks it, which
+    refuses links, special files, deep or long paths and oversized folders); return `folder`."""
     import shutil
 
     folder.mkdir()
     if path.is_dir():
-        submission.regular_files(path)
-        shutil.copytree(path, folder / path.name, symlinks=True)
+        for file in submission.regular_files(path):
+            copy = folder / file.relative_to(path)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, copy, follow_symlinks=False)
     elif os.lstat(path).st_size > submission.MAX_BYTES:
         raise submission.SubmissionProblem(f"the submission is larger than {submission.MAX_BYTES >> 20} MB")
     else:
@@ -85,15 +88,18 @@ def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: in
     started = time.monotonic()
     config = json.loads((source / "otter_config.json").read_text())
     tests, support = source / "tests", source / "files"
-    with tempfile.TemporaryDirectory(prefix="backprop-incoming-") as incoming:
-        try:
-            found, flags = submission.find_notebook(stage(Path(job["path"]), Path(incoming, "submission")),
-                                                    Path(incoming))
-            notebook = submission.read_notebook(found, config.get("assignment_name"))
-        except submission.SubmissionProblem as problem:
-            grading = trusted.grade_nothing(tests, support, str(problem))
-            return Outcome(results=feedback.gradescope_results(grading, config, f"Not graded: {problem}"),
-                           error=str(problem))
+    incoming, refused = Path(tempfile.mkdtemp(prefix="backprop-incoming-")), None
+    try:
+        found, flags = submission.find_notebook(stage(Path(job["path"]), incoming / "submission"), incoming)
+        notebook = submission.read_notebook(found, config.get("assignment_name"))
+    except submission.SubmissionProblem as problem:
+        refused = problem
+    finally:
+        left_behind = submission.remove_tree(incoming)  # a note if it stays, never a failure
+    if refused is not None:
+        grading = trusted.grade_nothing(tests, support, str(refused))
+        return Outcome(results=feedback.gradescope_results(grading, config, f"Not graded: {refused}"),
+                       error=str(refused), notes=left_behind)
     launched: list[sandbox.Forked] = []
 
     def launch(replay: bool) -> sandbox.Forked:
@@ -107,7 +113,7 @@ def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: in
     except trusted.GraderFailure as failure:
         return Outcome(grader_error=str(failure), log=log_of(launched[0]) if launched else "")
     first = launched[0]
-    notes = list(grading.problems)
+    notes = grading.problems + left_behind
     if first.output_total > limits.output_bytes:
         notes.append(f"printed {first.output_total / 1e6:.1f} MB; the log keeps the first {limits.output_bytes // 1024} KB")
     if first.holder.cgroup is None:

@@ -499,3 +499,100 @@ def write_large_zip(folder: Path, members: int = 40) -> Path:
         for member in range(members):
             archive.writestr(f"backpropagation-{member}.ipynb" if member == 0 else f"data-{member}.bin", block)
     return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile files and processes (package_tests/test_hostile_files.py): what the grader's own code
+# must survive, each made from the honest twin. None of these may end in the grader's own failure.
+
+NESTED_FOLDERS = 1_200  # beside the notebook, in a folder or a zip
+
+HOSTILE_CELLS = {
+    "a cell that makes 1,500 nested folders with long names, some of them closed": ("start", '''
+import os
+folder = os.open(".", os.O_RDONLY)
+for level in range(1_500):  # a path of 80 KB, far past PATH_MAX
+    name = f"nested-{level:04d}-" + "x" * 40
+    os.mkdir(name, dir_fd=folder)
+    inner = os.open(name, os.O_RDONLY, dir_fd=folder)
+    os.close(folder)
+    folder = inner
+os.mkdir("closed", dir_fd=folder)
+os.close(os.open("unreadable.txt", os.O_WRONLY | os.O_CREAT, 0o000, dir_fd=folder))
+os.chmod("closed", 0o000, dir_fd=folder)
+os.chmod(folder, 0o500)
+os.close(folder)
+os.mkdir("closed-too", 0o000)
+print("NESTED 1500")
+'''),
+    "a background process whose name is not UTF-8": ("start", '''
+import os, subprocess
+os.symlink("/bin/sleep", b"\\xff\\xfe")  # the process is named after the link it was started through
+subprocess.Popen([os.path.abspath(b"\\xff\\xfe"), b"600"], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print("STARTED")
+'''),
+}
+
+
+def _twin_bytes() -> bytes:
+    return nbformat.writes(_notebook()).encode()
+
+
+def _zip(path: Path, members: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> Path:
+    """A zip of `members` in order; names ending in "/" are folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", method) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    return path
+
+
+def write_macos_zip(path: Path) -> Path:
+    """The twin as macOS's Finder "Compress" makes it: the notebook, its AppleDouble resource file
+    under __MACOSX/, and the folder's .DS_Store."""
+    resource = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02" + bytes(64)
+    return _zip(path, [("backpropagation.ipynb", _twin_bytes()), (".DS_Store", b"\x00\x00\x00\x01Bud1" + bytes(64)),
+                       ("__MACOSX/", b""), ("__MACOSX/._backpropagation.ipynb", resource),
+                       ("__MACOSX/._.DS_Store", resource)])
+
+
+def nested_names(depth: int = NESTED_FOLDERS) -> list[str]:
+    """The folders of a chain `depth` deep, outermost first ("d/", "d/d/", ...)."""
+    return ["d/" * level for level in range(1, depth + 1)]
+
+
+def write_nested_folder(folder: Path) -> Path:
+    """A folder submission: the twin beside NESTED_FOLDERS nested folders, made without recursion."""
+    folder.mkdir(parents=True)
+    (folder / "backpropagation.ipynb").write_bytes(_twin_bytes())
+    for name in nested_names():
+        (folder / name).mkdir()
+    return folder
+
+
+def write_nested_zip(path: Path) -> Path:
+    """A zip of the twin beside NESTED_FOLDERS nested folders (each listed, as zip tools list them)."""
+    return _zip(path, [("backpropagation.ipynb", _twin_bytes()), *[(name, b"") for name in nested_names()]])
+
+
+def write_bad_crc_zip(path: Path) -> Path:
+    """The twin in a zip (stored) whose notebook's data no longer matches its CRC-32."""
+    _zip(path, [("backpropagation.ipynb", _twin_bytes())], zipfile.ZIP_STORED)
+    data = bytearray(path.read_bytes())
+    at = data.find(b'"cells"')
+    data[at + 1] ^= 0x20  # "cells" becomes "Cells": still JSON, no longer what was zipped
+    path.write_bytes(bytes(data))
+    return path
+
+
+def write_deflate64_zip(path: Path) -> Path:
+    """The twin in a zip whose notebook says it is compressed with Deflate64 (method 9), which
+    Windows' "Compressed folder" uses for large files and Python cannot read."""
+    _zip(path, [("backpropagation.ipynb", _twin_bytes())])
+    data = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):  # the local header and the index
+        at = data.find(signature)
+        data[at + offset:at + offset + 2] = (9).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    return path

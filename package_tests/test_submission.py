@@ -1,23 +1,27 @@
 """Reading a submission without trusting it (`backprop_hw/autograder/submission.py`): its one notebook,
-from a folder or an export zip, refusing links, special files and archives too large from their
-index alone; the notebook parsed as JSON; its code cells and checks; the integrity flags.
+from a folder or an export zip, refusing links, special files, trees nested too deep and archives
+too large from their index alone, and ignoring what operating systems and editors add; pickles told
+from otter's own log by their opcodes, never loaded; the notebook parsed as JSON; its code cells and
+checks; the integrity flags, which no notebook of the homework's own raises.
 """
 
 import json
 import os
+import pickle
 import stat
 import time
 import zipfile
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from backprop_hw.autograder import submission
 from backprop_hw.autograder.submission import (MAX_BYTES, SUSPICIOUS, Cell, SubmissionProblem, archive_members,
                                                check_calls, checkpoints, code_cells, find_notebook, read_notebook,
                                                regular_files, scan_for_tampering)
-from backprop_hw.paths import SOLUTIONS_NOTEBOOK, STUDENT_NOTEBOOK
+from backprop_hw.paths import EXAMPLES, SOLUTIONS_NOTEBOOK, STUDENT_NOTEBOOK
 from conftest import QUESTIONS
 
 ASSIGNMENT = "backpropagation"
@@ -265,23 +269,212 @@ def test_find_notebook_refuses_a_notebook_over_the_size_limit(folders: tuple[Pat
         find_notebook(folder, scratch)
 
 
-def test_find_notebook_flags_pickles_and_otter_logs(folders: tuple[Path, Path]) -> None:
+# ---------------------------------------------------------------------------------------------
+# Trees too deep or too long to be work
+
+
+@pytest.mark.parametrize("depth, refused", [(submission.MAX_DEPTH, False), (submission.MAX_DEPTH + 1, True)])
+def test_folders_and_zips_are_refused_past_the_depth_limit(tmp_path: Path, depth: int, refused: bool) -> None:
+    """The limit counts the names of a path; a folder of the submission and a zip's index agree."""
+    deep = "/".join(["d"] * (depth - 1)) + "/notes.txt"
+    for where in ("folder", "zip"):
+        folder, scratch = tmp_path / where / "submission", tmp_path / where / "scratch"
+        scratch.mkdir(parents=True)
+        write_notebook(folder / "hw.ipynb", "x = 1")
+        if where == "zip":
+            write_zip(folder / "export.zip", {deep: b"x"})
+        else:
+            (folder / deep).parent.mkdir(parents=True)
+            (folder / deep).write_text("x")
+        if refused:
+            with pytest.raises(SubmissionProblem, match=f"folders nested more than {submission.MAX_DEPTH} deep"):
+                find_notebook(folder, scratch)
+        else:
+            assert find_notebook(folder, scratch)[0] == folder / "hw.ipynb"
+
+
+def test_folders_and_zips_are_refused_past_the_path_length_limit(folders: tuple[Path, Path]) -> None:
+    folder, scratch = folders
+    write_notebook(folder / "hw.ipynb", "x = 1")
+    long = "/".join(["n" * 250] * 5)
+    write_zip(folder / "export.zip", {long: b"x"})
+    with pytest.raises(SubmissionProblem, match=f"export.zip has a path longer than {submission.MAX_PATH_BYTES} bytes"):
+        find_notebook(folder, scratch)
+    (folder / "export.zip").unlink()
+    (folder / long).parent.mkdir(parents=True)
+    (folder / long).write_text("x")
+    with pytest.raises(SubmissionProblem, match=f"the submission has a path longer than {submission.MAX_PATH_BYTES}"):
+        find_notebook(folder, scratch)
+
+
+def test_folders_count_towards_the_file_limit(folders: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, scratch = folders
+    monkeypatch.setattr(submission, "MAX_FILES", 3)
+    write_notebook(folder / "hw.ipynb", "x = 1")
+    (folder / "a" / "b").mkdir(parents=True)
+    assert find_notebook(folder, scratch)[0] == folder / "hw.ipynb"
+    (folder / "c").mkdir()
+    with pytest.raises(SubmissionProblem, match="over 3 files and folders"):
+        find_notebook(folder, scratch)
+
+
+# ---------------------------------------------------------------------------------------------
+# What operating systems and editors add
+
+
+MAC_JUNK = {"__MACOSX/._backpropagation.ipynb": b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ",
+            ".DS_Store": b"\x00\x00\x00\x01Bud1", "__MACOSX/._.DS_Store": b"\x00\x05\x16\x07"}
+
+
+def test_find_notebook_ignores_what_macos_compress_adds(folders: tuple[Path, Path]) -> None:
+    folder, scratch = folders
+    content = notebook_bytes("x = 1")
+    write_zip(folder / "backpropagation.zip", {"backpropagation.ipynb": content, **MAC_JUNK})
+    found, flags = find_notebook(folder, scratch)
+    assert found.read_bytes() == content and flags == []
+
+
+@pytest.mark.parametrize("junk", ["._hw.ipynb", ".ipynb_checkpoints/hw-checkpoint.ipynb", ".~hw.ipynb",
+                                  "__MACOSX/sub/._hw.ipynb", "Thumbs.db", "desktop.ini", ".DS_Store",
+                                  "sub/.DS_Store", ".Trash-1000/files/old.ipynb", "._export.zip",
+                                  "__MACOSX/._.OTTER_LOG"])
+def test_find_notebook_ignores_os_and_editor_files_in_folders_and_zips(tmp_path: Path, junk: str) -> None:
+    for where in ("folder", "zip"):
+        folder, scratch = tmp_path / where / "submission", tmp_path / where / "scratch"
+        scratch.mkdir(parents=True)
+        files = {"hw.ipynb": notebook_bytes("x = 1"), junk: b"\x00\x05\x16\x07 not what its name says"}
+        if where == "zip":
+            write_zip(folder / "export.zip", files)
+        else:
+            for name, data in files.items():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_bytes(data)
+        found, flags = find_notebook(folder, scratch)
+        assert read_notebook(found, ASSIGNMENT).cells[0].source == "x = 1" and flags == [], where
+        (folder / "hw.ipynb").unlink() if where == "folder" else write_zip(folder / "export.zip", {junk: b"\x00"})
+        with pytest.raises(SubmissionProblem, match="no .ipynb notebook in the submission") as refused:
+            find_notebook(folder, scratch)
+        if junk.endswith(".ipynb"):
+            assert "was ignored: operating systems and editors make such files" in str(refused.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pickles: otter's own log and plain data pass, anything more is flagged (none is loaded)
+
+
+def otter_log(path: Path) -> Path:
+    """A log as otter's own checks append it: a start, a check whose cases failed, a check of a
+    question that does not exist (its error pickled through dill) and a check of every question."""
+    from otter.check.logs import EventType, LogEntry
+    from otter.test_files import GradingResults
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    test = ExceptionTestFile.from_file(str(STUDENT_NOTEBOOK.parent / "tests" / "q1.1.py"))
+    test.run({})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for entry in (LogEntry(EventType.INIT), LogEntry(EventType.CHECK, results=test, question="q1.1"),
+                  LogEntry(EventType.CHECK, question="q9.9", success=False,
+                           error=FileNotFoundError("Test q9.9 does not exist")),
+                  LogEntry(EventType.END_CHECK_ALL, results=GradingResults([test]))):
+        entry.flush_to_file(str(path))
+    return path
+
+
+class Payload:
+    """Unpickling this would run code."""
+
+    def __reduce__(self):
+        return exec, ("open('/tmp/unpickled', 'w')",)
+
+
+class DillType:
+    """Unpickling this would make a code object through dill, the first step to running any code."""
+
+    def __reduce__(self):
+        import dill._dill
+
+        return dill._dill._load_type, ("CodeType",)
+
+
+def test_find_notebook_raises_no_flag_for_otters_own_log_or_plain_data(folders: tuple[Path, Path]) -> None:
     folder, scratch = folders
     path = write_notebook(folder / "hw.ipynb", "x = 1")
+    otter_log(folder / ".OTTER_LOG")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "state.pickle").write_bytes(pickle.dumps({"scores": [1.5, None], "name": "x"}))
+    (folder / "empty.pkl").write_bytes(b"")
+    assert find_notebook(folder, scratch) == (path, [])
+
+
+def test_find_notebook_flags_pickles_that_would_import_more_than_otters_log(folders: tuple[Path, Path]) -> None:
+    folder, scratch = folders
+    path = write_notebook(folder / "hw.ipynb", "x = 1")
+    (folder / "sub").mkdir()
     for name in (".OTTER_LOG", "model.pkl", "sub/state.pickle", "notes.OTTER_LOG.txt"):
-        (folder / name).parent.mkdir(exist_ok=True)
-        (folder / name).write_bytes(b"\x80\x04N.")
+        (folder / name).write_bytes(pickle.dumps(Payload()))
     found, flags = find_notebook(folder, scratch)
     assert found == path
-    assert sorted(flags) == sorted(f"submission contains {name}, which was ignored (pickles are never loaded)"
+    assert sorted(flags) == sorted(f"submission contains {name}, a pickle that would import builtins.exec if "
+                                   "loaded; it was ignored (pickles are never loaded)"
                                    for name in (".OTTER_LOG", "model.pkl", "state.pickle"))
+    assert not Path("/tmp/unpickled").exists()
 
 
-def test_find_notebook_flags_an_otter_log_inside_a_zip(folders: tuple[Path, Path]) -> None:
+def test_find_notebook_reads_the_pickles_in_a_zip_the_same_way(folders: tuple[Path, Path], tmp_path: Path) -> None:
     folder, scratch = folders
-    write_zip(folder / "export.zip", {"hw.ipynb": notebook_bytes("x = 1"), ".OTTER_LOG": b"\x80\x04N."})
-    _, flags = find_notebook(folder, scratch)
-    assert flags == ["submission contains .OTTER_LOG, which was ignored (pickles are never loaded)"]
+    honest = otter_log(tmp_path / "log" / ".OTTER_LOG").read_bytes()
+    write_zip(folder / "export.zip", {"hw.ipynb": notebook_bytes("x = 1"), ".OTTER_LOG": honest,
+                                      "__zip_filename__": b"hw.zip"})
+    assert find_notebook(folder, scratch)[1] == []
+    write_zip(folder / "export.zip", {"hw.ipynb": notebook_bytes("x = 1"),
+                                      ".OTTER_LOG": honest + pickle.dumps(Payload())})
+    assert find_notebook(folder, scratch)[1] == ["submission contains .OTTER_LOG, a pickle that would import "
+                                                 "builtins.exec if loaded; it was ignored (pickles are never loaded)"]
+
+
+def test_find_notebook_flags_pickles_too_large_to_read(folders: tuple[Path, Path],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, scratch = folders
+    write_notebook(folder / "hw.ipynb", "x = 1")
+    (folder / "a.pkl").write_bytes(pickle.dumps(bytes(600_000)))
+    (folder / "b.pkl").write_bytes(pickle.dumps(bytes(600_000)))
+    monkeypatch.setattr(submission, "MAX_PICKLE_BYTES", 1 << 20)
+    assert find_notebook(folder, scratch)[1] == [
+        f"submission contains {name}, a pickle that makes the submission's pickles larger than 1 MB; it was "
+        "ignored (pickles are never loaded)" for name in ("a.pkl", "b.pkl")]
+
+
+@pytest.mark.parametrize("data, problem", [
+    (pickle.dumps(Payload()), "would import builtins.exec if loaded"),
+    (pickle.dumps(Payload(), protocol=0), "would import __builtin__.exec if loaded"),
+    (pickle.dumps(DillType()), "would import dill._dill._load_type('CodeType',) if loaded"),
+    (pickle.dumps(np.zeros(2)), "would import numpy._core.multiarray._reconstruct if loaded"),
+    (b"\x80\x02\x82\xf0.", "would import extension 240 of copyreg if loaded"),
+    (b"\x80\x04\x8c\x08builtins\x8c\x04exec\x93N\x85R.", "would import builtins.exec if loaded"),
+    (b"\x80\x04\x8c\x08builtins\x94\x8c\x04eval\x94h\x00h\x01\x93.", "would import builtins.eval if loaded"),
+    (b"\x80\x04N\x8c\x04exec\x93.", "would import a name it computes if loaded"),
+    (b"garbage", "is not a readable pickle"),
+    (b"\x80\x04N", "is not a readable pickle"),
+    (b"\x80\x04\x93.", "is not a readable pickle"),
+    (b"\x80\x04" + b"(" * 200_000 + b".", "is not a readable pickle"),
+], ids=["exec", "exec protocol 0", "dill code type", "numpy", "copyreg extension", "stack global", "memo",
+        "computed name", "not a pickle", "no stop", "empty stack", "too many marks"])
+def test_pickle_problem_names_what_loading_would_import(data: bytes, problem: str) -> None:
+    assert submission.pickle_problem(data) == problem
+
+
+@pytest.mark.parametrize("data", [b"", pickle.dumps(None), pickle.dumps([1, "builtins", ("exec",), {2: b"x"}]),
+                                  pickle.dumps(ValueError("raised"))],
+                         ids=["empty", "None", "plain data", "built-in exception"])
+def test_pickle_problem_accepts_plain_data(data: bytes) -> None:
+    assert submission.pickle_problem(data) is None
+
+
+def test_pickle_problem_accepts_otters_log_of_hundreds_of_checks(tmp_path: Path) -> None:
+    """Otter appends a pickle per event; a long log is framed (protocol 4) in many places."""
+    log = otter_log(tmp_path / ".OTTER_LOG").read_bytes() * 60
+    assert len(log) > 500_000
+    assert submission.pickle_problem(log) is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,3 +683,32 @@ def test_scan_for_tampering_leaves_honest_code(source: str) -> None:
 @pytest.mark.parametrize("path", [SOLUTIONS_NOTEBOOK, STUDENT_NOTEBOOK], ids=["solutions", "student"])
 def test_the_homeworks_own_notebooks_raise_no_flag(path: Path) -> None:
     assert scan_for_tampering(code_cells(read_notebook(path, ASSIGNMENT))) == []
+
+
+# Examples that an honest workflow could not produce, and what flags them.
+FLAGGED_EXAMPLES = {"kernel-death.zip": ["manipulates the interpreter"]}  # it ends its process with os._exit(3)
+
+
+def example_notebooks() -> dict[str, bytes]:
+    """Every notebook among the example submissions (those in zips too): {path: content}."""
+    found = {}
+    for path in sorted(EXAMPLES.rglob("*")):
+        if path.suffix == ".ipynb":
+            found[str(path.relative_to(EXAMPLES))] = path.read_bytes()
+        elif path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                found |= {f"{path.name}/{name}": archive.read(name) for name in archive.namelist()
+                          if name.endswith(".ipynb")}
+    return found
+
+
+@pytest.mark.parametrize("name", example_notebooks())
+def test_the_example_notebooks_raise_no_flag_but_for_a_kernel_death(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "hw.ipynb"
+    path.write_bytes(example_notebooks()[name])
+    try:
+        cells = code_cells(read_notebook(path, None))
+    except SubmissionProblem:  # the broken examples
+        assert name in ("corrupt.ipynb", "empty.ipynb")
+        return
+    assert scan_for_tampering(cells) == FLAGGED_EXAMPLES.get(name.split("/")[0], [])

@@ -19,7 +19,6 @@ import json
 import os
 import pickle
 import resource
-import shutil
 import signal
 import stat
 import subprocess
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Optional
 
 from . import feedback
-from .submission import SubmissionProblem, find_notebook, read_notebook
+from .submission import SubmissionProblem, find_notebook, read_notebook, remove_tree
 from .trusted import HARNESS, GraderFailure, Grading, Launcher, grade, grade_nothing
 
 STUDENT_UID = 65534  # "nobody": owns nothing, reads only world-readable files
@@ -125,16 +124,18 @@ def kill_user_processes(uid: int) -> None:
 
 
 def user_processes(uid: int) -> list[int]:
-    """The live (not zombie) processes whose real or effective uid is `uid`."""
+    """The live (not zombie) processes whose real or effective uid is `uid`. Their status is read as
+    bytes: a process's name is its executable's, which the student chose and need not be UTF-8."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            status = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
+            lines = (entry / "status").read_bytes().splitlines()
         except OSError:  # it ended while we looked
             continue
-        if uid in [int(n) for n in status["Uid"].split()[:2]] and not status["State"].strip().startswith("Z"):
+        status = dict(line.split(b":", 1) for line in lines if b":" in line)
+        if uid in [int(n) for n in status[b"Uid"].split()[:2]] and not status[b"State"].strip().startswith(b"Z"):
             found.append(int(entry.name))
     return found
 
@@ -194,9 +195,10 @@ def run(autograder: Path) -> tuple[dict, Optional[Grading]]:
     finally:
         if uid is not None:
             kill_user_processes(uid)
-        shutil.rmtree(folder, ignore_errors=True)
+        left_behind = remove_tree(folder)  # whatever the notebook made there: a note if it stays, never a failure
     grading.flags[:0] = flags
     grading.notes[:0] = notes
+    grading.notes += left_behind
     return feedback.gradescope_results(grading, config, status(grading)), grading
 
 
