@@ -1,9 +1,10 @@
 """The student's evening in a real browser: the notebook alone in an empty folder, renamed, opened in
 JupyterLab 4 or Notebook 7 in headless Chromium, with no network but the Jupyter server.
 
-Asserted is what the student sees: the check messages, the submission cell's link and its zip, and
-no stderr box (a traceback or a warning) that the student's own code did not cause. Screenshots go
-to build/screenshots/.
+Asserted is what the student sees: the checks (each case with what it checks, its points and its
+message, never the test's code; and the hidden checks to come), the submission cell's summary, link
+and zip, and no stderr box (a traceback or a warning) that the student's own code did not cause.
+Screenshots go to build/screenshots/.
 """
 
 import shutil
@@ -24,7 +25,10 @@ pytestmark = pytest.mark.browser
 
 RENAMED = "my homework.ipynb"
 CLOSING = "#@title Check everything and submit"
-LINK_TEXT = "Your submission has been exported. Click here to download the zip file."
+LINK_TEXT = "Your zip file is ready: click here to download it."
+SET_UP = "#@title Set up the checks"
+# What otter's own display of a check shows of the test runner: never in the notebook.
+TEST_INTERNALS = ("Error at line", "Test case failed", "check.check_", "def test_", "tests/q", "Traceback")
 UIS = ("lab", "notebook")  # JupyterLab 4, Notebook 7
 
 
@@ -85,10 +89,15 @@ def zips(tab: NotebookTab) -> list[Path]:
     return sorted(tab.path.parent.glob("my homework_*.zip"))
 
 
+def shows_no_test_internals(shown: str) -> bool:
+    return not any(internal in shown for internal in TEST_INTERNALS)
+
+
 def test_run_all_on_the_blank_notebook_reaches_the_submission_cell(blank: NotebookTab) -> None:
     shown = blank.output(blank.index(CLOSING))
     assert LINK_TEXT in shown, f"Run All stopped before the submission cell; stderr boxes: {blank.stderr_boxes()}"
-    assert all(f"{question} results:" in shown for question in QUESTIONS), shown
+    assert "Public checks: 0 of 8 points." in shown and "hidden checks decide the other 14 points (of 22)" in shown
+    assert "Still to do: q1.1 (unfinished)" in shown and shown.index("Still to do") < shown.index(LINK_TEXT), shown
     assert "To submit: upload the zip file" in shown
     assert blank.stderr_boxes() == []  # no traceback, no warning
     assert len(zips(blank)) == 1
@@ -98,15 +107,21 @@ def test_run_all_on_the_blank_notebook_reaches_the_submission_cell(blank: Notebo
 def test_the_blank_notebook_checks_say_what_is_missing(blank: NotebookTab) -> None:
     for question in QUESTIONS:
         shown = check_output(blank, question)
-        assert f"{question} results:" in shown and "❌ Test case failed" in shown, shown
-        assert "All test cases passed" not in shown and "Traceback" not in shown
+        assert f"{question}: 0 of " in shown and "❌" in shown and "✅" not in shown, shown
+        assert "replace the ... with your code" in shown or "has not been computed yet" in shown, shown
+        assert shows_no_test_internals(shown), shown
 
 
 def test_run_all_on_the_solutions_passes_every_check_and_offers_the_zip(solved: NotebookTab, tmp_path: Path) -> None:
     assert solved.stderr_boxes() == []
-    for question in QUESTIONS:
-        assert f"{question} passed!" in check_output(solved, question)
+    for question in QUESTIONS:  # a pass says what it checked, and that hidden checks decide the rest
+        shown = check_output(solved, question)
+        assert "which all pass" in shown and "✅" in shown and "❌" not in shown, shown
+        assert f"hidden checks try your code on other inputs too, and decide the other" in shown, shown
+        assert shows_no_test_internals(shown), shown
+    screenshot(solved.page, "lab-solutions-q2.2-passes", solved.cell(solved.index('grader.check("q2.2")')))
     closing = solved.cell(solved.index(CLOSING))
+    assert "Public checks: 8 of 8 points." in closing.text_content()
     assert "gets the results above" in closing.text_content()
     with solved.page.expect_download() as download:
         closing.get_by_role("link", name="here").click()
@@ -115,7 +130,7 @@ def test_run_all_on_the_solutions_passes_every_check_and_offers_the_zip(solved: 
     [written] = zips(solved)
     assert downloaded.name == written.name and downloaded.read_bytes() == written.read_bytes()
     with zipfile.ZipFile(downloaded) as archive:
-        assert archive.read(RENAMED) == solved.path.read_bytes()
+        assert archive.read(RENAMED) == solved.path.read_bytes() and ".OTTER_LOG" not in archive.namelist()
 
 
 @pytest.mark.parametrize("ui", UIS)
@@ -128,7 +143,7 @@ def test_an_answer_fixed_then_broken_and_an_unsaved_edit(ui: str, open_notebook)
     tab.type_into(answer, solution)
     tab.run(answer)
     tab.run(check)
-    assert "q1.1 passed!" in tab.output(check)
+    assert "q1.1: 2 of 2 points from the public checks, which all pass." in tab.output(check)
     screenshot(tab.page, f"{ui}-edits-q1.1-fixed", tab.cell(check))
 
     broken = solution.replace("np.cos(f2)", "np.sin(f2)")
@@ -137,7 +152,7 @@ def test_an_answer_fixed_then_broken_and_an_unsaved_edit(ui: str, open_notebook)
     tab.run(answer)
     tab.run(check)
     shown = tab.output(check)
-    assert "❌ Test case failed" in shown and "`h3`" in shown, shown
+    assert "❌" in shown and "h3 does not follow" in shown and shows_no_test_internals(shown), shown
     screenshot(tab.page, f"{ui}-edits-q1.1-broken", tab.cell(check))
 
     tab.run(closing)  # the edits are not saved
@@ -164,3 +179,39 @@ def solved_source(start: str) -> str:
     [source] = [cell.source for cell in nbformat.read(ROOT / "solutions" / NOTEBOOK, as_version=4).cells
                 if cell.source.startswith(start)]
     return source
+
+
+@pytest.mark.parametrize("ui", UIS)
+def test_a_check_before_the_set_up_cell_says_to_run_it(ui: str, open_notebook) -> None:
+    """The set-up cell is collapsed: run from the first visible code cell on, a check says to run it."""
+    tab = open_notebook("student", ui, f"{ui}-no-set-up")
+    tab.run(tab.index("# Initialize Otter"))
+    check = tab.index('grader.check("q1.1")')
+    tab.run(check)
+    assert 'run the first code cell of the notebook ("Set up the checks"' in tab.output(check), tab.output(check)
+    assert tab.stderr_boxes() == []
+    screenshot(tab.page, f"{ui}-no-set-up", tab.cell(check))
+    tab.run(tab.index(SET_UP))
+    tab.run(tab.index("# Initialize Otter"))
+    tab.run(check)
+    assert "q1.1: 0 of 2 points from the public checks." in tab.output(check)
+
+
+@pytest.mark.parametrize("ui", UIS)
+def test_run_all_then_part_1_gives_part_1s_numbers(ui: str, open_notebook) -> None:
+    """Run All on the blank notebook (Part 2 included), then Part 1 filled in and its cells run again:
+    the loss, the checks, the table and the plot are Part 1's."""
+    tab = open_notebook("student", ui, f"{ui}-run-all-then-part-1")
+    tab.run_all()
+    for start in ("f0 = ", "dldf3 = ", "dldbeta3 = "):
+        answer = tab.index(f"{start}...")
+        tab.type_into(answer, solved_source(start))
+        tab.run(answer)
+        tab.run(answer + 1)  # its check
+        assert "which all pass" in tab.output(answer + 1), tab.output(answer + 1)
+    comparison = tab.index("parameters = dict(")
+    tab.run(comparison)
+    shown = tab.output(comparison)
+    assert "5.246071" in shown and "(to do)" not in shown and tab.stderr_boxes() == [], shown
+    assert tab.cell(comparison).locator("img").count() == 1  # the plot
+    screenshot(tab.page, f"{ui}-run-all-then-part-1", tab.cell(comparison))
