@@ -12,6 +12,9 @@ chooses what students see (`feedback:` in its ASSIGNMENT CONFIG, copied into ott
   only counted.
 - `after due date`: as `messages`, shown once the due date has passed (Gradescope's
   `after_due_date` visibility); before it, the public cases' summary only.
+
+Gradescope titles each entry with its name and score, so an entry's text is its cases alone, and
+each case is listed once: the public summary is there only when it is all students see for now.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -57,21 +60,25 @@ def case_lines(test_file: "ExceptionTestFile", hidden_messages: bool, public_onl
 
 
 def question_text(test_file: "ExceptionTestFile", policy: str) -> str:
-    head = f"{test_file.name}: {test_file.score:g} of {points(test_file.possible)}"
     lines = case_lines(test_file, hidden_messages=policy != "score only")
     if policy == "score only" and any(not r.passed and r.test_case.hidden for r in test_file.test_case_results):
         lines.append("(The messages of hidden checks are not shown for this assignment.)")
-    return "\n".join([head, *lines])
+    return "\n".join(lines)
+
+
+def public_summary(grading: Grading) -> dict[str, Any]:
+    """The entry that lists every question's public cases."""
+    public = "\n\n".join(f"{name} results:\n" + "\n".join(case_lines(test_file, False, public_only=True))
+                         for name, test_file in grading.tests.items())
+    return {"name": PUBLIC_TITLE, "visibility": "visible", "output": public,
+            "status": "passed" if all(t.passed_all_public for t in grading.tests.values()) else "failed"}
 
 
 def gradescope_results(grading: Grading, config: dict, status: str) -> dict[str, Any]:
     """Gradescope's results dictionary for one grading, under the configuration's feedback policy."""
     policy = policy_of(config)
     visibility = "after_due_date" if policy == "after due date" else "visible"
-    public = "\n\n".join(f"{name} results:\n" + "\n".join(case_lines(test_file, False, public_only=True))
-                         for name, test_file in grading.tests.items())
-    tests = [{"name": PUBLIC_TITLE, "visibility": "visible", "output": public,
-              "status": "passed" if all(t.passed_all_public for t in grading.tests.values()) else "failed"}]
+    tests = [public_summary(grading)] if policy == "after due date" else []
     for name, test_file in grading.tests.items():
         tests.append({"name": name, "score": round(test_file.score, 5), "max_score": round(test_file.possible, 5),
                       "visibility": visibility, "output": question_text(test_file, policy)})
