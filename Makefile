@@ -59,10 +59,11 @@ ENGINE ?= bwrap
 grade: venv
 	$(PY) -m backprop_hw.grading "$(SUBMISSIONS)" --out "$(OUT)" --engine $(ENGINE)
 
-# Run the autograder zip's run_autograder as Gradescope would, in a sandbox, and check results.json
-# against Gradescope's format. Default SUBMISSION: the solutions, which must score full marks.
+# Run the autograder zip's run_autograder as Gradescope would, in a sandbox, check results.json
+# against Gradescope's format, and print what the student sees; both are kept in build/gradescope-check/.
+# Default SUBMISSION: the solutions, which must score full marks.
 gradescope-check: venv
-	$(PY) -m backprop_hw.gradescope_check $(SUBMISSION)
+	$(PY) -m backprop_hw.gradescope_check $(if $(SUBMISSION),"$(SUBMISSION)")
 
 # make grade against a sequential otter run loop on the same submissions: both times and the ratio.
 BENCH_COPIES ?= 5
