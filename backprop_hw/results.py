@@ -239,7 +239,10 @@ def feedback_text(results: dict) -> str:
         head = test.get("name", "Test")
         if "score" in test and "max_score" in test:
             head += f": {test['score']:g} of {feedback.points(test['max_score'])}"
-        entry = [head, *([test["output"]] if test.get("output") else []), ""]
+        text = test.get("output") or ""
+        if text.split("\n", 1)[0] == head:  # the graders' own question entries open with this very line
+            text = text.partition("\n")[2]
+        entry = [head, *([text] if text else []), ""]
         if test.get("visibility") == "after_due_date":
             later += entry
         else:

@@ -121,7 +121,7 @@ def test_messages_policy_shows_every_question_with_hidden_messages(grading: trus
         assert by_name[question]["max_score"] == POINTS[question]
     q11 = by_name["q1.1"]["output"]
     assert by_name["q1.1"]["score"] == 2
-    assert q11.startswith("✅ check (1 point): ") and "q1.1" not in q11  # Gradescope titles it with name and score
+    assert q11.startswith("q1.1: 2 of 4 points\n✅ check (1 point): ")
     assert PUBLIC_MESSAGE in q11 and HIDDEN_MESSAGE in q11
     assert "❌ hidden check (1 point)" in q11 and "❌ check (1 point)" in q11
     assert HIDDEN_MESSAGE_2 in by_name["q2.2"]["output"] and by_name["q2.2"]["score"] == 5

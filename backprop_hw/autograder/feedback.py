@@ -13,8 +13,8 @@ chooses what students see (`feedback:` in its ASSIGNMENT CONFIG, copied into ott
 - `after due date`: as `messages`, shown once the due date has passed (Gradescope's
   `after_due_date` visibility); before it, the public cases' summary only.
 
-Gradescope titles each entry with its name and score, so an entry's text is its cases alone, and
-each case is listed once: the public summary is there only when it is all students see for now.
+Each case is listed once: every question's entry lists its public cases, so the public summary is
+there only when it is all students see for now.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -60,10 +60,11 @@ def case_lines(test_file: "ExceptionTestFile", hidden_messages: bool, public_onl
 
 
 def question_text(test_file: "ExceptionTestFile", policy: str) -> str:
+    head = f"{test_file.name}: {test_file.score:g} of {points(test_file.possible)}"
     lines = case_lines(test_file, hidden_messages=policy != "score only")
     if policy == "score only" and any(not r.passed and r.test_case.hidden for r in test_file.test_case_results):
         lines.append("(The messages of hidden checks are not shown for this assignment.)")
-    return "\n".join(lines)
+    return "\n".join([head, *lines])
 
 
 def public_summary(grading: Grading) -> dict[str, Any]:
