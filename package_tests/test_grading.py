@@ -38,6 +38,11 @@ def make_grade(submissions: Path, out: Path, *options: str, **environment: str) 
                           cwd=ROOT, capture_output=True, text=True, env={**os.environ, **environment})
 
 
+def make(*arguments: str) -> subprocess.CompletedProcess:
+    """`make` as the instructor runs it (not printing directories, also when `make test` runs this)."""
+    return subprocess.run(["make", "--no-print-directory", *arguments], cwd=ROOT, capture_output=True, text=True)
+
+
 def rows_of(out: Path) -> dict[str, dict]:
     """grades.csv's rows by file, with each question's score also under the question's name."""
     grades = read_grades(out / GRADES_CSV)
@@ -122,7 +127,7 @@ def test_same_points_as_the_gradescope_dry_run(graded):
 
 
 def test_the_gradescope_dry_run_gives_the_solutions_full_marks():
-    result = subprocess.run(["make", "gradescope-check"], cwd=ROOT, capture_output=True, text=True)
+    result = make("gradescope-check")
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith("backpropagation.ipynb: 22 / 22")
     kept = gradescope_check.KEPT
@@ -338,8 +343,7 @@ def test_an_instructors_batch_from_make_grade_to_make_report(tmp_path):
     nbformat.write(saved_by_jupyterlab(nbformat.read(STUDENT_NOTEBOOK, as_version=4)), submissions / "blank-run.ipynb")
     nbformat.write(saved_by_jupyterlab(nbformat.read(EXAMPLES / "correct.ipynb", as_version=4)),
                    submissions / "correct-run.ipynb")
-    graded = subprocess.run(["make", "grade", f"SUBMISSIONS={submissions}", f"OUT={out}", "ENGINE=bwrap"], cwd=ROOT,
-                            capture_output=True, text=True)
+    graded = make("grade", f"SUBMISSIONS={submissions}", f"OUT={out}", "ENGINE=bwrap")
     assert graded.returncode == 0, graded.stderr
     rows = rows_of(out)
     assert {name: row["grading_status"] for name, row in rows.items()} == {
@@ -355,7 +359,7 @@ def test_an_instructors_batch_from_make_grade_to_make_report(tmp_path):
         cases = [line for line in feedback if line.startswith(("✅", "❌"))]
         assert len(cases) == len(set(cases)) == 19, name
 
-    reported = subprocess.run(["make", "report"], cwd=ROOT, capture_output=True, text=True)
+    reported = make("report")
     assert reported.returncode == 0, reported.stderr
     assert f"report of the grading run in {out}" in reported.stdout
     page = (out / "report.html").read_text()
