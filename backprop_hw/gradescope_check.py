@@ -9,10 +9,10 @@ Gradescope does: as root with Docker's default capability set (see `sandbox.ente
 network namespace can be made. Only the conda environment that `setup.sh` builds is replaced by
 this repository's venv (a `mamba` stand-in that does nothing lets `run_autograder` activate
 "otter-env" and find the venv's python). Then `results/results.json` is validated against
-Gradescope's results format (`gradescope_results.schema.json`), kept in `build/gradescope-check/`
-with the student's view of it (`feedback.txt`), and both printed. Without SUBMISSION the
-solutions notebook is graded, and it must score full marks. The exit status is run_autograder's
-when it fails.
+Gradescope's results format (`gradescope_results.schema.json`) and kept in `build/gradescope-check/`
+with the student's view of it (`feedback.txt`); what the student sees is printed, then the hidden
+notes. Without SUBMISSION the solutions notebook is graded, and it must score full marks. The exit
+status is run_autograder's when it fails.
 """
 
 import argparse
@@ -105,6 +105,10 @@ def keep(results: dict, folder: Path = KEPT) -> None:
     write_atomically(folder / FEEDBACK_TXT, feedback_text(results))
 
 
+def indented(text: str) -> str:
+    return "\n".join(f"  {line}".rstrip() for line in text.splitlines())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("submission", type=Path, nargs="?", help="default: the solutions notebook, which must score full marks")
@@ -133,7 +137,10 @@ def main() -> int:
         return 1
     total, possible = total_score(results)
     print("What the student sees:\n")
-    print("\n".join(f"  {line}".rstrip() for line in feedback_text(results).splitlines()))
+    print(indented(feedback_text(results)))
+    for test in results["tests"]:
+        if test.get("visibility") == "hidden":
+            print(f"\nHidden from the student, {test['name']}:\n\n{indented(test.get('output', ''))}")
     print(f"\nresults.json (follows Gradescope's format): {KEPT / RESULTS_JSON}")
     print(f"what the student sees, as text:            {KEPT / FEEDBACK_TXT}")
     print(f"{submission.name}: {total:g} / {possible:g}")

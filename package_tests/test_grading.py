@@ -135,8 +135,10 @@ def test_the_gradescope_dry_run_gives_the_solutions_full_marks():
     assert f"what the student sees, as text:            {kept / 'feedback.txt'}" in result.stdout
     feedback = (kept / "feedback.txt").read_text()
     assert feedback.startswith("Total: 22 of 22 points\n") and "q2.2: 6 of 6 points" in feedback
-    shown = result.stdout.split("What the student sees:\n\n", 1)[1].split("\n\nresults.json", 1)[0]
+    shown, hidden = result.stdout.split("What the student sees:\n\n", 1)[1].split("\n\nresults.json", 1)[0].split(
+        "\n\nHidden from the student, Grading notes (instructor only):\n\n")
     assert shown == "\n".join(f"  {line}".rstrip() for line in feedback.splitlines())
+    assert hidden.startswith("  grading status: completed")
     results = json.loads((kept / "results.json").read_text())
     jsonschema.validate(results, SCHEMA)
     assert sum(test.get("score", 0) for test in results["tests"]) == 22
