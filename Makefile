@@ -51,27 +51,29 @@ test-browser: venv
 
 # Grade every submission in SUBMISSIONS (notebooks, export zips, Gradescope export folders), each in
 # its own bubblewrap sandbox, into OUT: grades.csv and results/<file>/{results.json,feedback.txt,log.txt}.
-# ENGINE=docker hands the batch to otter grade's containers instead.
+# ENGINE=docker hands the batch to otter grade's containers instead. OUT is remembered (in
+# build/last-grading-run.json) for `make report`.
 SUBMISSIONS ?= examples/submissions
 OUT ?= grades
 ENGINE ?= bwrap
 grade: venv
-	$(PY) -m backprop_hw.grading $(SUBMISSIONS) --out $(OUT) --engine $(ENGINE)
+	$(PY) -m backprop_hw.grading "$(SUBMISSIONS)" --out "$(OUT)" --engine $(ENGINE)
 
-# Run the autograder zip's run_autograder as Gradescope would, in a sandbox, and check results.json
-# against Gradescope's format. Default SUBMISSION: the solutions, which must score full marks.
+# Run the autograder zip's run_autograder as Gradescope would, in a sandbox, check results.json
+# against Gradescope's format, and print what the student sees; both are kept in build/gradescope-check/.
+# Default SUBMISSION: the solutions, which must score full marks.
 gradescope-check: venv
-	$(PY) -m backprop_hw.gradescope_check $(SUBMISSION)
+	$(PY) -m backprop_hw.gradescope_check $(if $(SUBMISSION),"$(SUBMISSION)")
 
 # make grade against a sequential otter run loop on the same submissions: both times and the ratio.
 BENCH_COPIES ?= 5
 bench: venv
 	$(PY) -m backprop_hw.bench --copies $(BENCH_COPIES)
 
-# The instructor report of a grading run: $(GRADES)/report.html and its two charts (the last make grade's).
-GRADES ?= $(OUT)
+# The instructor report of a grading run: report.html and its two charts, in GRADES (default: the
+# folder the last make grade wrote to, else grades).
 report: venv
-	$(PY) -m backprop_hw.report $(GRADES)
+	$(PY) -m backprop_hw.report $(if $(GRADES),"$(GRADES)")
 
 # PDFs need Chromium (or LaTeX), which otter does not find on every machine: optional, not committed.
 pdfs: venv

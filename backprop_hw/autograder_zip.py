@@ -4,19 +4,46 @@ Reaching past otter here is deliberate: otter's `run_autograder` runs the tests 
 student's kernel. The repacked zip keeps everything otter generated (setup.sh, the environment,
 the config, the tests and support files) and swaps only the command `run_autograder` runs for the
 grader package `backprop_hw/autograder` (shipped as `backprop_grader/`), which keeps the tests in a
-process the student cannot reach. The master's `feedback` setting goes into otter_config.json.
+process the student cannot reach. The master's `feedback` setting goes into otter_config.json,
+and so do the digests of the handed-out notebook's code cells: a submission none of whose code
+cells differs from them is blank (see `is_blank`).
 """
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
 
-from backprop_hw.paths import GRADER_PACKAGE, ZIP_PACKAGE
+import nbformat
+
+from backprop_hw.paths import GRADER_PACKAGE, ROOT, STUDENT_NOTEBOOK, ZIP_PACKAGE
 from backprop_hw.zipfiles import write_zip
 
 OTTER_COMMAND = "python /autograder/source/run_otter.py"
 HARDENED_COMMAND = f"cd /autograder/source && python -m {ZIP_PACKAGE}.gradescope_run /autograder"
 EXECUTABLES = ("run_autograder", "setup.sh")
+HANDED_OUT_CELLS = "handed_out_code_cells"  # otter_config.json: digests of the student notebook's code cells
+
+
+def code_cell_digests(notebook: nbformat.NotebookNode) -> set[str]:
+    """The digests of a notebook's code cells that hold code, blind to spaces at the ends of lines
+    and blank lines around the code; a malformed cell is read as text, never a reason to fail."""
+    digests, cells = set(), notebook.get("cells")
+    for cell in cells if isinstance(cells, list) else ():
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(map(str, source)) if isinstance(source, list) else str(source)
+        code = "\n".join(line.rstrip() for line in source.splitlines()).strip("\n")
+        if code:
+            digests.add(hashlib.sha256(code.encode(errors="surrogatepass")).hexdigest())
+    return digests
+
+
+def is_blank(notebook: nbformat.NotebookNode, config: dict) -> bool:
+    """Whether no code cell of `notebook` differs from those of the handed-out notebook (whose
+    digests the zip's configuration `config` carries): the student changed no answer."""
+    return code_cell_digests(notebook) <= set(config.get(HANDED_OUT_CELLS, ()))
 
 
 def grader_files() -> dict[str, bytes]:
@@ -33,6 +60,9 @@ def pack(otter_zip: Path, destination: Path, feedback: str) -> None:
         raise RuntimeError("otter's run_autograder has changed: update backprop_hw/autograder_zip.py")
     entries["run_autograder"] = run_autograder.replace(OTTER_COMMAND, HARDENED_COMMAND).encode()
     config = json.loads(entries["otter_config.json"])
-    entries["otter_config.json"] = (json.dumps({**config, "feedback": feedback}, indent=2) + "\n").encode()
+    # The build writes the student notebook, in the same output tree, before the zip.
+    handed_out = nbformat.read(destination.parents[1] / STUDENT_NOTEBOOK.relative_to(ROOT), as_version=4)
+    config |= {"feedback": feedback, HANDED_OUT_CELLS: sorted(code_cell_digests(handed_out))}
+    entries["otter_config.json"] = (json.dumps(config, indent=2) + "\n").encode()
     del entries["run_otter.py"]
     write_zip(destination, entries | grader_files(), EXECUTABLES)

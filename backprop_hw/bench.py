@@ -39,9 +39,9 @@ def time_make_grade(folder: Path, out: Path) -> tuple[float, dict[str, dict[str,
     subprocess.run([sys.executable, "-m", "backprop_hw.grading", str(folder), "--out", str(out)], check=True,
                    cwd=ROOT, stdout=subprocess.DEVNULL)
     seconds = time.monotonic() - started
-    _, rows = read_grades(out / GRADES_CSV)
-    questions = [name for name in rows[0] if name.startswith("q")]
-    return seconds, {row["file"]: {q: float(row[q]) for q in questions} for row in rows}
+    grades = read_grades(out / GRADES_CSV)
+    return seconds, {row["file"]: {question: float(row[grades.score_columns[question]]) for question in grades.points}
+                     for row in grades.rows}
 
 
 def time_otter_run(paths: list[Path], out: Path) -> tuple[float, dict[str, dict[str, float]]]:

@@ -9,9 +9,10 @@ Gradescope does: as root with Docker's default capability set (see `sandbox.ente
 network namespace can be made. Only the conda environment that `setup.sh` builds is replaced by
 this repository's venv (a `mamba` stand-in that does nothing lets `run_autograder` activate
 "otter-env" and find the venv's python). Then `results/results.json` is validated against
-Gradescope's results format (`gradescope_results.schema.json`) and the score printed. Without
-SUBMISSION the solutions notebook is graded, and it must score full marks. The exit status is
-run_autograder's when it fails.
+Gradescope's results format (`gradescope_results.schema.json`) and kept in `build/gradescope-check/`
+with the student's view of it (`feedback.txt`); what the student sees is printed, then the hidden
+notes. Without SUBMISSION the solutions notebook is graded, and it must score full marks. The exit
+status is run_autograder's when it fails.
 """
 
 import argparse
@@ -29,10 +30,13 @@ import jsonschema
 
 from backprop_hw import sandbox
 from backprop_hw.autograder.submission import MAX_BYTES, remove_tree
-from backprop_hw.paths import AUTOGRADER_ZIP, SOLUTIONS_NOTEBOOK
+from backprop_hw.paths import AUTOGRADER_ZIP, ROOT, SOLUTIONS_NOTEBOOK
+from backprop_hw.results import feedback_text, total_score, write_atomically
 
 SCHEMA = Path(__file__).with_name("gradescope_results.schema.json")
 SHIM = "/opt/conda-stand-in"
+KEPT = ROOT / "build" / "gradescope-check"  # the last dry run's results.json and feedback.txt
+RESULTS_JSON, FEEDBACK_TXT = "results.json", "feedback.txt"
 # The kernel and otter together need more room than one warm fork, and the kernel takes seconds to start.
 LIMITS = sandbox.Limits(memory_bytes=4 * sandbox.GIB, wall_seconds=300.0)
 
@@ -111,12 +115,14 @@ def validate(results: dict) -> None:
     jsonschema.validate(results, json.loads(SCHEMA.read_text()))
 
 
-def score(results: dict) -> tuple[float, float]:
-    """(score, possible) as Gradescope computes them."""
-    tests = [test for test in results.get("tests", []) if "max_score" in test]
-    possible = sum(test["max_score"] for test in tests)
-    total = results["score"] if "score" in results else sum(test.get("score", 0) for test in tests)
-    return total, possible
+def keep(results: dict, folder: Path = KEPT) -> None:
+    """Keep a dry run's results.json, and what the student sees of it as feedback.txt."""
+    write_atomically(folder / RESULTS_JSON, json.dumps(results, indent=4) + "\n")
+    write_atomically(folder / FEEDBACK_TXT, feedback_text(results))
+
+
+def indented(text: str) -> str:
+    return "\n".join(f"  {line}".rstrip() for line in text.splitlines())
 
 
 def main() -> int:
@@ -130,11 +136,14 @@ def main() -> int:
     except sandbox.SandboxUnavailable as error:
         print(f"refusing to grade: {error}", file=sys.stderr)
         return 2
+    if results is not None:
+        keep(results)
     if results is None or run.exit_code != 0:
         print(run.output.decode(errors="replace"), file=sys.stderr)
         print(f"run_autograder ended with {sandbox.describe_exit(run.exit_code)}"
               f"{' at the wall-clock limit' if run.killed else ''}"
-              f"{'' if results else ' and wrote no results.json'}", file=sys.stderr)
+              f"{f'; its results.json: {KEPT / RESULTS_JSON}' if results else ' and wrote no results.json'}",
+              file=sys.stderr)
         return 1
     try:
         validate(results)
@@ -142,11 +151,15 @@ def main() -> int:
         print(f"results.json does not follow Gradescope's format: {error.message} at {list(error.absolute_path)}",
               file=sys.stderr)
         return 1
-    total, possible = score(results)
-    for test in results.get("tests", []):
-        if "max_score" in test:
-            print(f"  {test['name']}: {test.get('score', 0):g} / {test['max_score']:g}")
-    print(f"{submission.name}: {total:g} / {possible:g} (results.json follows Gradescope's format)")
+    total, possible = total_score(results)
+    print("What the student sees:\n")
+    print(indented(feedback_text(results)))
+    for test in results["tests"]:
+        if test.get("visibility") == "hidden":
+            print(f"\nHidden from the student, {test['name']}:\n\n{indented(test.get('output', ''))}")
+    print(f"\nresults.json (follows Gradescope's format): {KEPT / RESULTS_JSON}")
+    print(f"what the student sees, as text:            {KEPT / FEEDBACK_TXT}")
+    print(f"{submission.name}: {total:g} / {possible:g}")
     if arguments.submission is None and total != possible:
         print("the solutions notebook must score full marks", file=sys.stderr)
         return 1

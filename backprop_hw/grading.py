@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,10 +29,12 @@ from typing import Optional
 
 from backprop_hw import sandbox
 from backprop_hw.paths import AUTOGRADER_ZIP, EXAMPLES, ROOT
-from backprop_hw.results import (GRADER_ERROR, RESULTS_DIR, Outcome, Submission, find_submissions, question_points,
-                                record, status_of, unpack_autograder, write_grades)
+from backprop_hw.results import (DEFAULT_OUT, GRADER_ERROR, NOT_REACHED, RESULTS_DIR, Outcome, Submission,
+                                find_submissions, grades_row, question_points, record, remember_last_run,
+                                unpack_autograder, write_grades)
 
-DEFAULT_OUT = ROOT / "grades"
+ANSWER_FACTOR = 5  # a worker answers within this many times the submission's wall-clock limit, or is killed
+READY_SECONDS = 120.0  # for a new worker to warm up
 # The whole environment of a worker, and so of every sandbox forked from it: nothing of the instructor's.
 WORKER_ENVIRONMENT = {
     "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONPATH": str(ROOT),
@@ -46,36 +49,68 @@ class Worker:
     def __init__(self, source: Path, slot: int, limits: sandbox.Limits):
         self.arguments = [sys.executable, "-m", "backprop_hw.grading_worker", str(source), str(slot),
                           json.dumps(limits.__dict__)]
+        self.answer_seconds = ANSWER_FACTOR * limits.wall_seconds
         self.process: Optional[subprocess.Popen] = None
         self.ready = False
+        self.lock = threading.Lock()  # the watchdog's thread kills the process that the grading thread reads
 
     def start(self) -> None:
-        """Start the worker; it warms up while the main process goes on."""
+        """Start the worker, in a process group of its own; it warms up while the main process goes on."""
         self.process = subprocess.Popen(self.arguments, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        env=WORKER_ENVIRONMENT, cwd=ROOT)
+                                        env=WORKER_ENVIRONMENT, cwd=ROOT, start_new_session=True)
         self.ready = False
 
     def grade(self, submission: Submission) -> Outcome:
+        """Grade one submission. A worker that does not answer in time (only a bug of the grader can
+        make it so: the monitor enforces the submission's limits) is killed with everything it
+        started, and a fresh one grades the next submission."""
         if self.process is None or self.process.poll() is not None:
-            self.start()
-        if not self.ready:
-            self.ready = bool(self.process.stdout.readline())
+            self.process, self.ready = None, False
+        seconds = self.answer_seconds + (0 if self.ready else READY_SECONDS)
+        expired = threading.Event()
+        watchdog = threading.Timer(seconds, lambda: (expired.set(), self.kill()))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            if self.process is None:
+                self.start()
             if not self.ready:
-                self.process = None
-                return Outcome(grader_error="a grading worker failed to start")
-        self.process.stdin.write(json.dumps({"path": str(submission.path.resolve())}) + "\n")
-        self.process.stdin.flush()
-        reply = self.process.stdout.readline()
-        if not reply:
-            self.process = None
-            return Outcome(grader_error="the grading worker stopped")
-        return Outcome(**json.loads(reply)["outcome"])
+                self.ready = bool(self.process.stdout.readline())
+            if self.ready:
+                self.process.stdin.write(json.dumps({"path": str(submission.path.resolve())}) + "\n")
+                self.process.stdin.flush()
+                reply = self.process.stdout.readline()
+                if reply:
+                    return Outcome(**json.loads(reply)["outcome"])
+            problem = "stopped" if self.ready else "failed to start"
+        except Exception as error:  # a broken pipe, a reply that is no outcome: this worker is done for
+            problem = f"failed ({type(error).__name__}: {error})"
+        finally:
+            watchdog.cancel()
+        self.kill()
+        if expired.is_set():
+            problem = f"did not answer within {seconds:g} s and was killed, with everything it started"
+        return Outcome(grader_error=f"the grading worker {problem}")
+
+    def kill(self) -> None:
+        """Kill the worker's process group: the worker, its monitor and the monitor's sandbox."""
+        with self.lock:
+            process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:  # not reaped: its process group cannot be another's
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
     def stop(self) -> None:
+        """Let the worker end once it has no job left (killed if it does not)."""
         if self.process is not None:
-            self.process.stdin.close()
-            self.process.wait()
-            self.process = None
+            try:
+                self.process.stdin.close()
+                self.process.wait(timeout=READY_SECONDS)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+            self.kill()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,22 +119,30 @@ class Worker:
 
 def grade_folder(submissions: Path, out: Path, autograder: Path = AUTOGRADER_ZIP,
                  limits: sandbox.Limits = sandbox.Limits(), workers: Optional[int] = None,
-                 progress: bool = True) -> list[dict]:
-    """Grade every submission in `submissions` into `out`; return the grades.csv rows."""
+                 progress: bool = True) -> list[dict[str, str]]:
+    """Grade every submission in `submissions` into `out`; return the grades.csv rows.
+
+    grades.csv is written at once, with a row for every submission saying that it is not graded
+    yet, and again as each submission finishes: a batch stopped midway keeps every finished row.
+    """
     sandbox.find_bwrap()
     found = find_submissions(submissions)
     workers = max(1, min(workers or os.cpu_count() or 1, len(found)))
     out.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out, {submission.name for submission in found})
     with tempfile.TemporaryDirectory(prefix="backprop-grading-") as temporary:
         source = unpack_autograder(autograder, Path(temporary))
         pool = [Worker(source, slot, limits) for slot in range(workers)]
         for worker in pool:
             worker.start()
         points = question_points(source)
+        rows = {submission.name: grades_row(submission, Outcome(grader_error=NOT_REACHED), points)
+                for submission in found}
+        write_grades(out, list(rows.values()), points)
         free = list(pool)
         lock = threading.Lock()
 
-        def grade_one(submission: Submission) -> tuple[Submission, Outcome]:
+        def grade_one(submission: Submission) -> None:
             with lock:
                 worker = free.pop()
             try:
@@ -107,21 +150,31 @@ def grade_folder(submissions: Path, out: Path, autograder: Path = AUTOGRADER_ZIP
             finally:
                 with lock:
                     free.append(worker)
+            try:
+                row = record(out, submission, outcome, points)
+            except Exception as error:  # its files could not be written: still a row, and the batch goes on
+                problem = f"its results could not be written ({error})"
+                row = grades_row(submission, Outcome(grader_error=problem), points)
+            with lock:
+                rows[submission.name] = row
+                write_grades(out, list(rows.values()), points)
             if progress:
-                print(f"  {submission.name}: {status_of(outcome) if not submission.problem else submission.problem}"
-                      f" ({outcome.seconds:.1f} s)", flush=True)
-            return submission, outcome
+                print(f"  {submission.name}: {row['grading_status']} ({outcome.seconds:.1f} s)", flush=True)
 
+        executor = ThreadPoolExecutor(workers)
         try:
-            with ThreadPoolExecutor(workers) as executor:
-                graded = list(executor.map(grade_one, found))
+            for _ in executor.map(grade_one, found):
+                pass
+        except BaseException:  # interrupted: what is being graded stops, what is not started never starts
+            executor.shutdown(wait=False, cancel_futures=True)
+            for worker in pool:
+                worker.kill()
+            raise
         finally:
+            executor.shutdown()
             for worker in pool:
                 worker.stop()
-    rows = [record(out, submission, outcome, points) for submission, outcome in graded]
-    write_grades(out, rows, points)
-    _remove_stale(out, {submission.name for submission in found})
-    return rows
+    return [rows[submission.name] for submission in found]
 
 
 def _remove_stale(out: Path, names: set[str]) -> None:
@@ -155,8 +208,12 @@ def main() -> int:
         if arguments.engine == "docker":
             from backprop_hw import docker_engine
 
+            docker_engine.require_docker()
+            remember_last_run(arguments.out)
             rows = docker_engine.grade_folder(arguments.submissions, arguments.out, arguments.autograder, limits)
         else:
+            sandbox.find_bwrap()
+            remember_last_run(arguments.out)
             started = time.monotonic()
             rows = grade_folder(arguments.submissions, arguments.out, arguments.autograder, limits, arguments.workers)
             print(f"graded {len(rows)} submissions in {time.monotonic() - started:.1f} s: "
@@ -164,6 +221,10 @@ def main() -> int:
     except sandbox.SandboxUnavailable as error:
         print(f"refusing to grade: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {arguments.out / 'grades.csv'} keeps every finished row, and says which submissions "
+              "were not graded", file=sys.stderr)
+        return 130
     failed = [row["file"] for row in rows if row["grading_status"].startswith(GRADER_ERROR)]
     if failed:
         print(f"the grader itself failed on {len(failed)} submission(s), which have no score: {', '.join(failed)}",

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from backprop_hw import sandbox
 from backprop_hw.autograder import feedback, harness, submission, trusted
+from backprop_hw.autograder_zip import is_blank
 from backprop_hw.results import Outcome
 
 NO_MORE_JOBS = 3  # a monitor's exit status: stdin is closed, the worker ends
@@ -121,7 +122,7 @@ def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: in
     grading.flags[:0] = flags
     status = "; ".join(["completed" if grading.finished else "partly graded", *notes])
     return Outcome(results=feedback.gradescope_results(grading, config, status), complete=grading.finished,
-                   notes=notes, flags=grading.flags, log=log_of(first),
+                   blank=is_blank(notebook, config), notes=notes, flags=grading.flags, log=log_of(first),
                    seconds=round(time.monotonic() - started, 3))
 
 

@@ -2,9 +2,12 @@
 
     python -m backprop_hw.report [GRADES_DIR]
 
-Reads `grades.csv` and `results/<file>/results.json` from a grading run folder (default
-`grades/`) and writes into it `report.html`, one self-contained page (charts embedded, inline CSS,
-nothing fetched from the network), and the charts as `score-histogram.png` and `pass-rates.png`.
+Reads `grades.csv` and `results/<file>/results.json` from a grading run folder (default: the
+folder the last `make grade` wrote to, else `grades/`) and writes into it `report.html`, one
+self-contained page (charts embedded, inline CSS, nothing fetched from the network), and the
+charts as `score-histogram.png` and `pass-rates.png`. The page opens with what the class got
+wrong: each question's most common first failures, with the submissions that hit them. Score
+statistics count graded submissions only; blank, ungraded and partly graded ones are counted apart.
 A missing or broken run gives a page that says what is wrong rather than a traceback.
 """
 
@@ -16,7 +19,6 @@ import json
 import re
 import statistics
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +26,8 @@ from pathlib import Path
 import matplotlib
 
 from backprop_hw.autograder.feedback import FAILED, MESSAGE_INDENT
-from backprop_hw.results import FIXED_COLUMNS, GRADES_CSV, INFO_COLUMNS, POINTS_ROW, RESULTS_DIR
+from backprop_hw.results import (BLANK, COMPLETED, DEFAULT_OUT, GRADER_ERROR, GRADES_CSV, IDENTITY_COLUMNS, INTEGRITY,
+                                 PERCENT, RESULTS_DIR, STATUS, TOTAL, GradesTable, last_run, read_grades)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
@@ -35,6 +38,7 @@ PASS_RATES = "pass-rates.png"
 # First line of this optional file, if the grading run writes one, is shown as the run's date.
 TIMESTAMP_FILE = "timestamp.txt"
 TOP_MESSAGES = 5
+LISTED_WHO = 12  # submissions named beside a failure before the rest fold away
 LISTED_PROBLEMS = 10
 MAX_TEXT = 300
 NO_RESULTS = "(results.json missing or unreadable)"
@@ -53,18 +57,33 @@ class GradedRow:
     scores: dict[str, float | None]
     total: float | None
     status: str
+    name: str = ""
     integrity: str = ""
     failures: dict[str, str] = field(default_factory=dict)
 
     @property
+    def label(self) -> str:
+        """Who submitted it, where known, and its file."""
+        return f"{self.name} ({self.file})" if self.name else self.file
+
+    @property
     def graded(self) -> bool:
         """Whether the grading run completed on this submission (perhaps with problems)."""
-        return self.status.strip().lower().startswith("completed")
+        return self.status.strip().lower().startswith(COMPLETED.lower())
+
+    @property
+    def blank(self) -> bool:
+        """Whether no answer of it differs from the handed-out notebook."""
+        return self.status.strip().lower().startswith(BLANK.lower())
+
+    @property
+    def grader_error(self) -> bool:
+        return self.status.strip().lower().startswith(GRADER_ERROR)
 
     @property
     def needs_attention(self) -> bool:
-        """Failed to grade, graded with problems, or flagged."""
-        return self.status.strip().lower() != "completed" or bool(self.integrity)
+        """Blank, failed to grade, graded with problems, or flagged."""
+        return self.status.strip().lower() != COMPLETED.lower() or bool(self.integrity)
 
 
 @dataclass
@@ -72,7 +91,7 @@ class GradingRun:
     """What the report knows about a grading run."""
 
     questions: list[str] = field(default_factory=list)
-    points: dict[str, float | None] = field(default_factory=dict)
+    points: dict[str, float] = field(default_factory=dict)
     submissions: list[GradedRow] = field(default_factory=list)
     has_integrity: bool = False
     notices: list[str] = field(default_factory=list)
@@ -83,9 +102,20 @@ class GradingRun:
         return [submission for submission in self.submissions if submission.graded]
 
     @property
+    def blank(self) -> list[GradedRow]:
+        return [submission for submission in self.submissions if submission.blank]
+
+    @property
     def total_points(self) -> float | None:
-        values = [self.points.get(question) for question in self.questions]
-        return sum(values) if values and None not in values else None
+        return sum(self.points.values()) if self.points else None
+
+
+@dataclass
+class Failure:
+    """One mistake: the message as the first submission to hit it saw it, and who hit it."""
+
+    message: str
+    submissions: list[GradedRow]
 
 
 @dataclass
@@ -93,15 +123,15 @@ class QuestionStats:
     """Pass rate and most common first failures of one question over the graded submissions."""
 
     question: str
-    points: float | None
+    points: float
     graded: int
     full_marks: int
     mean: float | None
-    failures: list[tuple[int, str]]  # (students, the message as the first of them saw it), most common first
+    failures: list[Failure]  # most common first
 
     @property
     def pass_rate(self) -> float | None:
-        return self.full_marks / self.graded if self.graded and self.points is not None else None
+        return self.full_marks / self.graded if self.graded else None
 
 
 def number(text: str | None) -> float | None:
@@ -157,34 +187,26 @@ def read_results(path: Path | None) -> dict[str, list[str]]:
             for test in tests if isinstance(test, dict)}
 
 
-def read_grades(path: Path, run: GradingRun) -> list[dict[str, str]]:
-    """The rows of grades.csv; fills in the run's questions and points. Problems go to run.notices."""
+def read_table(path: Path, run: GradingRun) -> GradesTable | None:
+    """grades.csv, if it is a grading run's; fills in the run's questions and points. Problems go to run.notices."""
     try:
-        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:  # -sig: saved by Excel
-            reader = csv.DictReader(handle)
-            columns = [column for column in reader.fieldnames or [] if column]
-            rows = [row for row in reader if any((value or "").strip() for value in row.values()
-                                                 if isinstance(value, str))]
-    except (OSError, csv.Error) as error:
+        table = read_grades(path)
+    except (OSError, UnicodeError, csv.Error) as error:
         run.notices.append(f"{GRADES_CSV} cannot be read ({type(error).__name__}: {error}).")
-        return []
-    if "file" not in columns:
+        return None
+    if "file" not in table.columns:
         run.notices.append(f"{GRADES_CSV} has no `file` column, so it is not a grading run's grades.")
-        return []
-    run.has_integrity = "integrity" in columns
-    points_row = next((row for row in rows if row.get("file") == POINTS_ROW), None)
-    candidates = [column for column in columns if column not in FIXED_COLUMNS + INFO_COLUMNS]
-    if points_row is None:
-        run.notices.append(f"{GRADES_CSV} has no `{POINTS_ROW}` row: points possible and pass rates are unknown.")
-        run.questions = candidates
-        run.points = dict.fromkeys(candidates)
-    else:
-        run.questions = [column for column in candidates if number(points_row.get(column)) is not None]
-        run.points = {question: number(points_row.get(question)) for question in run.questions}
-        ignored = [column for column in candidates if column not in run.questions]
-        if ignored:
-            run.notices.append(f"Columns without points were ignored: {', '.join(ignored)}.")
-    return [row for row in rows if row is not points_row]
+        return None
+    run.has_integrity = INTEGRITY in table.columns
+    run.questions, run.points = list(table.points), dict(table.points)
+    if not run.questions:
+        run.notices.append(f"{GRADES_CSV} has no question columns with their points (such as `q1.1 (4)`), "
+                           "so scores and pass rates are unknown.")
+    known = {*IDENTITY_COLUMNS, PERCENT, STATUS, INTEGRITY, *table.score_columns.values()}
+    ignored = [column for column in table.columns if column not in known]
+    if ignored:
+        run.notices.append(f"Columns without points were ignored: {', '.join(ignored)}.")
+    return table
 
 
 def run_date(folder: Path) -> str:
@@ -221,20 +243,25 @@ def load_run(folder: Path) -> GradingRun:
     if not csv_path.is_file():
         run.notices.append(f"No {GRADES_CSV} in this folder: run `make grade` first.")
         return run
+    table = read_table(csv_path, run)
     unreadable, non_numeric = [], []
-    for row in read_grades(csv_path, run):
-        scores = {question: number(row.get(question)) for question in run.questions}
-        missing = [question for question, score in scores.items() if score is None]
-        if missing:
-            non_numeric.append(f"{row.get('file')} ({', '.join(missing)})")
-        total = number(row.get("total_points_earned"))
-        if total is None and None not in scores.values():
+    for row in table.rows if table else []:
+        if not any(value.strip() for value in row.values()):
+            continue
+        scores = {question: number(row.get(table.score_columns[question])) for question in run.questions}
+        total = number(row.get(table.score_columns.get(TOTAL, "")))
+        if total is None and scores and None not in scores.values():
             total = sum(scores.values())
         submission = GradedRow(file=row.get("file") or "(unnamed)", scores=scores, total=total,
-                                status=row.get("grading_status") or "(no status)",
-                                integrity=(row.get("integrity") or "").strip())
+                               status=row.get(STATUS) or "(no status)", name=shorten(row.get("name", "")),
+                               integrity=row.get(INTEGRITY, "").strip())
         run.submissions.append(submission)
-        lost = [q for q in run.questions if submission.graded and not full_marks(submission, run, q)]
+        if not submission.graded:
+            continue
+        missing = [question for question, score in scores.items() if score is None]
+        if missing:
+            non_numeric.append(f"{submission.file} ({', '.join(missing)})")
+        lost = [q for q in run.questions if not full_marks(submission, run, q)]
         if not lost:
             continue
         try:
@@ -244,11 +271,15 @@ def load_run(folder: Path) -> GradingRun:
             submission.failures = dict.fromkeys(lost, NO_RESULTS)
             continue
         submission.failures = {question: (messages.get(question) or [NO_MESSAGE])[0] for question in lost}
+    errors = [submission.label for submission in run.submissions if submission.grader_error]
+    if errors:
+        run.notices.append(f"The grader itself failed on {len(errors)} submission(s), which have no score: "
+                           f"grade them again ({listing(errors)}).")
     if non_numeric:
         run.notices.append(f"Non-numeric scores, counted as short of full marks: {listing(non_numeric)}.")
     if unreadable:
         run.notices.append(f"Failure messages are unknown for some graded submissions: {listing(unreadable)}.")
-    if not run.submissions:
+    if table and not run.submissions:
         run.notices.append(f"{GRADES_CSV} lists no submissions.")
     return run
 
@@ -260,22 +291,21 @@ def full_marks(submission: GradedRow, run: GradingRun, question: str) -> bool:
 
 
 def question_stats(run: GradingRun) -> list[QuestionStats]:
-    """Per-question pass rate, mean score and most common first failure messages, over graded submissions."""
+    """Per-question pass rate, mean score and most common first failures, over graded submissions."""
     graded = run.graded
     stats = []
     for question in run.questions:
-        counts: Counter[str] = Counter()
-        examples: dict[str, str] = {}
+        failures: dict[str, Failure] = {}
         for submission in graded:
             message = submission.failures.get(question)
             if message is not None:
-                counts[normalise(message)] += 1
-                examples.setdefault(normalise(message), message)
+                failures.setdefault(normalise(message), Failure(message, [])).submissions.append(submission)
         scores = [s.scores[question] for s in graded if s.scores.get(question) is not None]
-        failures = [(count, examples[key]) for key, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-        stats.append(QuestionStats(question=question, points=run.points.get(question), graded=len(graded),
+        ordered = sorted(failures.items(), key=lambda item: (-len(item[1].submissions), item[0]))
+        stats.append(QuestionStats(question=question, points=run.points[question], graded=len(graded),
                                    full_marks=sum(full_marks(s, run, question) for s in graded),
-                                   mean=statistics.fmean(scores) if scores else None, failures=failures))
+                                   mean=statistics.fmean(scores) if scores else None,
+                                   failures=[failure for _, failure in ordered]))
     return stats
 
 
@@ -325,37 +355,77 @@ def embedded(path: Path, element_id: str, alt: str) -> str:
             f'<figcaption>{html.escape(alt)} (also saved as <a href="{path.name}">{path.name}</a>)</figcaption></figure>')
 
 
-def render(run: GradingRun, stats: list[QuestionStats], charts: list[str]) -> str:
-    """The report page; every student-derived string is escaped."""
-    e = html.escape
-    graded = run.graded
-    totals = [s.total for s in graded if s.total is not None]
-    attention = [s for s in run.submissions if s.needs_attention]
+def who(submissions: list[GradedRow]) -> str:
+    """The submissions that hit a failure, by name where known, alphabetically; past a dozen, the rest fold away."""
+    labels = [html.escape(label) for label in sorted((s.label for s in submissions), key=str.casefold)]
+    shown = ", ".join(labels[:LISTED_WHO])
+    if len(labels) > LISTED_WHO:
+        shown += (f"<details><summary>and {len(labels) - LISTED_WHO} more</summary>"
+                  f"{', '.join(labels[LISTED_WHO:])}</details>")
+    return shown
+
+
+def summary(run: GradingRun) -> str:
+    """Who was graded, who was not, and the score statistics of the graded."""
+    graded, blank = run.graded, run.blank
     troubled = [s for s in graded if s.needs_attention]
+    totals = [s.total for s in graded if s.total is not None]
+    text = (f'<span id="n-submissions">{len(run.submissions)}</span> submissions: '
+            f'<span id="n-graded">{len(graded)}</span> graded (<span id="n-clean">{len(graded) - len(troubled)}'
+            f'</span> cleanly, <span id="n-troubled">{len(troubled)}</span> with problems or flagged), '
+            f'<span id="n-blank">{len(blank)}</span> blank (no answer changed) and '
+            f'<span id="n-failed">{len(run.submissions) - len(graded) - len(blank)}</span> not graded, '
+            "fully or in part.")
+    if totals:
+        text += (f' Total points of the {len(totals)} graded submissions (blank and ungraded ones left out): mean '
+                 f'<span id="mean-total">{statistics.fmean(totals):.2f}</span>, median '
+                 f'<span id="median-total">{fmt(statistics.median(totals))}</span>, '
+                 f'lowest {fmt(min(totals))}, highest {fmt(max(totals))} (out of {fmt(run.total_points)}).')
+    return f'<p id="summary">{text}</p>'
+
+
+def failures_section(stats: list[QuestionStats]) -> list[str]:
+    """Each question's most common first failures, with who hit them."""
+    e = html.escape
+    parts = ['<h2 id="failures">What the class got wrong</h2>',
+             "<p>For each graded submission that lost points on a question, the message of its <em>first</em> "
+             "failing check (usually the root cause: later failures tend to follow from it). Messages that "
+             "differ only in their numbers count as the same mistake.</p>"]
+    for s in stats:
+        lost = s.graded - s.full_marks
+        section = [f'<section class="question" id="failures-{e(s.question)}" data-question="{e(s.question)}">',
+                   f'<h3>{e(s.question)}: <span class="lost">{lost}</span> of {s.graded} graded submissions '
+                   "lost points</h3>"]
+        if s.failures:
+            rows = "".join(f'<tr class="failure"><td class="count">{len(f.submissions)}</td><td class="message">'
+                           f'<code>{e(f.message)}</code></td><td class="who">{who(f.submissions)}</td></tr>'
+                           for f in s.failures[:TOP_MESSAGES])
+            section.append('<table class="failures"><tr><th>students</th><th>first failure, as the first of them '
+                           f"saw it</th><th>who</th></tr>{rows}</table>")
+            rest = s.failures[TOP_MESSAGES:]
+            if rest:
+                section.append(f'<p class="other-failures">{len(rest)} other messages, hit by '
+                               f"{who([submission for f in rest for submission in f.submissions])}.</p>")
+        section.append("</section>")
+        parts.append("".join(section))
+    return parts
+
+
+def render(run: GradingRun, stats: list[QuestionStats], charts: list[str]) -> str:
+    """The report page, what the class got wrong first; every student-derived string is escaped."""
+    e = html.escape
+    attention = [s for s in run.submissions if s.needs_attention]
     parts = [f'<p id="run-date">Grading run of {e(run.date)}.</p>']
     if run.notices:
         parts.append('<ul id="notices">' + "".join(f'<li class="notice">{e(n)}</li>' for n in run.notices) + "</ul>")
-    summary = (f'<span id="n-submissions">{len(run.submissions)}</span> submissions: '
-               f'<span id="n-graded">{len(graded)}</span> graded (<span id="n-clean">{len(graded) - len(troubled)}'
-               f'</span> cleanly, <span id="n-troubled">{len(troubled)}</span> with problems or flagged) and '
-               f'<span id="n-failed">{len(run.submissions) - len(graded)}</span> failed to grade, fully or in part.')
-    if totals:
-        summary += (f' Total points of the graded submissions: mean <span id="mean-total">{statistics.fmean(totals):.2f}</span>,'
-                    f' median <span id="median-total">{fmt(statistics.median(totals))}</span>,'
-                    f' lowest {fmt(min(totals))}, highest {fmt(max(totals))}.')
-    parts.append(f'<p id="summary">{summary}</p>')
-
-    parts.append("<h2>Points</h2>")
-    rows = "".join(f'<tr class="points-row" data-question="{e(q)}"><td>{e(q)}</td><td class="points">'
-                   f"{fmt(run.points.get(q))}</td></tr>" for q in run.questions)
-    parts.append(f'<table id="points"><tr><th>question</th><th>points</th></tr>{rows}'
-                 f'<tr><th>total</th><th id="points-total">{fmt(run.total_points)}</th></tr></table>')
+    parts.append(summary(run))
+    parts += failures_section(stats)
 
     parts.append("<h2>Scores and pass rates</h2>")
     parts.append('<p id="pass-rate-definition">A question\'s <strong>pass rate</strong> is the fraction of graded '
                  "submissions (grading status starting with “Completed”) that earned full marks on it. "
-                 "Submissions that failed to grade count in none of the charts or tables below; they are listed "
-                 "at the end.</p>")
+                 "Blank submissions and those that failed to grade count in none of the charts or tables; they "
+                 "are listed below.</p>")
     parts.extend(charts or ['<p id="no-charts">No graded submissions, so there are no charts.</p>'])
     rows = "".join(f'<tr class="question-row" data-question="{e(s.question)}"><td>{e(s.question)}</td>'
                    f'<td>{fmt(s.points)}</td><td class="full-marks">{s.full_marks}</td><td class="graded">{s.graded}</td>'
@@ -364,37 +434,23 @@ def render(run: GradingRun, stats: list[QuestionStats], charts: list[str]) -> st
     parts.append('<table id="questions"><tr><th>question</th><th>points</th><th>full marks</th><th>graded</th>'
                  f"<th>pass rate</th><th>mean score</th></tr>{rows}</table>")
 
-    parts.append("<h2>Most common failures</h2>")
-    parts.append("<p>For each graded submission that lost points on a question, the message of its <em>first</em> "
-                 "failing test case (usually the root cause: later failures tend to follow from it). Messages that "
-                 "differ only in their numbers count as the same mistake.</p>")
-    for s in stats:
-        lost = s.graded - s.full_marks
-        section = [f'<section class="question" id="failures-{e(s.question)}" data-question="{e(s.question)}">',
-                   f'<h3>{e(s.question)}</h3><p><span class="lost">{lost}</span> of {s.graded} graded submissions '
-                   f"lost points.</p>"]
-        if s.failures:
-            rows = "".join(f'<tr class="failure"><td class="count">{count}</td><td class="message"><code>{e(message)}'
-                           "</code></td></tr>" for count, message in s.failures[:TOP_MESSAGES])
-            section.append('<table class="failures"><tr><th>students</th><th>first failure, as one of them saw it'
-                           f"</th></tr>{rows}</table>")
-            rest = s.failures[TOP_MESSAGES:]
-            if rest:
-                section.append(f'<p class="other-failures">{len(rest)} other messages, hit by '
-                               f"{sum(count for count, _ in rest)} students.</p>")
-        section.append("</section>")
-        parts.append("".join(section))
-
-    parts.append("<h2>Failed to grade, graded with problems, or flagged</h2>")
+    parts.append("<h2>Blank, not graded, graded with problems, or flagged</h2>")
     if attention:
-        head = "<th>submission</th><th>grading status</th>" + ("<th>integrity</th>" if run.has_integrity else "")
-        rows = "".join(f'<tr class="attention" data-file="{e(s.file)}"><td class="file">{e(s.file)}</td>'
+        head = ("<th>submission</th><th>grading status</th>" + ("<th>integrity</th>" if run.has_integrity else "")
+                + "<th>points</th>")
+        rows = "".join(f'<tr class="attention" data-file="{e(s.file)}"><td class="file">{e(s.label)}</td>'
                        f'<td class="status">{e(shorten(s.status))}</td>'
                        + (f'<td class="integrity">{e(shorten(s.integrity))}</td>' if run.has_integrity else "")
                        + f'<td class="total">{fmt(s.total)}</td></tr>' for s in attention)
-        parts.append(f'<table id="attention"><tr>{head}<th>points</th></tr>{rows}</table>')
+        parts.append(f'<table id="attention"><tr>{head}</tr>{rows}</table>')
     else:
         parts.append('<p id="attention-none">None: every submission graded without problems.</p>')
+
+    parts.append("<h2>Points</h2>")
+    rows = "".join(f'<tr class="points-row" data-question="{e(q)}"><td>{e(q)}</td><td class="points">'
+                   f"{fmt(run.points.get(q))}</td></tr>" for q in run.questions)
+    parts.append(f'<table id="points"><tr><th>question</th><th>points</th></tr>{rows}'
+                 f'<tr><th>total</th><th id="points-total">{fmt(run.total_points)}</th></tr></table>')
     return PAGE.format(body="\n".join(parts))
 
 
@@ -411,6 +467,13 @@ body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; padding: 0 1
 table {{ border-collapse: collapse; margin: 0.5em 0 1em; display: block; max-width: 100%; overflow-x: auto; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }}
 td.count, td.points, td.full-marks, td.graded, td.pass-rate, td.mean, td.total {{ text-align: right; }}
+/* Every failure table alike: the count narrow, the message wide, who hit it beside. */
+table.failures {{ display: table; width: 100%; table-layout: fixed; }}
+table.failures th:first-child {{ width: 5.5em; }}
+table.failures th:nth-child(2) {{ width: 60%; }}
+@media (max-width: 40em) {{ table.failures {{ table-layout: auto; }} table.failures th {{ width: auto; }} }}
+td.who {{ font-size: 0.9em; }}
+h3 {{ font-size: 1.05em; margin: 1.2em 0 0.3em; }}
 code {{ white-space: pre-wrap; word-break: break-word; }}
 #notices {{ background: #fff3cd; border: 1px solid #e0c36a; padding: 0.5em 2em; }}
 figure {{ margin: 1em 0; }}
@@ -436,7 +499,7 @@ def build_report(folder: Path) -> tuple[Path, GradingRun]:
     if totals:
         plot_histogram(totals, run.total_points, folder / HISTOGRAM)
         charts.append(embedded(folder / HISTOGRAM, "score-histogram", "Histogram of total scores"))
-    if run.graded and stats and all(s.pass_rate is not None for s in stats):
+    if run.graded and stats:
         plot_pass_rates(stats, folder / PASS_RATES)
         charts.append(embedded(folder / PASS_RATES, "pass-rates", "Pass rate per question"))
     page = folder / REPORT
@@ -446,16 +509,19 @@ def build_report(folder: Path) -> tuple[Path, GradingRun]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("grades", nargs="?", default="grades", type=Path, help="grading run folder (default: grades)")
+    parser.add_argument("grades", nargs="?", type=Path,
+                        help="grading run folder (default: where the last make grade wrote, else grades)")
     args = parser.parse_args(argv)
-    if not args.grades.is_dir():
-        print(f"error: no grading run folder {args.grades}: run `make grade` first, or give GRADES=<folder>.",
+    folder = args.grades or last_run() or DEFAULT_OUT
+    if not folder.is_dir():
+        remembered = "" if args.grades else " (where the last make grade wrote)"
+        print(f"error: no grading run folder {folder}{remembered}: run `make grade` first, or give GRADES=<folder>.",
               file=sys.stderr)
         return 2
-    page, run = build_report(args.grades)
+    page, run = build_report(folder)
     for notice in run.notices:
         print(f"note: {notice}", file=sys.stderr)
-    print(f"report written to {page}")
+    print(f"report of the grading run in {folder}: {page}")
     return 0
 
 

@@ -1,27 +1,56 @@
 """Grading results, as both engines write them and the report and the bench read them.
 
-A grading run folder holds `grades.csv` (otter grade's columns, a first row of points per
-question, and an `integrity` column) and, per submission, `results/<file>/results.json`
+A grading run folder holds `grades.csv` and, per submission, `results/<file>/results.json`
 (Gradescope's format), `feedback.txt` (what the student sees) and `log.txt` (the start of what the
 notebook printed).
+
+grades.csv has one row per submission, identifiers first: `file` (the submission's name in the
+folder graded, and its folder under results/), then `name`, `sid` and `email` (from a Gradescope
+export's submission_metadata.yml; every member of a group, separated by "; "), one column per
+question named with its points (`q1.1 (4)`), `total (22)`, `percent` (0 to 100), `grading_status`
+and `integrity`. A cell that a spreadsheet would run as a formula is written with a leading quote.
 """
 
 import csv
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import yaml
+
+from backprop_hw.autograder import feedback
+from backprop_hw.autograder.gradescope_run import failed_results
+from backprop_hw.autograder.submission import printable
+from backprop_hw.paths import ROOT
+
+DEFAULT_OUT = ROOT / "grades"
+LAST_RUN = ROOT / "build" / "last-grading-run.json"  # where the last grading run wrote: the report's default
 GRADES_CSV = "grades.csv"
 RESULTS_DIR = "results"
-POINTS_ROW = "points-per-question"
 COMPLETED = "Completed"
+BLANK = "Blank"
 GRADER_ERROR = "grader error"
-FIXED_COLUMNS = ("file", "total_points_earned", "percent_correct", "grading_status")
-INFO_COLUMNS = ("integrity",)
+NOT_REACHED = "the grading run stopped before this submission was graded"
 GRADESCOPE_METADATA = "submission_metadata.yml"
+MAX_METADATA_BYTES = 64 << 20
+IDENTITY_COLUMNS = ("file", "name", "sid", "email")
+TOTAL, PERCENT, STATUS, INTEGRITY = "total", "percent", "grading_status", "integrity"
+POINTS_IN_COLUMN = re.compile(r"(?P<name>.+) \((?P<points>\d+(?:\.\d+)?)\)")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+GUARD = "'"  # what spreadsheets read as "text follows"
+
+
+@dataclass(frozen=True)
+class Submitter:
+    """A student of a submission, as a Gradescope export names them."""
+
+    name: str = ""
+    sid: str = ""
+    email: str = ""
 
 
 @dataclass
@@ -31,6 +60,8 @@ class Submission:
     name: str
     path: Path
     problem: Optional[str] = None  # why it cannot be graded at all
+    submitters: tuple[Submitter, ...] = ()
+    note: Optional[str] = None  # for the instructor, beside the grading status (why the names are unknown)
 
 
 @dataclass
@@ -39,12 +70,17 @@ class Outcome:
 
     results: Optional[dict] = None  # Gradescope results
     complete: bool = False  # the notebook ran to its end
+    blank: bool = False  # no code cell differs from the handed-out notebook
     notes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)  # integrity flags for the instructor, never a penalty
     error: Optional[str] = None  # why it could not be graded (the submission's fault)
     grader_error: Optional[str] = None  # why the grader itself failed: no score at all, never a zero
     log: str = ""
     seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# What to grade, and who submitted it
 
 
 def find_submissions(folder: Path) -> list[Submission]:
@@ -56,9 +92,7 @@ def find_submissions(folder: Path) -> list[Submission]:
         if entry.is_symlink():
             found.append(Submission(entry.name, entry, "a symbolic link, not graded"))
         elif entry.is_dir() and (entry / GRADESCOPE_METADATA).is_file():
-            found += [Submission(sub.name, sub) if sub.is_dir() and not sub.is_symlink()
-                      else Submission(sub.name, sub, "not a submission folder of the Gradescope export")
-                      for sub in sorted(entry.iterdir()) if sub.name != GRADESCOPE_METADATA and not sub.name.startswith(".")]
+            found += export_submissions(entry)
         elif entry.is_dir() or entry.suffix in (".ipynb", ".zip"):
             found.append(Submission(entry.name, entry))
         else:
@@ -68,6 +102,72 @@ def find_submissions(folder: Path) -> list[Submission]:
         if names.count(submission.name) > 1:
             submission.problem = f"{names.count(submission.name)} submissions share this name; rename them"
     return found
+
+
+def export_submissions(export: Path) -> list[Submission]:
+    """The submissions of a Gradescope export folder, each with its submitters (or why they are unknown)."""
+    submitters, problem = read_export_metadata(export / GRADESCOPE_METADATA)
+    found = []
+    for entry in sorted(export.iterdir()):
+        if entry.name == GRADESCOPE_METADATA or entry.name.startswith("."):
+            continue
+        if not entry.is_dir() or entry.is_symlink():
+            found.append(Submission(entry.name, entry, "not a submission folder of the Gradescope export"))
+            continue
+        submission = Submission(entry.name, entry, submitters=submitters.get(entry.name, ()))
+        if problem or not submission.submitters:
+            submission.note = f"names unknown: {problem or f'{GRADESCOPE_METADATA} names no submitter of it'}"
+        found.append(submission)
+    return found
+
+
+class MetadataLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading any tag it does not know (the Ruby objects of Gradescope's
+    exports, such as `!ruby/object:BigDecimal`) as the plain data under it."""
+
+
+def _plain(loader: MetadataLoader, _suffix: str, node: yaml.Node) -> object:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_scalar(node)
+
+
+MetadataLoader.add_multi_constructor("", _plain)
+
+
+def read_export_metadata(path: Path) -> tuple[dict[str, tuple[Submitter, ...]], Optional[str]]:
+    """{submission folder: its submitters} from a Gradescope export's submission_metadata.yml, and
+    what is wrong with the file, if anything: the instructor's download, but still untrusted text."""
+    try:
+        if path.stat().st_size > MAX_METADATA_BYTES:
+            return {}, f"{GRADESCOPE_METADATA} is larger than {MAX_METADATA_BYTES >> 20} MB"
+        data = yaml.load(path.read_text(encoding="utf-8", errors="replace"), Loader=MetadataLoader)
+    except (OSError, yaml.YAMLError, RecursionError) as error:
+        where = getattr(error, "problem_mark", None)
+        return {}, (f"{GRADESCOPE_METADATA} cannot be read ({type(error).__name__}"
+                    f"{f' at line {where.line + 1}' if where else ''})")
+    if not isinstance(data, dict):
+        return {}, f"{GRADESCOPE_METADATA} is not a list of submissions"
+    found = {}
+    for key, entry in data.items():
+        members = entry.get(":submitters") if isinstance(entry, dict) else None
+        submitters = [Submitter(*(text_of(member.get(f":{part}")) for part in ("name", "sid", "email")))
+                      for member in (members if isinstance(members, list) else ()) if isinstance(member, dict)]
+        found[str(key)] = tuple(submitter for submitter in submitters if submitter != Submitter())
+    return found, None
+
+
+def text_of(value: object, limit: int = 200) -> str:
+    """A name, SID or e-mail address as one short printable line; "" for anything but text or a number."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return ""
+    return " ".join(printable(str(value)).replace("\ufffd", " ").split())[:limit]
+
+
+# ---------------------------------------------------------------------------------------------
+# Grading one submission: its files and its row
 
 
 def unpack_autograder(autograder: Path, folder: Path) -> Path:
@@ -93,7 +193,7 @@ def complete_results(results: Optional[dict], points: dict[str, float], reason: 
     for question, possible in points.items():
         if question not in present:
             tests.append({"name": question, "score": 0, "max_score": possible, "visibility": "visible",
-                          "output": f"{question}: not graded: {reason}"})
+                          "output": reason})
     return results
 
 
@@ -103,30 +203,50 @@ def question_scores(results: dict, points: dict[str, float]) -> dict[str, float]
 
 
 def status_of(outcome: Outcome) -> str:
-    """otter grade's `Completed`, or what went wrong and what it cost."""
+    """`Completed` or `Blank`, or what went wrong and what it cost."""
     if outcome.grader_error:
         return f"{GRADER_ERROR}: {outcome.grader_error} (no score: grade it again)"
     if outcome.error:
         return "; ".join([f"Not graded: {outcome.error}", *outcome.notes])
+    if outcome.blank:
+        return "; ".join([f"{BLANK}: no code cell differs from the handed-out notebook", *outcome.notes])
     if outcome.complete:
         return "; ".join([COMPLETED, *outcome.notes])
     return "; ".join(["Partly graded (questions not reached score 0)", *outcome.notes])
 
 
+def total_score(results: dict) -> tuple[float, float]:
+    """(score, possible) of Gradescope results, as Gradescope computes them."""
+    tests = [test for test in results.get("tests", []) if "max_score" in test]
+    possible = sum(test["max_score"] for test in tests)
+    total = results["score"] if "score" in results else sum(test.get("score") or 0 for test in tests)
+    return total, possible
+
+
 def feedback_text(results: dict) -> str:
-    """What Gradescope shows the student: the visible entries, and those shown after the due date."""
-    lines = []
+    """What the student sees, as text: the total first, then each entry Gradescope shows them, now
+    or after the due date, once. Never the instructor's notes; nor the public summary when the
+    questions' entries are shown, since it repeats their public cases."""
+    tests = [test for test in results.get("tests", []) if test.get("visibility", "visible") != "hidden"]
+    if any("max_score" in test for test in tests):
+        tests = [test for test in tests if test.get("name") != feedback.PUBLIC_TITLE]
+    total, possible = total_score(results)
+    lines = [f"Total: {total:g} of {feedback.points(possible)}", ""] if possible else []
     if results.get("output"):
         lines += [results["output"], ""]
     later = []
-    for test in results.get("tests", []):
-        visibility = test.get("visibility", "visible")
-        score = f" ({test['score']:g} / {test['max_score']:g})" if "score" in test and "max_score" in test else ""
-        entry = [f"{test.get('name', 'Test')}{score}", test.get("output", ""), ""]
-        if visibility == "visible":
-            lines += entry
-        elif visibility == "after_due_date":
+    for test in tests:
+        head = test.get("name", "Test")
+        if "score" in test and "max_score" in test:
+            head += f": {test['score']:g} of {feedback.points(test['max_score'])}"
+        text = test.get("output") or ""
+        if text.split("\n", 1)[0] == head:  # the graders' own question entries open with this very line
+            text = text.partition("\n")[2]
+        entry = [head, *([text] if text else []), ""]
+        if test.get("visibility") == "after_due_date":
             later += entry
+        else:
+            lines += entry
     if later:
         lines += ["Shown after the due date:", ""] + later
     return "\n".join(lines).rstrip() + "\n"
@@ -139,37 +259,112 @@ def write_atomically(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
-def record(out: Path, submission: Submission, outcome: Outcome, points: dict[str, float]) -> dict:
-    """Write the submission's files; return its grades.csv row (empty scores for a grader error)."""
-    status = f"Not graded: {submission.problem}" if submission.problem else status_of(outcome)
-    results = complete_results(outcome.results, points, status)
+def record(out: Path, submission: Submission, outcome: Outcome, points: dict[str, float]) -> dict[str, str]:
+    """Write the submission's files; return its grades.csv row (no score for a grader error)."""
+    if outcome.grader_error and not submission.problem:
+        results = failed_results(outcome.grader_error)
+    else:
+        results = complete_results(outcome.results, points, row_status(submission, outcome))
     folder = out / RESULTS_DIR / submission.name
     write_atomically(folder / "results.json", json.dumps(results, indent=4) + "\n")
     write_atomically(folder / "feedback.txt", feedback_text(results))
     write_atomically(folder / "log.txt", outcome.log)
-    row = {"file": submission.name, "grading_status": status, "integrity": "; ".join(outcome.flags)}
+    return grades_row(submission, outcome, points, results)
+
+
+def row_status(submission: Submission, outcome: Outcome) -> str:
+    return f"Not graded: {submission.problem}" if submission.problem else status_of(outcome)
+
+
+def grades_row(submission: Submission, outcome: Outcome, points: dict[str, float],
+               results: Optional[dict] = None) -> dict[str, str]:
+    """The submission's grades.csv row, column by column: scores from `results`, none for a grader error."""
+    identity = {"file": submission.name, **{part: "; ".join(getattr(member, part) for member in submission.submitters)
+                                            for part in ("name", "sid", "email")}}
+    columns = question_columns(points)
     if outcome.grader_error and not submission.problem:
-        return {**row, **dict.fromkeys(points, ""), "total_points_earned": "", "percent_correct": ""}
-    scores = question_scores(results, points)
-    total, possible = sum(scores.values()), sum(points.values())
-    return {**row, **scores, "total_points_earned": total,
-            "percent_correct": round(total / possible, 6) if possible else 0}
+        scores = {**dict.fromkeys(columns.values(), ""), PERCENT: ""}
+    else:
+        earned = question_scores(results or {}, points)
+        total, possible = sum(earned.values()), sum(points.values())
+        scores = {**{columns[question]: f"{score:g}" for question, score in earned.items()},
+                  columns[TOTAL]: f"{total:g}", PERCENT: f"{100 * total / possible:.1f}" if possible else "0"}
+    status = "; ".join([row_status(submission, outcome), *([submission.note] if submission.note else [])])
+    return {**identity, **scores, STATUS: status, INTEGRITY: "; ".join(outcome.flags)}
 
 
-def write_grades(out: Path, rows: list[dict], points: dict[str, float]) -> None:
-    columns = ["file", *sorted(points), "total_points_earned", "percent_correct", "grading_status", "integrity"]
+# ---------------------------------------------------------------------------------------------
+# grades.csv
+
+
+def points_column(name: str, points: float) -> str:
+    """A score's column, named with the points possible: `q1.1 (4)`, `total (22)`."""
+    return f"{name} ({points:g})"
+
+
+def question_columns(points: dict[str, float]) -> dict[str, str]:
+    """{question or TOTAL: its column}, in the order of grades.csv."""
+    return {**{question: points_column(question, points[question]) for question in sorted(points)},
+            TOTAL: points_column(TOTAL, sum(points.values()))}
+
+
+def guarded(cell: str) -> str:
+    """A cell that no spreadsheet runs as a formula: one starting as a formula would (or with the
+    quote this adds) gets a leading quote, which `unguarded` takes away again."""
+    return GUARD + cell if cell.startswith(FORMULA_START + (GUARD,)) else cell
+
+
+def unguarded(cell: Optional[str]) -> str:
+    if cell is None:
+        return ""
+    return cell[1:] if cell.startswith(GUARD) and cell[1:].startswith(FORMULA_START + (GUARD,)) else cell
+
+
+def write_grades(out: Path, rows: list[dict[str, str]], points: dict[str, float]) -> None:
+    """Write grades.csv: one row per submission, sorted by file."""
+    columns = [*IDENTITY_COLUMNS, *question_columns(points).values(), PERCENT, STATUS, INTEGRITY]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, columns, lineterminator="\n")
+    writer = csv.DictWriter(buffer, columns, lineterminator="\r\n")  # RFC 4180: a cell's \r is quoted too
     writer.writeheader()
-    writer.writerow({"file": POINTS_ROW, **points, "total_points_earned": sum(points.values()),
-                     "percent_correct": 1, "grading_status": "--", "integrity": "--"})
-    writer.writerows(sorted(rows, key=lambda row: row["file"]))
+    for row in sorted(rows, key=lambda row: row["file"]):
+        writer.writerow({column: guarded(value) for column, value in row.items()})
     write_atomically(out / GRADES_CSV, buffer.getvalue())
 
 
-def read_grades(path: Path) -> tuple[Optional[dict], list[dict]]:
-    """The points row (None if absent) and the submission rows of a grades.csv."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        rows = list(csv.DictReader(handle))
-    points = next((row for row in rows if row.get("file") == POINTS_ROW), None)
-    return points, [row for row in rows if row is not points]
+@dataclass
+class GradesTable:
+    """A grades.csv as read back."""
+
+    columns: list[str]
+    points: dict[str, float]  # {question: points possible}, from the column names
+    score_columns: dict[str, str]  # {question, and TOTAL: its column}
+    rows: list[dict[str, str]]  # by column, as written (the formula guards taken away)
+
+
+def read_grades(path: Path) -> GradesTable:
+    """Read a grades.csv (also one saved by a spreadsheet, with a byte-order mark); OSError,
+    csv.Error or UnicodeError if it cannot be read."""
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        columns = [column for column in reader.fieldnames or [] if column]
+    named = {match["name"]: (column, float(match["points"]))
+             for column in columns if (match := POINTS_IN_COLUMN.fullmatch(column))}
+    return GradesTable(columns, {name: points for name, (_, points) in named.items() if name != TOTAL},
+                       {name: column for name, (column, _) in named.items()},
+                       [{column: unguarded(value) for column, value in row.items()
+                         if isinstance(column, str) and not isinstance(value, list)} for row in rows])
+
+
+def remember_last_run(out: Path) -> None:
+    """Note where a grading run writes, for the report to find it."""
+    LAST_RUN.parent.mkdir(parents=True, exist_ok=True)
+    LAST_RUN.write_text(json.dumps(str(out.resolve())) + "\n", encoding="utf-8")
+
+
+def last_run() -> Optional[Path]:
+    """Where the last grading run wrote, if one did."""
+    try:
+        return Path(json.loads(LAST_RUN.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None

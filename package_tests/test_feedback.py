@@ -1,6 +1,7 @@
 """What a student and an instructor read of a grading (`backprop_hw/autograder/feedback.py`), built
 from the real test files of the committed autograder zip, with case results recorded by hand:
-the three feedback policies, the public summary, the instructor's notes, and Gradescope's format.
+the three feedback policies, the public summary (before the due date only), the instructor's notes,
+Gradescope's format, and feedback.txt: the total first, each question once, each case once.
 """
 
 import json
@@ -120,7 +121,7 @@ def test_messages_policy_shows_every_question_with_hidden_messages(grading: trus
         assert by_name[question]["max_score"] == POINTS[question]
     q11 = by_name["q1.1"]["output"]
     assert by_name["q1.1"]["score"] == 2
-    assert q11.startswith("q1.1: 2 of 4 points")
+    assert q11.startswith("q1.1: 2 of 4 points\n✅ check (1 point): ")
     assert PUBLIC_MESSAGE in q11 and HIDDEN_MESSAGE in q11
     assert "❌ hidden check (1 point)" in q11 and "❌ check (1 point)" in q11
     assert HIDDEN_MESSAGE_2 in by_name["q2.2"]["output"] and by_name["q2.2"]["score"] == 5
@@ -171,9 +172,13 @@ def test_the_committed_zip_has_a_known_policy(unpacked: Path) -> None:
 # Under every policy
 
 
-@pytest.mark.parametrize("policy", POLICIES)
-def test_the_public_summary_never_shows_hidden_cases(grading: trusted.Grading, policy: str) -> None:
-    public = entries(gradescope_results(grading, {"feedback": policy}, "completed"))[PUBLIC_TITLE]
+@pytest.mark.parametrize("policy", ["messages", "score only"])
+def test_no_public_summary_repeats_the_questions_entries(grading: trusted.Grading, policy: str) -> None:
+    assert PUBLIC_TITLE not in entries(gradescope_results(grading, {"feedback": policy}, "completed"))
+
+
+def test_the_public_summary_before_the_due_date_never_shows_hidden_cases(grading: trusted.Grading) -> None:
+    public = entries(gradescope_results(grading, {"feedback": "after due date"}, "completed"))[PUBLIC_TITLE]
     assert public["visibility"] == "visible" and public["status"] == "failed"
     assert PUBLIC_MESSAGE in public["output"]
     assert "hidden" not in public["output"]
@@ -184,7 +189,7 @@ def test_the_public_summary_never_shows_hidden_cases(grading: trusted.Grading, p
 
 def test_the_public_summary_passes_when_only_hidden_cases_fail(grading: trusted.Grading) -> None:
     judge(grading, "q1.1", 2, True)
-    public = entries(gradescope_results(grading, {}, "completed"))[PUBLIC_TITLE]
+    public = entries(gradescope_results(grading, {"feedback": "after due date"}, "completed"))[PUBLIC_TITLE]
     assert public["status"] == "passed" and "❌" not in public["output"]
 
 
@@ -205,14 +210,35 @@ def test_results_validate_against_gradescopes_format(grading: trusted.Grading, p
     results = gradescope_results(grading, {"feedback": policy}, "completed")
     jsonschema.validate(results, SCHEMA)
     json.dumps(results)  # plain JSON data only
-    assert [test["name"] for test in results["tests"]] == [PUBLIC_TITLE, *QUESTIONS, NOTES_TITLE]
+    public = [PUBLIC_TITLE] if policy == "after due date" else []
+    assert [test["name"] for test in results["tests"]] == [*public, *QUESTIONS, NOTES_TITLE]
 
 
 def test_the_schema_refuses_what_gradescope_would(grading: trusted.Grading) -> None:
     results = gradescope_results(grading, {}, "completed")
-    results["tests"][1]["visibility"] = "students"
+    results["tests"][0]["visibility"] = "students"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(results, SCHEMA)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_feedback_txt_gives_the_total_then_each_question_once_with_each_case_once(grading: trusted.Grading,
+                                                                                   policy: str) -> None:
+    text = feedback_text(gradescope_results(grading, {"feedback": policy}, "completed"))
+    lines = text.splitlines()
+    assert lines[0] == "Total: 19 of 22 points" and lines[1] == ""
+    heads = [line for line in lines if line.startswith("q")]
+    assert heads == ["q1.1: 2 of 4 points", "q1.2: 4 of 4 points", "q1.3: 4 of 4 points", "q2.1: 4 of 4 points",
+                     "q2.2: 5 of 6 points"]
+    cases = [line for line in lines if line.startswith(("✅", "❌"))]
+    assert len(cases) == sum(len(test_file.test_cases) for test_file in grading.tests.values())
+    for test_file in grading.tests.values():
+        for case in test_file.test_cases:
+            description = case.body.test_func.__doc__.strip().splitlines()[0]
+            assert sum(line.endswith(f"): {description}") for line in cases) == 1, description
+    assert text.count(PUBLIC_MESSAGE) == 1
+    assert (HIDDEN_MESSAGE in text) == (policy != "score only")
+    assert ("Shown after the due date:" in text) == (policy == "after due date")
 
 
 def test_scores_add_up_to_the_cases_passed(grading: trusted.Grading) -> None:

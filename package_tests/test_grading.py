@@ -1,4 +1,4 @@
-"""make grade, make gradescope-check and make bench: sandboxed grading of a mixed batch.
+"""make grade, make report, make gradescope-check and make bench: sandboxed grading of a mixed batch.
 
 The examples hold a correct, a partly wrong and a blank notebook, an export zip, a Gradescope
 export folder and broken submissions (see backprop_hw/examples.py). Timeouts are shortened here
@@ -7,7 +7,9 @@ so that the loops cost seconds, not minutes.
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -19,8 +21,8 @@ import nbformat
 import pytest
 
 from backprop_hw import bench, examples, gradescope_check, grading, sandbox
-from backprop_hw.paths import AUTOGRADER_ZIP, EXAMPLES, ROOT, ZIP_PACKAGE
-from backprop_hw.results import GRADES_CSV, POINTS_ROW, RESULTS_DIR, find_submissions, read_grades
+from backprop_hw.paths import AUTOGRADER_ZIP, EXAMPLES, ROOT, STUDENT_NOTEBOOK, ZIP_PACKAGE
+from backprop_hw.results import GRADES_CSV, NOT_REACHED, RESULTS_DIR, find_submissions, read_grades
 from backprop_hw.zipfiles import write_zip
 from conftest import POINTS, QUESTIONS
 
@@ -36,8 +38,16 @@ def make_grade(submissions: Path, out: Path, *options: str, **environment: str) 
                           cwd=ROOT, capture_output=True, text=True, env={**os.environ, **environment})
 
 
+def make(*arguments: str) -> subprocess.CompletedProcess:
+    """`make` as the instructor runs it (not printing directories, also when `make test` runs this)."""
+    return subprocess.run(["make", "--no-print-directory", *arguments], cwd=ROOT, capture_output=True, text=True)
+
+
 def rows_of(out: Path) -> dict[str, dict]:
-    return {row["file"]: row for row in read_grades(out / GRADES_CSV)[1]}
+    """grades.csv's rows by file, with each question's score also under the question's name."""
+    grades = read_grades(out / GRADES_CSV)
+    return {row["file"]: {**row, **{q: row[column] for q, column in grades.score_columns.items()}}
+            for row in grades.rows}
 
 
 @pytest.fixture(scope="module")
@@ -59,16 +69,29 @@ def test_examples_are_what_the_generator_makes(tmp_path):
 
 
 def test_one_row_per_submission_with_points_and_reason(graded):
-    points, rows = read_grades(graded / GRADES_CSV)
-    assert list(points) == ["file", *QUESTIONS, "total_points_earned", "percent_correct", "grading_status", "integrity"]
-    assert points["file"] == POINTS_ROW and {q: float(points[q]) for q in QUESTIONS} == POINTS
-    by_file = {row["file"]: row for row in rows}
-    assert len(by_file) == len(rows) == len(examples.EXPECTED)
+    grades = read_grades(graded / GRADES_CSV)
+    assert grades.columns == ["file", "name", "sid", "email", *(f"{q} ({POINTS[q]})" for q in QUESTIONS), "total (22)",
+                              "percent", "grading_status", "integrity"]
+    assert grades.points == POINTS
+    by_file = rows_of(graded)
+    assert len(by_file) == len(grades.rows) == len(examples.EXPECTED)
     for name, (expected, reason) in examples.EXPECTED.items():
         row = by_file[name]
         assert [float(row[q]) for q in QUESTIONS] == list(expected or [0] * len(QUESTIONS)), name
-        assert float(row["total_points_earned"]) == sum(expected or [])
+        assert float(row["total"]) == sum(expected or [])
+        assert float(row["percent"]) == round(100 * sum(expected or []) / 22, 1)
+        if name == "blank.ipynb":  # graded, and said to be blank
+            reason = "Blank: no code cell differs from the handed-out notebook"
         assert reason in row["grading_status"], (name, row["grading_status"])
+
+
+def test_the_gradescope_exports_students_are_named(graded):
+    rows = rows_of(graded)
+    assert {name: (rows[name]["name"], rows[name]["sid"], rows[name]["email"])
+            for name in ("submission_1001", "submission_1002")} == {
+        "submission_1001": ("Ada Example", "1001", "ada@example.edu"),
+        "submission_1002": ("Bo Example", "1002", "bo@example.edu")}
+    assert all(not row["name"] for name, row in rows.items() if not name.startswith("submission_"))
 
 
 def test_results_and_feedback_for_every_submission(graded):
@@ -79,8 +102,15 @@ def test_results_and_feedback_for_every_submission(graded):
         feedback = (graded / RESULTS_DIR / name / "feedback.txt").read_text()
         notes = next(test["output"] for test in results["tests"] if test["visibility"] == "hidden")
         assert notes not in feedback, name
+        total = sum(test.get("score", 0) for test in results["tests"])
+        assert feedback.startswith(f"Total: {total:g} of 22 points\n\n"), name
+        assert [line for line in feedback.splitlines() if line.startswith("q")] == [
+            f"{q}: {next(t['score'] for t in results['tests'] if t['name'] == q):g} of {POINTS[q]} points"
+            for q in QUESTIONS], name
     partly = (graded / RESULTS_DIR / "partly-wrong.ipynb" / "feedback.txt").read_text()
-    assert "Public Tests" in partly and "q2.2: 0 of 6 points" in partly and "❌ hidden check (2 points)" in partly
+    assert "Public Tests" not in partly and "q2.2: 0 of 6 points" in partly and "❌ hidden check (2 points)" in partly
+    cases = [line for line in partly.splitlines() if line.startswith(("✅", "❌"))]
+    assert len(cases) == len(set(cases)) == 19  # each case once
 
 
 def test_same_points_as_the_gradescope_dry_run(graded):
@@ -93,14 +123,25 @@ def test_same_points_as_the_gradescope_dry_run(graded):
         assert results is not None and run.exit_code == 0, run.output.decode(errors="replace")
         jsonschema.validate(results, SCHEMA)
         dry = {test["name"]: float(test["score"]) for test in results["tests"] if test["name"] in QUESTIONS}
-        assert {q: float(rows[Path(name).name][q]) for q in QUESTIONS} == dry, name
+        assert {q: float(rows[name][q]) for q in QUESTIONS} == dry, name
 
 
 def test_the_gradescope_dry_run_gives_the_solutions_full_marks():
-    result = subprocess.run([sys.executable, "-m", "backprop_hw.gradescope_check"], cwd=ROOT, capture_output=True,
-                            text=True)
+    result = make("gradescope-check")
     assert result.returncode == 0, result.stderr
-    assert "22 / 22" in result.stdout
+    assert result.stdout.rstrip().endswith("backpropagation.ipynb: 22 / 22")
+    kept = gradescope_check.KEPT
+    assert f"results.json (follows Gradescope's format): {kept / 'results.json'}" in result.stdout
+    assert f"what the student sees, as text:            {kept / 'feedback.txt'}" in result.stdout
+    feedback = (kept / "feedback.txt").read_text()
+    assert feedback.startswith("Total: 22 of 22 points\n") and "q2.2: 6 of 6 points" in feedback
+    shown, hidden = result.stdout.split("What the student sees:\n\n", 1)[1].split("\n\nresults.json", 1)[0].split(
+        "\n\nHidden from the student, Grading notes (instructor only):\n\n")
+    assert shown == "\n".join(f"  {line}".rstrip() for line in feedback.splitlines())
+    assert hidden.startswith("  grading status: completed")
+    results = json.loads((kept / "results.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    assert sum(test.get("score", 0) for test in results["tests"]) == 22
 
 
 def broken_autograder(folder: Path, replace: dict[str, bytes]) -> Path:
@@ -280,3 +321,132 @@ def test_a_forked_payload_talks_through_pipes_from_inside_its_sandbox():
     assert looping.stdout.readline() == b"spinning\n"
     looping.kill()
     assert looping.wait() == 128 + 9
+
+
+def saved_by_jupyterlab(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """`notebook` as JupyterLab saves it after Run All: outputs, execution counts, its own metadata."""
+    saved = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    for count, cell in enumerate((cell for cell in saved.cells if cell.cell_type == "code"), 1):
+        cell.execution_count = count
+        cell.outputs = [nbformat.v4.new_output("stream", text=f"output {count}\n")]
+    saved.metadata["language_info"] = {"name": "python", "version": "3.11.7", "mimetype": "text/x-python"}
+    saved.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    return saved
+
+
+def test_an_instructors_batch_from_make_grade_to_make_report(tmp_path):
+    """The batch of issue 19, graded with `make grade OUT=...` into a folder of its own, then `make
+    report` without GRADES: names and SIDs in grades.csv, the blank notebook said to be blank, every
+    feedback.txt with its total first and each case once, and the report naming who hit each failure."""
+    submissions, out = tmp_path / "the class's submissions", tmp_path / "grading run 1"
+    shutil.copytree(EXAMPLES / "gradescope-export", submissions / "gradescope-export")
+    for name in ("export.zip", "partly-wrong.ipynb", "blank.ipynb"):
+        shutil.copy(EXAMPLES / name, submissions)
+    nbformat.write(saved_by_jupyterlab(nbformat.read(STUDENT_NOTEBOOK, as_version=4)), submissions / "blank-run.ipynb")
+    nbformat.write(saved_by_jupyterlab(nbformat.read(EXAMPLES / "correct.ipynb", as_version=4)),
+                   submissions / "correct-run.ipynb")
+    graded = make("grade", f"SUBMISSIONS={submissions}", f"OUT={out}", "ENGINE=bwrap")
+    assert graded.returncode == 0, graded.stderr
+    rows = rows_of(out)
+    assert {name: row["grading_status"] for name, row in rows.items()} == {
+        "blank-run.ipynb": "Blank: no code cell differs from the handed-out notebook",
+        "blank.ipynb": "Blank: no code cell differs from the handed-out notebook",
+        "correct-run.ipynb": "Completed", "export.zip": "Completed", "partly-wrong.ipynb": "Completed",
+        "submission_1001": "Completed", "submission_1002": "Completed"}
+    assert [row["integrity"] for row in rows.values()] == [""] * len(rows)  # flags nobody
+    assert (rows["submission_1002"]["name"], rows["submission_1002"]["sid"]) == ("Bo Example", "1002")
+    for name, row in rows.items():
+        feedback = (out / RESULTS_DIR / name / "feedback.txt").read_text().splitlines()
+        assert feedback[0] == f"Total: {row['total']} of 22 points", name
+        cases = [line for line in feedback if line.startswith(("✅", "❌"))]
+        assert len(cases) == len(set(cases)) == 19, name
+
+    reported = make("report")
+    assert reported.returncode == 0, reported.stderr
+    assert f"report of the grading run in {out}" in reported.stdout
+    page = (out / "report.html").read_text()
+    q12 = re.search(r'id="failures-q1.2".*?</section>', page, re.S)[0]
+    assert re.search(r'<td class="count">2</td><td class="message"><code>`dldf2` = 1.683058 has the wrong sign.*?'
+                     r'<td class="who">Bo Example \(submission_1002\), partly-wrong.ipynb</td>', q12, re.S), q12
+    assert '<span id="n-graded">5</span> graded' in page and '<span id="n-blank">2</span> blank' in page
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie waiting for a parent that does not reap it does not)."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+def children(pid: int) -> list[int]:
+    return [int(child) for child in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+
+
+def wait_for(condition, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def status_in(out: Path, name: str) -> str:
+    try:
+        return rows_of(out)[name]["grading_status"]
+    except (OSError, KeyError):
+        return ""
+
+
+def test_a_batch_stopped_midway_keeps_every_finished_row(tmp_path):
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    submissions.mkdir()
+    for name in ("correct.ipynb", "partly-wrong.ipynb", "stubborn-loop.zip"):
+        shutil.copy(EXAMPLES / name, submissions)
+    command = [sys.executable, "-m", "backprop_hw.grading", str(submissions), "--out", str(out), "--workers", "2",
+               "--cell-seconds", "3", "--wall-seconds", "60"]
+    grading_run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: all(status_in(out, name) == "Completed" for name in ("correct.ipynb", "partly-wrong.ipynb")))
+    workers = children(grading_run.pid)
+    assert len(workers) == 2 and status_in(out, "stubborn-loop.zip").startswith(f"grader error: {NOT_REACHED}")
+    grading_run.kill()
+    grading_run.wait()
+    rows = rows_of(out)
+    assert [rows["correct.ipynb"][q] for q in (*QUESTIONS, "total")] == ["4", "4", "4", "4", "6", "22"]
+    assert rows["partly-wrong.ipynb"]["total"] == "14"
+    assert rows["stubborn-loop.zip"]["grading_status"] == f"grader error: {NOT_REACHED} (no score: grade it again)"
+    assert [rows["stubborn-loop.zip"][q] for q in (*QUESTIONS, "total", "percent")] == [""] * 7
+    for name in ("correct.ipynb", "partly-wrong.ipynb"):
+        assert (out / RESULTS_DIR / name / "feedback.txt").read_text().startswith("Total: ")
+    wait_for(lambda: not any(alive(pid) for pid in workers), 10)  # nothing outlives the batch
+
+
+def test_a_worker_that_never_answers_is_killed_and_the_batch_goes_on(tmp_path):
+    """A monitor stopped (SIGSTOP) as it grades: only a bug of the grader could hang it so."""
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    submissions.mkdir()
+    solutions = nbformat.read(EXAMPLES / "correct.ipynb", as_version=4)
+    nbformat.write(solutions, submissions / "a-first.ipynb")
+    nbformat.write(examples.insert_after_check(solutions, "q1.1", "import time\ntime.sleep(2)"),
+                   submissions / "b-hung.ipynb")
+    nbformat.write(solutions, submissions / "c-after.ipynb")
+    command = [sys.executable, "-m", "backprop_hw.grading", str(submissions), "--out", str(out), "--workers", "1",
+               "--cell-seconds", "3", "--wall-seconds", "3"]
+    started = time.monotonic()
+    grading_run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: status_in(out, "a-first.ipynb") == "Completed")
+    [worker] = children(grading_run.pid)
+    hung = children(worker)
+    for monitor in hung:
+        os.kill(monitor, signal.SIGSTOP)
+    _, stderr = grading_run.communicate(timeout=120)
+    assert grading_run.returncode == 1
+    assert "the grader itself failed on 1 submission(s), which have no score: b-hung.ipynb" in stderr
+    rows = rows_of(out)
+    assert rows["b-hung.ipynb"]["grading_status"] == (
+        "grader error: the grading worker did not answer within 15 s and was killed, with everything it started "
+        "(no score: grade it again)")
+    assert rows["b-hung.ipynb"]["total"] == "" and rows["a-first.ipynb"]["total"] == "22"
+    assert rows["c-after.ipynb"]["grading_status"] == "Completed" and rows["c-after.ipynb"]["total"] == "22"
+    assert 15 < time.monotonic() - started < 60
+    assert not any(alive(pid) for pid in [worker, *hung])

@@ -1,16 +1,19 @@
-"""The instructor report: built from a fixture grading run, and from empty and broken ones."""
+"""The instructor report: built from a fixture grading run, and from empty and broken ones. It opens
+with what the class got wrong and who hit each failure; blank and ungraded submissions are counted
+apart from the score statistics."""
 
 import base64
 import csv
 import re
 import shutil
+import statistics
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from backprop_hw import report
+from backprop_hw import report, results
 
 FIXTURE = Path(__file__).parent / "fixtures" / "grading_run"
 QUESTIONS = ("q1.1", "q1.2", "q1.3", "q2.1", "q2.2")
@@ -74,10 +77,20 @@ def run(tmp_path: Path) -> Path:
     return Path(shutil.copytree(FIXTURE, tmp_path / "grades"))
 
 
-def fixture_rows() -> tuple[dict[str, str], list[dict[str, str]]]:
-    with (FIXTURE / "grades.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return rows[0], rows[1:]
+def fixture_grades() -> results.GradesTable:
+    return results.read_grades(FIXTURE / "grades.csv")
+
+
+def graded_rows(grades: results.GradesTable) -> list[dict[str, str]]:
+    return [row for row in grades.rows if row["grading_status"].startswith("Completed")]
+
+
+def score(grades: results.GradesTable, row: dict[str, str], question: str) -> float:
+    return float(row[grades.score_columns[question]])
+
+
+def section(text: str, question: str) -> str:
+    return re.search(rf'<section class="question" id="failures-{re.escape(question)}".*?</section>', text, re.S)[0]
 
 
 def test_charts_are_pngs_of_reasonable_size_and_embedded(run: Path) -> None:
@@ -94,73 +107,125 @@ def test_charts_are_pngs_of_reasonable_size_and_embedded(run: Path) -> None:
         assert page.by_id[element_id] == "data:image/png;base64," + base64.b64encode(data).decode()
 
 
+def test_the_page_opens_with_what_the_class_got_wrong(run: Path) -> None:
+    text, _ = build(run)
+    order = [text.index(marker) for marker in ('id="summary"', 'id="failures"', 'id="failures-q1.1"',
+                                               'id="failures-q2.2"', "<figure>", 'id="questions"', 'id="attention"',
+                                               'id="points"')]
+    assert order == sorted(order)
+
+
 def test_counts_in_the_page_match_the_csv(run: Path) -> None:
     _, page = build(run)
-    points_row, rows = fixture_rows()
-    graded = [row for row in rows if row["grading_status"].startswith("Completed")]
-    assert "notices" not in page.by_id  # a sound run; failed submissions without results.json are expected
-    assert page.by_id["n-submissions"] == str(len(rows))
+    grades = fixture_grades()
+    graded = graded_rows(grades)
+    assert page.by_id["n-submissions"] == str(len(grades.rows))
     assert page.by_id["n-graded"] == str(len(graded))
-    assert page.by_id["points-total"] == points_row["total_points_earned"]
-    totals = sorted(float(row["total_points_earned"]) for row in graded)
-    assert float(page.by_id["mean-total"]) == pytest.approx(sum(totals) / len(totals), abs=0.005)
-    assert float(page.by_id["median-total"]) == totals[len(totals) // 2]  # an odd number of graded rows
+    assert page.by_id["points-total"] == "22"
+    totals = [float(row["total (22)"]) for row in graded]
+    assert float(page.by_id["mean-total"]) == pytest.approx(statistics.fmean(totals), abs=0.005)
+    assert float(page.by_id["median-total"]) == statistics.median(totals)
 
     points = {row["data-question"]: row["points"] for row in page.rows["points-row"]}
-    assert points == {q: points_row[q] for q in QUESTIONS}
+    assert points == {q: f"{grades.points[q]:g}" for q in QUESTIONS}
     table = {row["data-question"]: row for row in page.rows["question-row"]}
     assert set(table) == set(QUESTIONS)
     for question in QUESTIONS:
-        full = sum(float(row[question]) == float(points_row[question]) for row in graded)
+        full = sum(score(grades, row, question) == grades.points[question] for row in graded)
         assert table[question]["full-marks"] == str(full)
         assert table[question]["graded"] == str(len(graded))
         assert table[question]["pass-rate"] == f"{100 * full / len(graded):.0f}%"
 
 
+def test_blank_and_ungraded_submissions_are_counted_apart_from_the_scores(run: Path) -> None:
+    text, page = build(run)
+    grades = fixture_grades()
+    blank = [row["file"] for row in grades.rows if row["grading_status"].startswith("Blank")]
+    assert blank == ["nina.ipynb"]
+    assert page.by_id["n-blank"] == "1"
+    assert int(page.by_id["n-failed"]) == len(grades.rows) - len(graded_rows(grades)) - 1
+    graded = [float(row["total (22)"]) for row in graded_rows(grades)]
+    every_score = [float(row["total (22)"]) for row in grades.rows if row["total (22)"]]
+    assert len(every_score) > len(graded)
+    assert float(page.by_id["mean-total"]) == pytest.approx(statistics.fmean(graded), abs=0.005)
+    assert f"Total points of the {len(graded)} graded submissions (blank and ungraded ones left out)" in text
+    assert "nina.ipynb" not in "".join(section(text, question) for question in QUESTIONS)
+
+
 def test_every_question_has_its_failures_counted(run: Path) -> None:
     text, _ = build(run)
-    points_row, rows = fixture_rows()
-    graded = [row for row in rows if row["grading_status"].startswith("Completed")]
+    grades = fixture_grades()
+    graded = graded_rows(grades)
     for question in QUESTIONS:
-        section = re.search(rf'<section class="question" id="failures-{re.escape(question)}".*?</section>', text, re.S)
-        assert section, f"no failures section for {question}"
-        lost = sum(float(row[question]) < float(points_row[question]) for row in graded)
-        assert f'<span class="lost">{lost}</span>' in section[0]
-        counts = [int(count) for count in re.findall(r'<td class="count">(\d+)</td>', section[0])]
+        lost = sum(score(grades, row, question) < grades.points[question] for row in graded)
+        assert f'<span class="lost">{lost}</span>' in section(text, question)
+        counts = [int(count) for count in re.findall(r'<td class="count">(\d+)</td>', section(text, question))]
         assert sum(counts) == lost, question  # one first failure per student who lost points
+
+
+def test_each_failure_names_who_hit_it(run: Path) -> None:
+    _, page = build(run)
+    who = {row["message"].split(" ")[0]: row["who"] for row in page.rows["failure"]}
+    assert who["`h3`"] == "bob.ipynb, leo.ipynb"
+    assert who["`dldf2`"] == "Carol Ng (carol.zip), Pat Doe; Sam Roe (submission_1234567)"
+    assert who["`all_dl_dweights[4]`"] == "erin.ipynb, Pat Doe; Sam Roe (submission_1234567)"
+    assert who["`backward_pass`"] == "grace.ipynb"
+    assert all(row["who"] for row in page.rows["failure"])
 
 
 def test_a_mistake_made_by_two_students_groups_together(run: Path) -> None:
     text, _ = build(run)
-    section = re.search(r'id="failures-q1.1".*?</section>', text, re.S)[0]  # bob and leo: different numbers
-    assert '<td class="count">2</td><td class="message"><code>`h3` = 0.753523, but the expected value is' in section
-    section = re.search(r'id="failures-q1.2".*?</section>', text, re.S)[0]
-    assert '<td class="count">2</td><td class="message"><code>`dldf2` = 1.683058 has the wrong sign' in section
-    section = re.search(r'id="failures-q2.2".*?</section>', text, re.S)[0]
-    assert re.findall(r'<td class="count">(\d+)</td>', section) == ["2", "1"]
+    q11 = section(text, "q1.1")  # bob and leo: different numbers
+    assert '<td class="count">2</td><td class="message"><code>`h3` = 0.753523, but the expected value is' in q11
+    q12 = section(text, "q1.2")
+    assert '<td class="count">2</td><td class="message"><code>`dldf2` = 1.683058 has the wrong sign' in q12
+    assert re.findall(r'<td class="count">(\d+)</td>', section(text, "q2.2")) == ["2", "1"]
 
 
-def test_failed_submissions_are_listed_with_their_status(run: Path) -> None:
+def test_many_who_hit_a_failure_fold_away_past_a_dozen(run: Path) -> None:
+    rows = (run / "grades.csv").read_text().splitlines()
+    bob = next(row for row in rows if row.startswith("bob.ipynb,"))
+    for number in range(14):
+        rows.append(bob.replace("bob.ipynb", f"bob{number:02d}.ipynb"))
+        shutil.copytree(run / "results" / "bob.ipynb", run / "results" / f"bob{number:02d}.ipynb")
+    (run / "grades.csv").write_text("\n".join(rows) + "\n")
+    text, _ = build(run)
+    q11 = section(text, "q1.1")
+    assert '<td class="count">16</td>' in q11
+    who = re.search(r'<td class="who">(.*?)<details><summary>and 4 more</summary>(.*?)</details>', q11)
+    shown, folded = who.groups()
+    assert len(shown.split(", ")) == report.LISTED_WHO and len(folded.split(", ")) == 4
+
+
+def test_failed_blank_and_flagged_submissions_are_listed_with_their_status(run: Path) -> None:
     _, page = build(run)
-    _, rows = fixture_rows()
-    failed = {row["file"]: row["grading_status"] for row in rows if row["grading_status"] != "Completed"}
-    assert "mia.ipynb" in failed and "henry.zip" in failed  # graded with problems; not graded
+    grades = fixture_grades()
     listed = {row["data-file"]: row for row in page.rows["attention"]}
-    assert set(listed) == set(failed)
-    for name, status in failed.items():
-        assert listed[name]["status"] == status
+    expected = {row["file"]: row for row in grades.rows if row["grading_status"] != "Completed" or row["integrity"]}
+    assert {"mia.ipynb", "henry.zip", "nina.ipynb", "oscar.ipynb", "+plus.ipynb"} <= set(expected)
+    assert set(listed) == set(expected)
+    for name, row in expected.items():
+        assert listed[name]["status"] == row["grading_status"]
+    assert listed["+plus.ipynb"]["file"] == "=Zed Formula (+plus.ipynb)"  # as written, not as its guarded cell
+    assert listed["oscar.ipynb"]["total"] == "–"  # a grader error has no score, not a zero
+
+
+def test_a_grader_error_is_loud(run: Path) -> None:
+    _, page = build(run)
+    assert ("The grader itself failed on 1 submission(s), which have no score: grade them again (oscar.ipynb)."
+            in page.by_id["notices"])
 
 
 def test_the_summary_counts_each_submission_once(run: Path) -> None:
     _, page = build(run)
-    _, rows = fixture_rows()
-    graded = [row for row in rows if row["grading_status"].startswith("Completed")]
-    troubled = [row for row in graded if row["grading_status"] != "Completed"]  # mia: graded with problems
-    counts = {name: int(page.by_id[f"n-{name}"]) for name in ("submissions", "graded", "clean", "troubled", "failed")}
-    assert counts == {"submissions": len(rows), "graded": len(graded), "clean": len(graded) - len(troubled),
-                      "troubled": len(troubled), "failed": len(rows) - len(graded)}
-    assert counts["troubled"] + counts["failed"] == len(page.rows["attention"])  # the table below lists exactly these
-    assert "failed to grade, fully or in part." in page.by_id["summary"]
+    grades = fixture_grades()
+    graded = graded_rows(grades)
+    troubled = [row for row in graded if row["grading_status"] != "Completed" or row["integrity"]]  # mia, +plus
+    counts = {name: int(page.by_id[f"n-{name}"]) for name in ("submissions", "graded", "clean", "troubled", "blank",
+                                                               "failed")}
+    assert counts == {"submissions": len(grades.rows), "graded": len(graded), "clean": len(graded) - len(troubled),
+                      "troubled": len(troubled), "blank": 1, "failed": len(grades.rows) - len(graded) - 1}
+    assert counts["troubled"] + counts["blank"] + counts["failed"] == len(page.rows["attention"])
 
 
 def test_the_page_needs_no_network_and_escapes_student_text(run: Path) -> None:
@@ -169,7 +234,7 @@ def test_the_page_needs_no_network_and_escapes_student_text(run: Path) -> None:
     assert "@import" not in text and "url(" not in text
     assert page.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "ul", "li", "span",
                          "table", "tr", "th", "td", "code", "div", "em", "strong", "section", "figure", "img",
-                         "figcaption", "a"}
+                         "figcaption", "a", "details", "summary"}
     for snippet in HOSTILE:
         assert snippet not in text
     assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in text
@@ -192,22 +257,21 @@ def test_the_date_comes_from_a_timestamp_file_if_present(run: Path) -> None:
     assert page.by_id["run-date"] == "Grading run of 2026-11-27 18:04 UTC."
 
 
-def test_an_integrity_column_and_unknown_columns(run: Path) -> None:
+def test_flags_and_unknown_columns(run: Path) -> None:
     with (run / "grades.csv").open(newline="") as handle:
         rows = list(csv.reader(handle))
-    rows[0] += ["integrity", "late"]
-    rows[1] += ["", "--"]
-    for row in rows[2:]:
-        row += ["output edited <b>by hand</b>" if row[0] == "bob.ipynb" else "", "no"]
+    rows[0].append("late")
+    for row in rows[1:]:
+        if row[0] == "bob.ipynb":
+            row[rows[0].index("integrity")] = "output edited <b>by hand</b>"
+        row.append("no")
     with (run / "grades.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows(rows)
     text, page = build(run)
     listed = {row["data-file"]: row for row in page.rows["attention"]}
     assert listed["bob.ipynb"]["integrity"] == "output edited <b>by hand</b>"
-    assert page.by_id["n-troubled"] == "2"  # bob, flagged but graded cleanly, and mia; counted once each
-    assert int(page.by_id["n-graded"]) + int(page.by_id["n-failed"]) == int(page.by_id["n-submissions"])
+    assert page.by_id["n-troubled"] == "3"  # bob, flagged but graded cleanly, mia and +plus; counted once each
     assert "output edited &lt;b&gt;by hand&lt;/b&gt;" in text
-    assert "henry.zip" in listed
     assert "Columns without points were ignored: late." in page.by_id["notices"]
     assert {row["data-question"] for row in page.rows["question-row"]} == set(QUESTIONS)
 
@@ -216,6 +280,18 @@ def test_a_missing_folder_is_refused_without_a_traceback(tmp_path: Path, capsys:
     assert report.main([str(tmp_path / "gardes")]) == 2
     assert "no grading run folder" in capsys.readouterr().err
     assert not (tmp_path / "gardes").exists()
+
+
+def test_without_a_folder_it_reports_the_last_grading_run(run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(results, "LAST_RUN", tmp_path / "build" / "last-grading-run.json")
+    results.remember_last_run(run)
+    assert report.main([]) == 0
+    assert (run / report.REPORT).is_file()
+    assert f"report of the grading run in {run}" in capsys.readouterr().out
+    shutil.rmtree(run)
+    assert report.main([]) == 2
+    assert f"no grading run folder {run} (where the last make grade wrote)" in capsys.readouterr().err
 
 
 def test_an_empty_run_says_so(tmp_path: Path) -> None:
@@ -228,10 +304,10 @@ def test_an_empty_run_says_so(tmp_path: Path) -> None:
     assert not (folder / report.HISTOGRAM).exists()
 
 
-def test_a_run_with_only_the_points_row_says_so(run: Path) -> None:
+def test_a_run_without_submissions_says_so(run: Path) -> None:
     build(run)
     lines = (run / "grades.csv").read_text().splitlines()
-    (run / "grades.csv").write_text("\n".join(lines[:2]) + "\n")
+    (run / "grades.csv").write_text(lines[0] + "\n")
     text, page = build(run)  # the earlier report's charts must not survive
     assert "lists no submissions" in text
     assert page.by_id["n-graded"] == "0"
@@ -240,18 +316,20 @@ def test_a_run_with_only_the_points_row_says_so(run: Path) -> None:
 
 
 BROKEN_CSV = {
-    "empty csv": b"",
-    "no file column": b"name,score\nalice,3\n",
-    "binary csv": b"\x00\xff\xfe" * 100,
+    "empty csv": (b"", "has no `file` column"),
+    "no file column": (b"name,score\nalice,3\n", "has no `file` column"),
+    "binary csv": (b"\x00\xff\xfe" * 100, "has no `file` column"),
+    "no points in the columns": (b"file,q1.1,grading_status\nalice.ipynb,4,Completed\n",
+                                 "no question columns with their points"),
 }
 
 
 @pytest.mark.parametrize("damage", BROKEN_CSV)
 def test_a_broken_csv_gives_a_page_that_says_so(run: Path, damage: str) -> None:
-    (run / "grades.csv").write_bytes(BROKEN_CSV[damage])
+    data, said = BROKEN_CSV[damage]
+    (run / "grades.csv").write_bytes(data)
     _, page = build(run)
-    assert "grades.csv" in page.by_id["notices"]
-    assert page.by_id["n-submissions"] == "0"
+    assert said in page.by_id["notices"]
     assert not (run / report.HISTOGRAM).exists()
 
 
@@ -268,19 +346,18 @@ def test_broken_results_give_a_page_that_says_so(run: Path, damage: str) -> None
         bob.write_text('["tests"]')
     text, page = build(run)
     assert "bob.ipynb: results.json" in page.by_id["notices"]
-    section = re.search(r'id="failures-q1.1".*?</section>', text, re.S)[0]
-    assert f"<code>{report.NO_RESULTS}</code>" in section
+    assert f"<code>{report.NO_RESULTS}</code>" in section(text, "q1.1")
 
 
 def test_odd_results_and_scores_are_tolerated(run: Path) -> None:
     (run / "results" / "bob.ipynb" / "results.json").write_text(
         '{"tests": [1, {"name": "q1.1"}, {"name": "q1.1", "output": null}]}')
     csv_path = run / "grades.csv"
-    csv_path.write_text("\ufeff" + csv_path.read_text().replace("carol.zip,4,2,", "carol.zip,4,abc,"))
+    csv_path.write_text("\ufeff" + csv_path.read_text().replace("carol@example.edu,4,2,", "carol@example.edu,4,abc,"))
     text, page = build(run)
-    assert f"<code>{report.NO_MESSAGE}</code>" in re.search(r'id="failures-q1.1".*?</section>', text, re.S)[0]
+    assert f"<code>{report.NO_MESSAGE}</code>" in section(text, "q1.1")
     assert "Non-numeric scores, counted as short of full marks: carol.zip (q1.2)." in page.by_id["notices"]
-    assert "`dldf2` = 1.683058 has the wrong sign" in re.search(r'id="failures-q1.2".*?</section>', text, re.S)[0]
+    assert "`dldf2` = 1.683058 has the wrong sign" in section(text, "q1.2")
 
 
 def test_failure_messages_are_read_from_otter_output() -> None:

@@ -1,6 +1,7 @@
 """Grading results as both engines write them (`backprop_hw/results.py`): which entries of a folder
-are submissions, complete per-question results, the grading status, the files of each submission,
-and grades.csv, where a grader error holds no score at all.
+are submissions and who submitted them, complete per-question results, the grading status, the
+files of each submission (feedback.txt as the student reads it), and grades.csv as a spreadsheet
+reads it, where a grader error holds no score at all.
 """
 
 import csv
@@ -9,20 +10,26 @@ from pathlib import Path
 
 import pytest
 
-from backprop_hw.results import (COMPLETED, GRADER_ERROR, GRADES_CSV, POINTS_ROW, RESULTS_DIR, Outcome, Submission,
-                                 complete_results, feedback_text, find_submissions, question_scores, read_grades,
-                                 record, status_of, write_grades)
+from backprop_hw import results as results_module
+from backprop_hw.results import (BLANK, COMPLETED, GRADER_ERROR, GRADES_CSV, NOT_REACHED, RESULTS_DIR, Outcome,
+                                 Submission, Submitter, complete_results, feedback_text, find_submissions, grades_row,
+                                 last_run, question_scores, read_export_metadata, read_grades, record,
+                                 remember_last_run, status_of, write_grades)
 from conftest import POINTS, QUESTIONS
+
+COLUMNS = ["file", "name", "sid", "email", "q1.1 (4)", "q1.2 (4)", "q1.3 (4)", "q2.1 (4)", "q2.2 (6)", "total (22)",
+           "percent", "grading_status", "integrity"]
 
 
 def results_with(scores: dict[str, float]) -> dict:
-    """Gradescope results as the graders write them: a public summary, some questions, the notes."""
-    return {"tests": [{"name": "Public Tests", "visibility": "visible", "output": "q1.1 results: ok",
-                       "status": "passed"}]
-            + [{"name": name, "score": score, "max_score": POINTS[name], "visibility": "visible",
-                "output": f"{name}: {score:g} of {POINTS[name]} points"} for name, score in scores.items()]
-            + [{"name": "Grading notes (instructor only)", "visibility": "hidden", "output": "grading status: completed",
-                "status": "passed"}]}
+    """Gradescope results as the graders write them: some questions, with a failed case's message, and the notes."""
+    return {"tests": [{"name": name, "score": score, "max_score": POINTS[name], "visibility": "visible",
+                       "output": f"✅ check (1 point): {name} first case" + (
+                           "" if score == POINTS[name] else f"\n❌ hidden check (1 point): {name} second case\n"
+                                                            f"     {name} MESSAGE")}
+                      for name, score in scores.items()]
+            + [{"name": "Grading notes (instructor only)", "visibility": "hidden",
+                "output": "grading status: completed", "status": "passed"}]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,24 +104,105 @@ def test_find_submissions_of_an_empty_folder_is_empty(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Who submitted: a Gradescope export's submission_metadata.yml
+
+# As Gradescope writes it: Ruby symbols as keys, more keys than the names, Ruby objects, a group.
+REAL_METADATA = """\
+submission_3001:
+  :submitters:
+  - :name: Ada Lovelace
+    :sid: '3001'
+    :email: ada@example.edu
+  :created_at: 2025-10-01 12:00:00.000000000 -07:00
+  :score: !ruby/object:BigDecimal 18:0.19E2
+  :history: []
+submission_3002:
+  :submitters:
+  - :name: "Bo\\tChen\\n"
+    :sid: 3002
+    :email: bo@example.edu
+  - :name: =HYPERLINK("http://evil.example")
+    :sid: '3003'
+  :created_at: 2025-10-01 12:05:00.000000000 -07:00
+  :score: 22.0
+submission_3004:
+  :submitters: []
+"""
+
+
+def export_folder(tmp_path: Path, metadata: bytes, names: tuple[str, ...]) -> Path:
+    export = tmp_path / "assignment_export"
+    export.mkdir()
+    (export / "submission_metadata.yml").write_bytes(metadata)
+    for name in names:
+        (export / name).mkdir()
+        (export / name / "backpropagation.ipynb").write_text("{}")
+    return tmp_path
+
+
+def test_an_exports_submissions_carry_every_submitter(tmp_path: Path) -> None:
+    folder = export_folder(tmp_path, REAL_METADATA.encode(), ("submission_3001", "submission_3002", "submission_3004",
+                                                              "submission_3005"))
+    found = {submission.name: submission for submission in find_submissions(folder)}
+    assert found["submission_3001"].submitters == (Submitter("Ada Lovelace", "3001", "ada@example.edu"),)
+    assert found["submission_3001"].note is None and found["submission_3001"].problem is None
+    assert found["submission_3002"].submitters == (Submitter("Bo Chen", "3002", "bo@example.edu"),
+                                                   Submitter('=HYPERLINK("http://evil.example")', "3003", ""))
+    for name in ("submission_3004", "submission_3005"):  # listed without submitters, and not listed at all
+        assert found[name].submitters == () and found[name].problem is None
+        assert found[name].note == "names unknown: submission_metadata.yml names no submitter of it"
+
+
+BROKEN_METADATA = {
+    "not YAML": (b"submission_3001:\n  :submitters: [\n", "cannot be read (ParserError at line 3)"),
+    "binary": (b"\x00\xff\xfe\x01" * 50, "cannot be read (ReaderError"),
+    "a list": (b"- submission_3001\n", "is not a list of submissions"),
+    "empty": (b"", "is not a list of submissions"),
+    "odd entries": (b"submission_3001: [1, 2]\nsubmission_3002:\n  :submitters: {a: 1}\n",
+                    "names no submitter of it"),
+    "odd members": (b"submission_3001:\n  :submitters:\n  - [1]\n  - :name: [x]\n    :sid: {a: b}\n",
+                    "names no submitter of it"),
+    "deep nesting": (b"[" * 100_000 + b"]" * 100_000, "cannot be read (RecursionError)"),
+}
+
+
+@pytest.mark.parametrize("damage", BROKEN_METADATA)
+def test_a_broken_metadata_file_costs_the_names_only_and_says_so(tmp_path: Path, damage: str) -> None:
+    metadata, said = BROKEN_METADATA[damage]
+    folder = export_folder(tmp_path, metadata, ("submission_3001", "submission_3002"))
+    found = find_submissions(folder)
+    assert [submission.name for submission in found] == ["submission_3001", "submission_3002"]
+    for submission in found:
+        assert submission.problem is None and submission.submitters == ()
+        assert submission.note.startswith("names unknown: ") and said in submission.note, submission.note
+
+
+def test_a_metadata_file_too_large_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(results_module, "MAX_METADATA_BYTES", 1 << 20)
+    (tmp_path / "submission_metadata.yml").write_text(REAL_METADATA + "# padding\n" * 200_000)
+    assert read_export_metadata(tmp_path / "submission_metadata.yml") == (
+        {}, "submission_metadata.yml is larger than 1 MB")
+
+
+# ---------------------------------------------------------------------------------------------
 # complete_results and question_scores
 
 
 def test_complete_results_adds_a_zero_entry_for_each_missing_question() -> None:
     given = results_with({"q1.1": 3, "q2.2": 6})
-    completed = complete_results(given, POINTS, "the notebook stopped")
+    completed = complete_results(given, POINTS, "Not graded: the notebook stopped")
     by_name = {test["name"]: test for test in completed["tests"]}
-    assert set(by_name) == set(QUESTIONS) | {"Public Tests", "Grading notes (instructor only)"}
+    assert set(by_name) == set(QUESTIONS) | {"Grading notes (instructor only)"}
     assert by_name["q1.1"]["score"] == 3 and by_name["q2.2"]["score"] == 6
     for question in ("q1.2", "q1.3", "q2.1"):
         assert by_name[question] == {"name": question, "score": 0, "max_score": POINTS[question],
-                                     "visibility": "visible", "output": f"{question}: not graded: the notebook stopped"}
-    assert len(given["tests"]) == 4  # the caller's results are left as they were
+                                     "visibility": "visible", "output": "Not graded: the notebook stopped"}
+    assert len(given["tests"]) == 3  # the caller's results are left as they were
 
 
 @pytest.mark.parametrize("results", [None, {}, {"tests": []}, {"output": "no tests key"}])
 def test_complete_results_of_nothing_is_every_question_at_zero(results: dict | None) -> None:
-    completed = complete_results(results, POINTS, "grader error")
+    completed = complete_results(results, POINTS, "Not graded: no notebook")
     assert question_scores(completed, POINTS) == {question: 0.0 for question in QUESTIONS}
     assert {test["name"]: test["max_score"] for test in completed["tests"]} == POINTS
 
@@ -134,6 +222,12 @@ def test_status_of_a_completed_grading() -> None:
     assert status_of(Outcome(complete=True, notes=["printed 3.0 MB"])) == "Completed; printed 3.0 MB"
 
 
+def test_status_of_a_blank_notebook_says_so_before_anything_else() -> None:
+    status = status_of(Outcome(complete=True, blank=True))
+    assert status == f"{BLANK}: no code cell differs from the handed-out notebook" and not status.startswith(COMPLETED)
+    assert status_of(Outcome(blank=True, error="corrupt")) == "Not graded: corrupt"
+
+
 def test_status_of_a_partly_graded_notebook_says_what_it_cost() -> None:
     status = status_of(Outcome(complete=False, notes=["a cell ran past 15 s and was stopped (line 3: while True:)"]))
     assert status == ("Partly graded (questions not reached score 0); "
@@ -149,7 +243,8 @@ def test_status_of_a_submission_that_could_not_be_graded() -> None:
 def test_status_of_a_grader_error_says_no_score_whatever_else_happened() -> None:
     expected = f"{GRADER_ERROR}: the grading worker stopped (no score: grade it again)"
     assert status_of(Outcome(grader_error="the grading worker stopped")) == expected
-    assert status_of(Outcome(grader_error="the grading worker stopped", complete=True, error="x")) == expected
+    assert status_of(Outcome(grader_error="the grading worker stopped", complete=True, error="x", blank=True)) \
+        == expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,14 +252,17 @@ def test_status_of_a_grader_error_says_no_score_whatever_else_happened() -> None
 
 
 def test_record_writes_the_three_files_and_returns_the_row(tmp_path: Path) -> None:
-    outcome = Outcome(results=results_with({"q1.1": 4, "q1.2": 2, "q1.3": 4, "q2.1": 4, "q2.2": 6}), complete=True,
+    outcome = Outcome(results=results_with({"q1.1": 4, "q1.2": 2, "q1.3": 4, "q2.1": 4, "q2.2": 5.5}), complete=True,
                       flags=["replaces library functions", "uses pickles or otter's log"], log="printed\n")
-    row = record(tmp_path, Submission("alice.ipynb", tmp_path / "alice.ipynb"), outcome, POINTS)
-    assert row == {"file": "alice.ipynb", "grading_status": "Completed",
-                   "integrity": "replaces library functions; uses pickles or otter's log",
-                   "q1.1": 4.0, "q1.2": 2.0, "q1.3": 4.0, "q2.1": 4.0, "q2.2": 6.0,
-                   "total_points_earned": 20.0, "percent_correct": round(20 / 22, 6)}
-    folder = tmp_path / RESULTS_DIR / "alice.ipynb"
+    submission = Submission("submission_3002", tmp_path / "submission_3002",
+                            submitters=(Submitter("Bo Chen", "3002", "bo@example.edu"), Submitter("Cy Dee", "3003")))
+    row = record(tmp_path, submission, outcome, POINTS)
+    assert row == {"file": "submission_3002", "name": "Bo Chen; Cy Dee", "sid": "3002; 3003",
+                   "email": "bo@example.edu; ", "q1.1 (4)": "4", "q1.2 (4)": "2", "q1.3 (4)": "4", "q2.1 (4)": "4",
+                   "q2.2 (6)": "5.5", "total (22)": "19.5", "percent": "88.6", "grading_status": "Completed",
+                   "integrity": "replaces library functions; uses pickles or otter's log"}
+    assert list(row) == [column for column in COLUMNS if column in row] and set(row) == set(COLUMNS)
+    folder = tmp_path / RESULTS_DIR / "submission_3002"
     assert sorted(path.name for path in folder.iterdir()) == ["feedback.txt", "log.txt", "results.json"]
     written = json.loads((folder / "results.json").read_text())
     assert written == outcome.results
@@ -175,21 +273,24 @@ def test_record_writes_the_three_files_and_returns_the_row(tmp_path: Path) -> No
 def test_record_completes_a_partly_graded_notebooks_results(tmp_path: Path) -> None:
     outcome = Outcome(results=results_with({"q1.1": 4}), complete=False, notes=["the notebook process was killed"])
     row = record(tmp_path, Submission("bob.ipynb", tmp_path / "bob.ipynb"), outcome, POINTS)
-    assert row["total_points_earned"] == 4.0 and row["q2.2"] == 0.0
+    assert row["total (22)"] == "4" and row["q2.2 (6)"] == "0" and row["percent"] == "18.2"
     written = json.loads((tmp_path / RESULTS_DIR / "bob.ipynb" / "results.json").read_text())
     missing = {t["name"]: t["output"] for t in written["tests"] if t["name"] in QUESTIONS and t["name"] != "q1.1"}
     assert set(missing) == {"q1.2", "q1.3", "q2.1", "q2.2"}
-    assert all("not graded: Partly graded" in output and "killed" in output for output in missing.values())
+    assert all(output.startswith("Partly graded") and "killed" in output for output in missing.values())
 
 
-def test_record_of_a_grader_error_holds_no_score(tmp_path: Path) -> None:
-    outcome = Outcome(grader_error="the notebook's process failed before it was ready", log="traceback")
+def test_record_of_a_grader_error_holds_no_score_and_tells_the_student_no_zero(tmp_path: Path) -> None:
+    outcome = Outcome(grader_error="the notebook's process failed before it was ready: Traceback SECRET",
+                      log="traceback")
     row = record(tmp_path, Submission("carol.ipynb", tmp_path / "carol.ipynb"), outcome, POINTS)
     assert row["grading_status"].startswith(f"{GRADER_ERROR}: the notebook's process failed before it was ready")
-    assert all(row[question] == "" for question in QUESTIONS)
-    assert row["total_points_earned"] == "" and row["percent_correct"] == ""
+    assert all(row[column] == "" for column in COLUMNS[4:11])
     folder = tmp_path / RESULTS_DIR / "carol.ipynb"
-    assert "grade it again" in (folder / "feedback.txt").read_text()
+    feedback = (folder / "feedback.txt").read_text()
+    assert feedback == ("Autograder failed\nThe autograder could not run your notebook. This is not a problem with "
+                        "your work: your instructor has been told and will grade it again.\n")
+    assert "SECRET" in json.loads((folder / "results.json").read_text())["tests"][1]["output"]  # the instructor's
     assert (folder / "log.txt").read_text() == "traceback"
 
 
@@ -197,10 +298,10 @@ def test_record_of_a_submission_problem_is_a_zero_with_the_reason(tmp_path: Path
     submission = Submission("notes.txt", tmp_path / "notes.txt", "not a notebook, zip or folder (.txt)")
     row = record(tmp_path, submission, Outcome(), POINTS)
     assert row["grading_status"] == "Not graded: not a notebook, zip or folder (.txt)"
-    assert [row[question] for question in QUESTIONS] == [0.0] * len(QUESTIONS)
-    assert row["total_points_earned"] == 0 and row["percent_correct"] == 0
+    assert [row[column] for column in COLUMNS[4:11]] == ["0"] * 6 + ["0.0"]
     feedback = (tmp_path / RESULTS_DIR / "notes.txt" / "feedback.txt").read_text()
-    assert "not graded: Not graded: not a notebook, zip or folder (.txt)" in feedback
+    assert feedback.startswith("Total: 0 of 22 points\n\nq1.1: 0 of 4 points\n"
+                               "Not graded: not a notebook, zip or folder (.txt)\n")
 
 
 def test_record_again_gives_the_same_files(tmp_path: Path) -> None:
@@ -213,11 +314,21 @@ def test_record_again_gives_the_same_files(tmp_path: Path) -> None:
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == first
 
 
+def test_a_note_of_the_instructors_follows_the_status() -> None:
+    submission = Submission("submission_3004", Path("x"), note="names unknown: it names no submitter")
+    row = grades_row(submission, Outcome(complete=True), POINTS, results_with({"q1.1": 4}))
+    assert row["grading_status"] == "Completed; names unknown: it names no submitter"
+    pending = grades_row(submission, Outcome(grader_error=NOT_REACHED), POINTS)
+    assert pending["grading_status"].startswith(f"{GRADER_ERROR}: {NOT_REACHED} (no score")
+    assert pending["total (22)"] == "" and pending["percent"] == ""
+
+
 # ---------------------------------------------------------------------------------------------
 # grades.csv
 
 
-def test_write_and_read_grades_round_trip_with_the_points_row_first(tmp_path: Path) -> None:
+def test_grades_csv_reads_as_a_spreadsheet_should(tmp_path: Path) -> None:
+    """One row per submission, identifiers first; the points possible in the column names, never a row."""
     rows = [
         record(tmp_path, Submission("zoe, the second.ipynb", tmp_path / "z"), Outcome(
             results=results_with({"q1.1": 1.5}), complete=True, flags=['defines "comparison" methods']), POINTS),
@@ -226,56 +337,87 @@ def test_write_and_read_grades_round_trip_with_the_points_row_first(tmp_path: Pa
     write_grades(tmp_path, rows, POINTS)
     with open(tmp_path / GRADES_CSV, newline="") as handle:
         raw = list(csv.reader(handle))
-    assert raw[0] == ["file", *sorted(POINTS), "total_points_earned", "percent_correct", "grading_status", "integrity"]
-    assert raw[1][0] == POINTS_ROW
-    assert [line[0] for line in raw[2:]] == ["adam.ipynb", "zoe, the second.ipynb"]
-
-    points, read = read_grades(tmp_path / GRADES_CSV)
-    assert points == {"file": POINTS_ROW, **{q: str(p) for q, p in POINTS.items()}, "total_points_earned": "22",
-                      "percent_correct": "1", "grading_status": "--", "integrity": "--"}
-    adam, zoe = read
-    assert adam == {"file": "adam.ipynb", **dict.fromkeys(QUESTIONS, ""), "total_points_earned": "",
-                    "percent_correct": "", "grading_status": rows[1]["grading_status"], "integrity": ""}
-    assert zoe == {key: str(value) for key, value in rows[0].items()}
-    assert zoe["integrity"] == 'defines "comparison" methods' and zoe["q1.1"] == "1.5"
+    assert raw == [COLUMNS,
+                   ["adam.ipynb", "", "", "", "", "", "", "", "", "", "", rows[1]["grading_status"], ""],
+                   ["zoe, the second.ipynb", "", "", "", "1.5", "0", "0", "0", "0", "1.5", "6.8", "Completed",
+                    'defines "comparison" methods']]
+    grades = read_grades(tmp_path / GRADES_CSV)
+    assert grades.columns == COLUMNS and grades.points == POINTS
+    assert grades.score_columns == {**{q: f"{q} ({POINTS[q]})" for q in QUESTIONS}, "total": "total (22)"}
+    assert grades.rows == [rows[1], rows[0]]
 
 
-def test_read_grades_without_a_points_row(tmp_path: Path) -> None:
-    (tmp_path / GRADES_CSV).write_text("file,q1.1,grading_status\nalice.ipynb,4,Completed\n")
-    points, rows = read_grades(tmp_path / GRADES_CSV)
-    assert points is None
-    assert rows == [{"file": "alice.ipynb", "q1.1": "4", "grading_status": "Completed"}]
+FORMULAS = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "'=1", "''", "'", "=HYPERLINK(\"http://x\")"]
 
 
-def test_write_grades_of_no_rows_is_the_header_and_points(tmp_path: Path) -> None:
+@pytest.mark.parametrize("text", FORMULAS)
+def test_no_cell_runs_as_a_formula_and_every_cell_reads_back_as_written(tmp_path: Path, text: str) -> None:
+    submission = Submission(f"{text}.ipynb", tmp_path / "x", submitters=(Submitter(text, text, text),))
+    row = grades_row(submission, Outcome(complete=True, flags=[text]), POINTS, results_with({"q1.1": 4}))
+    write_grades(tmp_path, [row], POINTS)
+    with open(tmp_path / GRADES_CSV, newline="") as handle:
+        [_, written] = list(csv.reader(handle))
+    assert not [cell for cell in written if cell.startswith(("=", "+", "-", "@", "\t", "\r"))], written
+    assert read_grades(tmp_path / GRADES_CSV).rows == [row]
+
+
+def test_read_grades_of_a_spreadsheets_copy(tmp_path: Path) -> None:
+    """Saved again by a spreadsheet: a byte-order mark, a column of its own, a ragged row."""
+    (tmp_path / GRADES_CSV).write_text("\ufefffile,q1.1 (4),total (4),notes\nalice.ipynb,4,4,fine\nbob,1,1,x,extra\n")
+    grades = read_grades(tmp_path / GRADES_CSV)
+    assert grades.columns == ["file", "q1.1 (4)", "total (4)", "notes"] and grades.points == {"q1.1": 4.0}
+    assert grades.rows == [{"file": "alice.ipynb", "q1.1 (4)": "4", "total (4)": "4", "notes": "fine"},
+                           {"file": "bob", "q1.1 (4)": "1", "total (4)": "1", "notes": "x"}]
+
+
+def test_write_grades_of_no_rows_is_the_header(tmp_path: Path) -> None:
     write_grades(tmp_path, [], POINTS)
-    points, rows = read_grades(tmp_path / GRADES_CSV)
-    assert points is not None and points["total_points_earned"] == "22" and rows == []
+    assert (tmp_path / GRADES_CSV).read_bytes() == ",".join(COLUMNS).encode() + b"\r\n"
 
 
 # ---------------------------------------------------------------------------------------------
 # feedback_text
 
 
-def test_feedback_text_shows_visible_entries_then_those_after_the_due_date_never_hidden() -> None:
+def test_feedback_text_gives_the_total_first_then_each_question_once() -> None:
+    results = results_with({"q1.1": 4, "q1.2": 2.5})
+    assert feedback_text(results) == (
+        "Total: 6.5 of 8 points\n\n"
+        "q1.1: 4 of 4 points\n✅ check (1 point): q1.1 first case\n\n"
+        "q1.2: 2.5 of 4 points\n✅ check (1 point): q1.2 first case\n❌ hidden check (1 point): q1.2 second case\n"
+        "     q1.2 MESSAGE\n")
+
+
+def test_feedback_text_shows_what_is_shown_after_the_due_date_last_and_never_the_notes() -> None:
     results = {"output": "Your submission was graded.", "tests": [
-        {"name": "Public Tests", "visibility": "visible", "output": "all public checks passed"},
+        {"name": "Public Tests", "visibility": "visible", "output": "q1.1 results:\n✅ check (1 point): a"},
         {"name": "q1.1", "score": 3, "max_score": 4, "visibility": "after_due_date", "output": "q1.1 detail"},
-        {"name": "q1.2", "score": 4, "max_score": 4, "output": "q1.2 detail (visible by default)"},
+        {"name": "q1.2", "score": 1, "max_score": 1, "output": "q1.2 detail (visible by default)"},
         {"name": "Grading notes (instructor only)", "visibility": "hidden", "output": "flag: SECRET"},
-        {"name": "q2.1", "score": 1, "max_score": 4, "visibility": "after_published", "output": "published"},
     ]}
     text = feedback_text(results)
-    assert text == ("Your submission was graded.\n\n"
-                    "Public Tests\nall public checks passed\n\n"
-                    "q1.2 (4 / 4)\nq1.2 detail (visible by default)\n\n"
+    assert text == ("Total: 4 of 5 points\n\n"
+                    "Your submission was graded.\n\n"
+                    "q1.2: 1 of 1 point\nq1.2 detail (visible by default)\n\n"
                     "Shown after the due date:\n\n"
-                    "q1.1 (3 / 4)\nq1.1 detail\n")
-    assert "SECRET" not in text and "instructor" not in text
+                    "q1.1: 3 of 4 points\nq1.1 detail\n")
+    assert "SECRET" not in text and "instructor" not in text and "Public Tests" not in text
 
 
-def test_feedback_text_of_visible_entries_only_has_no_due_date_part() -> None:
-    text = feedback_text(results_with({"q1.1": 2.5}))
-    assert "q1.1 (2.5 / 4)\nq1.1: 2.5 of 4 points" in text
-    assert "Shown after the due date" not in text and "grading status" not in text
-    assert text.endswith("points\n")
+def test_feedback_text_of_results_without_scores_has_no_total() -> None:
+    results = {"score": 0, "tests": [{"name": "Public Tests", "visibility": "visible", "output": "q1.1 results: ok"}]}
+    assert feedback_text(results) == "Public Tests\nq1.1 results: ok\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The last grading run, for the report
+
+
+def test_the_last_grading_run_is_remembered_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(results_module, "LAST_RUN", tmp_path / "build" / "last-grading-run.json")
+    assert last_run() is None
+    out = tmp_path / "a folder, with \"quotes\" and\na new line"
+    remember_last_run(out)
+    assert last_run() == out
+    results_module.LAST_RUN.write_text("not json")
+    assert last_run() is None

@@ -12,6 +12,9 @@ chooses what students see (`feedback:` in its ASSIGNMENT CONFIG, copied into ott
   only counted.
 - `after due date`: as `messages`, shown once the due date has passed (Gradescope's
   `after_due_date` visibility); before it, the public cases' summary only.
+
+Each case is listed once: every question's entry lists its public cases, so the public summary is
+there only when it is all students see for now.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -64,14 +67,19 @@ def question_text(test_file: "ExceptionTestFile", policy: str) -> str:
     return "\n".join([head, *lines])
 
 
+def public_summary(grading: Grading) -> dict[str, Any]:
+    """The entry that lists every question's public cases."""
+    public = "\n\n".join(f"{name} results:\n" + "\n".join(case_lines(test_file, False, public_only=True))
+                         for name, test_file in grading.tests.items())
+    return {"name": PUBLIC_TITLE, "visibility": "visible", "output": public,
+            "status": "passed" if all(t.passed_all_public for t in grading.tests.values()) else "failed"}
+
+
 def gradescope_results(grading: Grading, config: dict, status: str) -> dict[str, Any]:
     """Gradescope's results dictionary for one grading, under the configuration's feedback policy."""
     policy = policy_of(config)
     visibility = "after_due_date" if policy == "after due date" else "visible"
-    public = "\n\n".join(f"{name} results:\n" + "\n".join(case_lines(test_file, False, public_only=True))
-                         for name, test_file in grading.tests.items())
-    tests = [{"name": PUBLIC_TITLE, "visibility": "visible", "output": public,
-              "status": "passed" if all(t.passed_all_public for t in grading.tests.values()) else "failed"}]
+    tests = [public_summary(grading)] if policy == "after due date" else []
     for name, test_file in grading.tests.items():
         tests.append({"name": name, "score": round(test_file.score, 5), "max_score": round(test_file.possible, 5),
                       "visibility": visibility, "output": question_text(test_file, policy)})

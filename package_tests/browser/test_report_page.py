@@ -1,5 +1,6 @@
 """The grading report as an instructor opens it: `make report` on the fixture grading run, the page
-opened from disk in Chromium with the network blocked, at a laptop's width and at 420 px."""
+opened from disk in Chromium with the network blocked, at a laptop's width and at 420 px. What the
+class got wrong is on the first screen."""
 
 import shutil
 import subprocess
@@ -44,9 +45,12 @@ def test_the_report_reads_offline_without_overflowing(report_page: Path, browser
             box = table.bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= width, table.get_attribute("id")
         counts = {name: int(page.locator(f"#n-{name}").text_content())
-                  for name in ("submissions", "graded", "clean", "troubled", "failed")}
-        assert counts["graded"] + counts["failed"] == counts["submissions"]
+                  for name in ("submissions", "graded", "clean", "troubled", "blank", "failed")}
+        assert counts["graded"] + counts["blank"] + counts["failed"] == counts["submissions"]
         assert counts["clean"] + counts["troubled"] == counts["graded"]
+        if width == 1280:  # on a laptop, the first screen shows what the class got wrong and who
+            assert page.locator("#failures").bounding_box()["y"] < 400
+            assert page.locator("td.who").first.bounding_box()["y"] < 800
         assert blocked == []
         screenshot(page, f"report-{width}px", full_page=True)
     finally:
