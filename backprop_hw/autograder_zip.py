@@ -6,44 +6,23 @@ the config, the tests and support files) and swaps only the command `run_autogra
 grader package `backprop_hw/autograder` (shipped as `backprop_grader/`), which keeps the tests in a
 process the student cannot reach. The master's `feedback` setting goes into otter_config.json,
 and so do the digests of the handed-out notebook's code cells: a submission none of whose code
-cells differs from them is blank (see `is_blank`).
+cells differs from them is blank, and the scan for tampering leaves them out (see
+`backprop_hw.autograder.submission`).
 """
 
-import hashlib
 import json
 import zipfile
 from pathlib import Path
 
 import nbformat
 
+from backprop_hw.autograder.submission import HANDED_OUT_CELLS, code_cell_digests
 from backprop_hw.paths import GRADER_PACKAGE, ROOT, STUDENT_NOTEBOOK, ZIP_PACKAGE
 from backprop_hw.zipfiles import write_zip
 
 OTTER_COMMAND = "python /autograder/source/run_otter.py"
 HARDENED_COMMAND = f"cd /autograder/source && python -m {ZIP_PACKAGE}.gradescope_run /autograder"
 EXECUTABLES = ("run_autograder", "setup.sh")
-HANDED_OUT_CELLS = "handed_out_code_cells"  # otter_config.json: digests of the student notebook's code cells
-
-
-def code_cell_digests(notebook: nbformat.NotebookNode) -> set[str]:
-    """The digests of a notebook's code cells that hold code, blind to spaces at the ends of lines
-    and blank lines around the code; a malformed cell is read as text, never a reason to fail."""
-    digests, cells = set(), notebook.get("cells")
-    for cell in cells if isinstance(cells, list) else ():
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        source = "".join(map(str, source)) if isinstance(source, list) else str(source)
-        code = "\n".join(line.rstrip() for line in source.splitlines()).strip("\n")
-        if code:
-            digests.add(hashlib.sha256(code.encode(errors="surrogatepass")).hexdigest())
-    return digests
-
-
-def is_blank(notebook: nbformat.NotebookNode, config: dict) -> bool:
-    """Whether no code cell of `notebook` differs from those of the handed-out notebook (whose
-    digests the zip's configuration `config` carries): the student changed no answer."""
-    return code_cell_digests(notebook) <= set(config.get(HANDED_OUT_CELLS, ()))
 
 
 def grader_files() -> dict[str, bytes]:

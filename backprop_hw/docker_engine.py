@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from backprop_hw import results, sandbox
+from backprop_hw.autograder.submission import is_junk
 
 BASE_IMAGE = "ubuntu:22.04"
 
@@ -33,7 +34,7 @@ def require_docker() -> None:
 def docker_input(submission: results.Submission, folder: Path) -> Path:
     """The one file otter grade gets for `submission`."""
     if submission.path.is_dir():
-        notebooks = sorted(submission.path.glob("*.ipynb"))
+        notebooks = sorted(path for path in submission.path.glob("*.ipynb") if not is_junk([path.name]))
         if len(notebooks) != 1:
             raise ValueError(f"the folder holds {len(notebooks)} notebooks, not one")
         return Path(shutil.copy(notebooks[0], folder / f"{submission.name}.ipynb"))

@@ -30,7 +30,7 @@ STUBBORN_LOOP = "while True:\n    try:\n        while True:\n            pass\n 
 # What grading should give each example: points per question (in the order q1.1 ... q2.2), or
 # None where nothing can be graded, and a word the grading status must contain.
 EXPECTED = {
-    "blank.ipynb": ((0, 0, 0, 0, 0), "Completed"),
+    "blank.ipynb": ((0, 0, 0, 0, 0), "Blank"),
     "correct.ipynb": ((4, 4, 4, 4, 6), "Completed"),
     "partly-wrong.ipynb": ((4, 2, 4, 4, 0), "Completed"),
     "export.zip": ((4, 4, 4, 0, 6), "Completed"),

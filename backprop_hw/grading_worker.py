@@ -25,7 +25,6 @@ from pathlib import Path
 
 from backprop_hw import sandbox
 from backprop_hw.autograder import feedback, harness, submission, trusted
-from backprop_hw.autograder_zip import is_blank
 from backprop_hw.results import Outcome
 
 NO_MORE_JOBS = 3  # a monitor's exit status: stdin is closed, the worker ends
@@ -108,9 +107,10 @@ def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: in
         launched.append(sandbox.Forked(sandbox.Holder(bwrap, [], limits), uid, limits, payload(limits.cell_seconds)))
         return launched[-1]
 
+    handed_out = frozenset(config.get(submission.HANDED_OUT_CELLS, ()))
     try:
         grading = trusted.grade(notebook, tests, support, launch, cell_seconds=limits.cell_seconds,
-                                wall_seconds=limits.wall_seconds)
+                                wall_seconds=limits.wall_seconds, handed_out=handed_out)
     except trusted.GraderFailure as failure:
         return Outcome(grader_error=str(failure), log=log_of(launched[0]) if launched else "")
     first = launched[0]
@@ -122,7 +122,7 @@ def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: in
     grading.flags[:0] = flags
     status = "; ".join(["completed" if grading.finished else "partly graded", *notes])
     return Outcome(results=feedback.gradescope_results(grading, config, status), complete=grading.finished,
-                   blank=is_blank(notebook, config), notes=notes, flags=grading.flags, log=log_of(first),
+                   blank=submission.is_blank(notebook, handed_out), notes=notes, flags=grading.flags, log=log_of(first),
                    seconds=round(time.monotonic() - started, 3))
 
 

@@ -24,7 +24,7 @@ import yaml
 
 from backprop_hw.autograder import feedback
 from backprop_hw.autograder.gradescope_run import failed_results
-from backprop_hw.autograder.submission import printable
+from backprop_hw.autograder.submission import is_junk, printable
 from backprop_hw.paths import ROOT
 
 DEFAULT_OUT = ROOT / "grades"
@@ -84,10 +84,11 @@ class Outcome:
 
 
 def find_submissions(folder: Path) -> list[Submission]:
-    """Every submission in `folder`, sorted by name; anything else there is listed as a problem."""
+    """Every submission in `folder`, sorted by name; anything else there is listed as a problem, but
+    hidden files and what operating systems add (`__MACOSX` of an unzipped batch, `Thumbs.db`, ...)."""
     found = []
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or is_junk([entry.name]):
             continue
         if entry.is_symlink():
             found.append(Submission(entry.name, entry, "a symbolic link, not graded"))
@@ -109,7 +110,7 @@ def export_submissions(export: Path) -> list[Submission]:
     submitters, problem = read_export_metadata(export / GRADESCOPE_METADATA)
     found = []
     for entry in sorted(export.iterdir()):
-        if entry.name == GRADESCOPE_METADATA or entry.name.startswith("."):
+        if entry.name == GRADESCOPE_METADATA or entry.name.startswith(".") or is_junk([entry.name]):
             continue
         if not entry.is_dir() or entry.is_symlink():
             found.append(Submission(entry.name, entry, "not a submission folder of the Gradescope export"))

@@ -34,12 +34,15 @@ from graders import fill_in, grade_fast
 
 
 def graded_scores(submissions: list[Path], folder: Path) -> dict[str, dict[str, tuple[float, float]]]:
-    """Grade submissions in one batch with `make grade`'s engine: {file: {question: (score, max)}}."""
+    """Grade submissions in one batch with `make grade`'s engine: {file: {question: (score, max)}}.
+    Every one of them is an honest student's: none may be flagged."""
     (folder / "submissions").mkdir(parents=True)
     for submission in submissions:
         shutil.copy(submission, folder / "submissions" / submission.name)
-    return {name: {t["name"]: (t["score"], t["max_score"]) for t in graded.results["tests"] if t["name"] in QUESTIONS}
-            for name, graded in grade_fast(folder / "submissions", folder / "grades").items()}
+    graded = grade_fast(folder / "submissions", folder / "grades")
+    assert {name: result.row["integrity"] for name, result in graded.items()} == dict.fromkeys(graded, "")
+    return {name: {t["name"]: (t["score"], t["max_score"]) for t in result.results["tests"] if t["name"] in QUESTIONS}
+            for name, result in graded.items()}
 
 NOTEBOOK = "backpropagation.ipynb"
 CHECK_CALL = re.compile(r'grader\.check\("(q[\d.]+)"\)')

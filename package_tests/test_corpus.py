@@ -95,6 +95,13 @@ def test_scenario_earns_exactly_its_points(graded: dict[str, Graded], scenario: 
     assert tuple(result.scores[q] for q in QUESTIONS) == scenario.points, result.visible
 
 
+def test_no_honest_notebook_is_flagged(graded: dict[str, Graded]) -> None:
+    """Every answer and scenario of the corpus is a student's own code, right or wrong: a flag means
+    something an honest workflow never produces."""
+    flagged = {name: result.row["integrity"] for name, result in graded.items() if result.row["integrity"]}
+    assert flagged == {}
+
+
 @pytest.fixture(scope="session")
 def secret() -> np.ndarray:
     """The numbers only hidden cases hold."""

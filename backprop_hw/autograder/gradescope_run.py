@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Optional
 
 from . import feedback
-from .submission import SubmissionProblem, find_notebook, read_notebook, remove_tree
+from .submission import HANDED_OUT_CELLS, SubmissionProblem, find_notebook, read_notebook, remove_tree
 from .trusted import HARNESS, GraderFailure, Grading, Launcher, grade, grade_nothing
 
 STUDENT_UID = 65534  # "nobody": owns nothing, reads only world-readable files
@@ -189,7 +189,8 @@ def run(autograder: Path) -> tuple[dict, Optional[Grading]]:
     try:
         cell_seconds = float(config.get("cell_seconds", CELL_SECONDS))
         grading = grade(notebook, tests, support, as_student(folder, uid, isolation_problem is None, cell_seconds),
-                        cell_seconds=cell_seconds, wall_seconds=float(config.get("wall_seconds", WALL_SECONDS)))
+                        cell_seconds=cell_seconds, wall_seconds=float(config.get("wall_seconds", WALL_SECONDS)),
+                        handed_out=frozenset(config.get(HANDED_OUT_CELLS, ())))
     except GraderFailure as failure:
         return failed_results(str(failure)), None
     finally:

@@ -11,6 +11,7 @@ opcodes, to tell otter's own log from one made to run code.
 
 import ast
 import builtins
+import hashlib
 import io
 import os
 import pickletools
@@ -18,7 +19,7 @@ import re
 import stat
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ class Cell:
 
     source: str  # with the statements that drive otter's checks, and the pip lines, replaced by `pass`
     checks: tuple[str, ...]  # the questions whose `grader.check("...")` this cell really calls
+    digest: str = field(default="", compare=False)  # of the cell as written (see `code_digest`)
 
 
 def find_notebook(submission: Path, scratch: Path) -> tuple[Path, list[str]]:
@@ -365,8 +367,36 @@ def code_cells(notebook: nbformat.NotebookNode) -> list[Cell]:
         source = cell.get("source", "")
         source = "".join(map(str, source)) if isinstance(source, list) else str(source)
         tree = _parse(source, budget)
-        cells.append(Cell(_without_checks(source, tree), tuple(_checks_in(tree))))
+        cells.append(Cell(_without_checks(source, tree), tuple(_checks_in(tree)), code_digest(source)))
     return cells
+
+
+# otter_config.json: the digests of the handed-out (student) notebook's code cells, which the build writes.
+HANDED_OUT_CELLS = "handed_out_code_cells"
+
+
+def code_digest(source: str) -> str:
+    """A digest of a cell's code, blind to spaces at the ends of lines and blank lines around it
+    ("" for a cell that holds no code)."""
+    code = "\n".join(line.rstrip() for line in source.splitlines()).strip("\n")
+    return hashlib.sha256(code.encode(errors="surrogatepass")).hexdigest() if code else ""
+
+
+def code_cell_digests(notebook: nbformat.NotebookNode) -> set[str]:
+    """The digests of a notebook's code cells that hold code, whatever their tags; a malformed cell
+    is read as text, never a reason to fail."""
+    digests, cells = set(), notebook.get("cells")
+    for cell in cells if isinstance(cells, list) else ():
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            digests.add(code_digest("".join(map(str, source)) if isinstance(source, list) else str(source)))
+    return digests - {""}
+
+
+def is_blank(notebook: nbformat.NotebookNode, handed_out: set[str]) -> bool:
+    """Whether no code cell of `notebook` differs from those of the handed-out notebook: the
+    student changed no answer."""
+    return code_cell_digests(notebook) <= handed_out
 
 
 # IPython's transformer tokenizes a whole cell again for each line with a magic or a shell escape:
@@ -467,9 +497,11 @@ SUSPICIOUS = {
 }
 
 
-def scan_for_tampering(cells: list[Cell]) -> list[str]:
-    """Flags for the instructor (never a penalty): code that looks like it targets the grader."""
-    source = "\n".join(cell.source for cell in cells)
+def scan_for_tampering(cells: list[Cell], handed_out: frozenset[str] = frozenset()) -> list[str]:
+    """Flags for the instructor (never a penalty): code that looks like it targets the grader, in
+    the cells the student wrote (not those of the handed-out notebook, such as its set-up cell,
+    which grading runs too when an editor drops its tags)."""
+    source = "\n".join(cell.source for cell in cells if cell.digest not in handed_out)
     return [reason for pattern, reason in SUSPICIOUS.items() if re.search(pattern, source)]
 
 

@@ -432,8 +432,9 @@ def fail_unjudged(grading: Grading, questions: list[str], reason: str) -> None:
 
 
 def grade(notebook: nbformat.NotebookNode, tests_dir: Path, support_dir: Path, launch: Launcher, *,
-          cell_seconds: float = 60, wall_seconds: float = 600) -> Grading:
-    """Grade one notebook: its cells run in the launched harness, the tests run here.
+          cell_seconds: float = 60, wall_seconds: float = 600, handed_out: frozenset[str] = frozenset()) -> Grading:
+    """Grade one notebook: its cells run in the launched harness, the tests run here. The cells of
+    the handed-out notebook (`handed_out`: their digests) are never scanned for tampering.
 
     The tests are loaded only after the first launch, so a launcher that forks this process never
     copies them into the student's. Raises GraderFailure if the student's process never gets ready.
@@ -442,7 +443,7 @@ def grade(notebook: nbformat.NotebookNode, tests_dir: Path, support_dir: Path, l
     plan = checkpoints(cells, sorted(path.stem for path in tests_dir.glob("*.py")))
     launched = launch(False)
     try:  # the tests load while the student's process gets ready
-        grading = Grading(load_tests(tests_dir, support_dir), flags=scan_for_tampering(cells))
+        grading = Grading(load_tests(tests_dir, support_dir), flags=scan_for_tampering(cells, handed_out))
         student = StudentProcess(launched, cell_seconds, wall_seconds)
     except BaseException:
         launched.kill()
