@@ -16,11 +16,12 @@ all: build
 
 venv:
 	@if ! { $(VENV_CHECK) 2>/dev/null && cmp -s requirements.txt $(VENV_STAMP); }; then \
-		echo "(re)creating $(VENV) from requirements.txt"; \
+		echo "creating $(VENV): installing the $$(grep -c '==' requirements.txt) packages that requirements.txt pins" \
+			"(about 750 MB, a minute or two; pip's log goes to $(VENV)/pip-install.log) ..."; \
 		rm -rf $(VENV) && $(PYTHON_BOOTSTRAP) -m venv $(VENV) && \
 		{ $(PY) -m pip install --disable-pip-version-check --no-deps -r requirements.txt > $(VENV)/pip-install.log 2>&1 \
 			|| { tail -n 30 $(VENV)/pip-install.log; exit 1; }; } && \
-		$(VENV_CHECK) && cp requirements.txt $(VENV_STAMP); \
+		$(VENV_CHECK) && cp requirements.txt $(VENV_STAMP) && echo "$(VENV) is ready"; \
 	fi
 
 build: venv

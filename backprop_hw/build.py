@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 import yaml
+from traitlets.config import Config
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -44,8 +45,11 @@ def execute_master(master: nbformat.NotebookNode, workdir: Path) -> tuple[nbform
     """Run the master top to bottom; return it with outputs, and its REFERENCE_VALUES."""
     executed = nbformat.from_dict(json.loads(json.dumps(master)))
     executed.cells.append(nbformat.v4.new_code_cell("import json; print(json.dumps(REFERENCE_VALUES))"))
-    client = NotebookClient(executed, timeout=600, kernel_name="python3", record_timing=False, coalesce_streams=True,
-                            resources={"metadata": {"path": str(workdir)}})
+    # The kernel talks over sockets in the build's own folder, not over TCP on localhost, for which it
+    # warns that nothing is encrypted.
+    kernel = Config({"KernelManager": {"transport": "ipc", "ip": str(workdir / "kernel")}})
+    client = NotebookClient(executed, config=kernel, kernel_name="python3", timeout=600, record_timing=False,
+                            coalesce_streams=True, resources={"metadata": {"path": str(workdir)}})
     try:
         client.execute()
     except CellExecutionError as error:

@@ -124,7 +124,9 @@ def write_examples(out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=EXAMPLES)
-    write_examples(parser.parse_args().out)
+    out = parser.parse_args().out
+    write_examples(out)
+    print(f"wrote the {len(EXPECTED)} example submissions in {out}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""The shipped grader's layout (`backprop_hw/autograder/__init__.py`): its modules import only what
-Gradescope's image has and each other by relative import, never `backprop_hw` (not in the zip);
-`harness.py` imports nothing of the package, because its source is run alone; and the committed zip
-ships exactly these files, byte for byte.
+"""The repository's layout: its top level holds what the README names and nothing else; the shipped
+grader (`backprop_hw/autograder/__init__.py`) imports only what Gradescope's image has and its own
+modules by relative import, never `backprop_hw` (not in the zip); `harness.py` imports nothing of the
+package, because its source is run alone; and the committed zip ships exactly these files, byte for byte.
 """
 
 import ast
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -13,7 +14,12 @@ import pytest
 
 import conftest
 from backprop_hw import autograder_zip
-from backprop_hw.paths import AUTOGRADER_ZIP, GRADER_PACKAGE, ZIP_PACKAGE
+from backprop_hw.paths import AUTOGRADER_ZIP, GRADER_PACKAGE, ROOT, ZIP_PACKAGE
+
+# The top level, as the README's "What is where" names it: the master, what the build makes from
+# it, the package and its tests, and the project's own files.
+TOP_LEVEL = {"assignment", "student", "solutions", "tests", "autograder", "examples", "backprop_hw", "package_tests",
+             "docs", "Makefile", "README.md", "requirements.txt", "pyproject.toml", ".gitignore", ".ci"}
 
 THIRD_PARTY = {"otter", "numpy", "nbformat", "IPython", "traitlets", "matplotlib"}
 HARNESS_THIRD_PARTY = {"numpy", "IPython", "traitlets", "matplotlib", "otter"}  # what notebooks import
@@ -33,6 +39,14 @@ def imports(path: Path) -> list[tuple[int, str]]:
 
 def top(name: str) -> str:
     return name.split(".")[0]
+
+
+def test_the_top_level_holds_what_the_layout_names_and_nothing_stray() -> None:
+    """Every file git tracks, or would add (untracked and not ignored), lies in a place the layout names."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    stray = sorted({path.split("/")[0] for path in listed if path} - TOP_LEVEL)
+    assert stray == [], f"not part of the layout (README, What is where): {stray}"
 
 
 def test_the_package_has_the_modules_its_docstring_names() -> None:
