@@ -1,4 +1,4 @@
-"""The repository's layout: its top level holds what the README names and nothing else; the shipped
+"""The repository's layout: its top level holds what docs/layout.md names and nothing else; the shipped
 grader (`backprop_hw/autograder/__init__.py`) imports only what Gradescope's image has and its own
 modules by relative import, never `backprop_hw` (not in the zip); `harness.py` imports nothing of the
 package, because its source is run alone; and the committed zip ships exactly these files, byte for byte.
@@ -16,8 +16,8 @@ import conftest
 from backprop_hw import autograder_zip
 from backprop_hw.paths import AUTOGRADER_ZIP, GRADER_PACKAGE, ROOT, ZIP_PACKAGE
 
-# The top level, as the README's "What is where" names it: the master, what the build makes from
-# it, the package and its tests, and the project's own files.
+# The top level, as docs/layout.md names it: the master, what the build makes from it, the package
+# and its tests, and the project's own files.
 TOP_LEVEL = {"assignment", "student", "solutions", "tests", "autograder", "examples", "backprop_hw", "package_tests",
              "docs", "Makefile", "README.md", "requirements.txt", "pyproject.toml", ".gitignore", ".ci"}
 
@@ -46,7 +46,7 @@ def test_the_top_level_holds_what_the_layout_names_and_nothing_stray() -> None:
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
                             capture_output=True, check=True).stdout.decode().split("\0")
     stray = sorted({path.split("/")[0] for path in listed if path} - TOP_LEVEL)
-    assert stray == [], f"not part of the layout (README, What is where): {stray}"
+    assert stray == [], f"not part of the layout (docs/layout.md): {stray}"
 
 
 def test_the_package_has_the_modules_its_docstring_names() -> None:

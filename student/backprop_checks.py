@@ -475,7 +475,7 @@ def check_toy_steps(env: Any, question: str, steps: Sequence[tuple[str, Callable
                 check_relation(name, own[name], candidates(own), f"{step_hint} (run {where})")
             except AssertionError:
                 if hidden:
-                    _fail(f"{subject} do not all follow from the values they are computed from {where}. {hint}".strip())
+                    _fail(f"{subject} do not all follow from the values they are computed from, {where}. {hint}".strip())
                 raise
 
 

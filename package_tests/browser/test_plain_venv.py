@@ -98,6 +98,7 @@ def test_run_all_in_a_plain_venv_reaches_the_zip(plain_venv: PlainVenv, built: s
     else:
         assert "Installing" not in outputs(set_up, "stdout")  # nothing already installed is touched
     assert all(plain_venv.installed(pin) == pin.split("==")[1] for pin in PACKAGES.values())
-    assert "here</a> to download the zip file" in shown(closing) and "upload the zip file" in shown(closing)
+    assert "here</a> to download it." in shown(closing) and "upload the zip file" in shown(closing)
+    assert "Public checks: " in shown(closing)  # the summary, before the link
     assert outputs(closing, "stderr") == ""  # not otter's test kernel's notice either
     assert len(list((tmp_path / "downloads").glob("my homework_*.zip"))) == 1

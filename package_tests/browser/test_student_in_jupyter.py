@@ -175,10 +175,10 @@ def test_an_answer_fixed_then_broken_and_an_unsaved_edit(ui: str, open_notebook)
 
 
 def solved_source(start: str) -> str:
-    """The solutions notebook's answer cell that starts with `start`."""
+    """The solutions notebook's answer cell that starts with `start`, as a student would write it."""
     [source] = [cell.source for cell in nbformat.read(ROOT / "solutions" / NOTEBOOK, as_version=4).cells
                 if cell.source.startswith(start)]
-    return source
+    return source.replace("  # SOLUTION", "")
 
 
 @pytest.mark.parametrize("ui", UIS)
