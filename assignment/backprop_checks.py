@@ -94,7 +94,8 @@ def array(name: str, value: Any, hidden: bool = False) -> np.ndarray:
 def array_list(name: str, value: Any, length: int, hidden: bool = False) -> list:
     """Check that `value` is a list or tuple of `length` entries and return it as a list."""
     if not isinstance(value, (list, tuple)):
-        _fail(f"`{name}` should be a list of arrays, one per layer{_detail(f', but it is a {type(value).__name__}', hidden)}.")
+        instead = _detail(f", but it is a {type(value).__name__}", hidden)
+        _fail(f"`{name}` should be a list of arrays, one per layer{instead}.")
     if len(value) != length:
         _fail(f"`{name}` should have {length} entries (one per layer){_detail(f', but it has {len(value)}', hidden)}.")
     return list(value)
@@ -475,7 +476,8 @@ def check_toy_steps(env: Any, question: str, steps: Sequence[tuple[str, Callable
                 check_relation(name, own[name], candidates(own), f"{step_hint} (run {where})")
             except AssertionError:
                 if hidden:
-                    _fail(f"{subject} do not all follow from the values they are computed from, {where}. {hint}".strip())
+                    _fail(f"{subject} do not all follow from the values they are computed from, {where}. "
+                          f"{hint}".strip())
                 raise
 
 
@@ -998,7 +1000,8 @@ def notebook_grader(tests_dir: str = "tests") -> Any:
 class Summary:
     """Every question's public checks before a submission: its points and what is left to do."""
 
-    rows: list[tuple[str, float, float, str]]  # (question, points earned, public points, "done", "failing" or "unfinished")
+    rows: list[tuple[str, float, float, str]]  # question, points earned, public points, and "done",
+    # "failing" or "unfinished"
     hidden: float  # the points the hidden checks decide
 
     @classmethod

@@ -33,7 +33,10 @@ from backprop_hw.results import (DEFAULT_OUT, GRADER_ERROR, NOT_REACHED, RESULTS
                                 find_submissions, grades_row, question_points, record, remember_last_run,
                                 unpack_autograder, write_grades)
 
-ANSWER_FACTOR = 5  # a worker answers within this many times the submission's wall-clock limit, or is killed
+# A worker answers within this many times the submission's wall-clock limit, or is killed: a notebook
+# takes at most its cells, two replays of them, a clock for the checks in each of these three processes,
+# and the checks' rerun budget (trusted.RERUN_FACTOR), 14 times the limit.
+ANSWER_FACTOR = 15
 READY_SECONDS = 120.0  # for a new worker to warm up
 # The whole environment of a worker, and so of every sandbox forked from it: nothing of the instructor's.
 WORKER_ENVIRONMENT = {

@@ -443,9 +443,9 @@ def test_a_worker_that_never_answers_is_killed_and_the_batch_goes_on(tmp_path):
     assert "the grader itself failed on 1 submission(s), which have no score: b-hung.ipynb" in stderr
     rows = rows_of(out)
     assert rows["b-hung.ipynb"]["grading_status"] == (
-        "grader error: the grading worker did not answer within 15 s and was killed, with everything it started "
+        "grader error: the grading worker did not answer within 45 s and was killed, with everything it started "
         "(no score: grade it again)")
     assert rows["b-hung.ipynb"]["total"] == "" and rows["a-first.ipynb"]["total"] == "22"
     assert rows["c-after.ipynb"]["grading_status"] == "Completed" and rows["c-after.ipynb"]["total"] == "22"
-    assert 15 < time.monotonic() - started < 60
+    assert 45 < time.monotonic() - started < 100
     assert not any(alive(pid) for pid in [worker, *hung])

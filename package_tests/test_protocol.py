@@ -691,6 +691,11 @@ def test_a_rerun_is_charged_to_the_checks_by_what_its_cells_took_when_the_notebo
     assert student.allowed == 81.0 + 17.0  # the clock of the checks grows by as much as the rerun may take
 
 
+def test_the_reruns_of_a_notebook_and_its_replays_share_one_budget() -> None:
+    budget = trusted.RerunBudget(8.0)
+    assert [budget.take(5.0), budget.take(5.0), budget.take(5.0)] == [5.0, 3.0, 0.0]
+
+
 def test_rerun_without_error_returns_none() -> None:
     student = FakeStudent(rerun={"values": "not a dict", "error": None})
     found, error = StudentValues(student, "q1.1", 2, hidden=False).rerun_cells([], [0], [], {}, ["f0"])

@@ -7,13 +7,19 @@ user on Gradescope), and this process sends it the cells one by one and asks it 
 pipe. Only plain JSON data comes back; this process rebuilds floats and float arrays from it and
 runs otter's own test files on them, with its own numpy and its own copy of `backprop_checks`.
 
-Grading happens in two phases, so that nothing the hidden cases send can come back in a message:
+The cells run in order; at each question's check (its last `grader.check` call, or the end of the
+notebook) the namespace is kept as a snapshot. The questions are judged in their own order against
+their snapshots (see `Session`), in two phases, so that nothing the hidden cases send can come back
+in a message:
 
-1. **Public.** The cells run in order. At each question's check (its last `grader.check` call, or
-   the end of the notebook) the namespace is kept as a snapshot and the public cases run.
-2. **Hidden.** After the last cell, the hidden cases of every question run against that question's
-   snapshot. Their messages carry no text the student's code chose (see `StudentValues`). If the
-   student's process stopped early, a fresh one replays the cells up to the last check it reached.
+1. **Public.** A question's public cases run at its check, once every question before it has been
+   judged (or after the last cell).
+2. **Hidden.** After the last cell, the hidden cases of every question. Their messages carry no
+   text the student's code chose (see `StudentValues`).
+
+If the student's process stops early, a fresh one replays the cells up to the last check reached.
+Requests and answers share one clock per phase (`Channel`): a process that stops answering or
+reading is stopped at the deadline. Reruns of the student's cells are charged to the checks.
 
 Every status is derived here, from what this process saw: the time each cell took on its own
 clock, how the process ended, and the kinds of error the harness reported (never its words).
@@ -237,13 +243,32 @@ class CellRun:
     line: Optional[int]
 
 
+@dataclass
+class RerunBudget:
+    """The time the checks' reruns of the student's cells may add to the clock, for a notebook and
+    its replays together: RERUN_FACTOR times its wall-clock limit (a Part 1 cell that takes as long as
+    a cell may, run again fifteen times, needs less)."""
+
+    seconds: float
+
+    def take(self, seconds: float) -> float:
+        granted = min(seconds, self.seconds)
+        self.seconds -= granted
+        return granted
+
+
+RERUN_FACTOR = 8
+
+
 class StudentProcess:
     """The student's process, seen from the grading process: the cells sent so far, and requests."""
 
-    def __init__(self, launched: Launched, cell_seconds: float, wall_seconds: float):
+    def __init__(self, launched: Launched, cell_seconds: float, wall_seconds: float,
+                 rerun_budget: Optional[RerunBudget] = None):
         self.launched = launched
         self.cell_seconds = cell_seconds
         self.wall_seconds = wall_seconds
+        self.rerun_budget = rerun_budget or RerunBudget(RERUN_FACTOR * wall_seconds)
         self.sources: list[str] = []
         self.channel = Channel(launched, READY_SECONDS)
         try:
@@ -265,8 +290,9 @@ class StudentProcess:
                        error if isinstance(error, str) else None, line if type(line) is int else None)
 
     def allow(self, seconds: float) -> None:
-        """Give the requests to come `seconds` more (the checks' reruns, which the notebook did not ask for)."""
-        self.channel.extend(seconds)
+        """Give the requests to come `seconds` more, from the rerun budget (the checks' reruns, which
+        the notebook did not ask for)."""
+        self.channel.extend(self.rerun_budget.take(seconds))
 
     def request(self, message: dict) -> dict:
         try:
@@ -531,7 +557,7 @@ class Session:
         try:
             run_cases(self.grading.tests[question], values, self.grading)
         except HarnessStopped as reason:
-            if hidden:  # the student is not told the reason: an exit code is the notebook's to choose, and could carry a hidden value
+            if hidden:  # the student is not told why: an exit code is the notebook's to choose (a hidden value?)
                 stop = "the notebook's process stopped during the hidden checks"
                 self.problems.append(f"{stop} ({reason})")
                 fail_unjudged(self.grading, [question], f"not graded: {stop} (it ended, or ran out of time or memory)")
@@ -580,7 +606,7 @@ def replay(launch: Launcher, cells: list[Cell], plan: dict[str, int], reached: l
     never gets ready: the first process did, so what stops this one is what the notebook left behind."""
     launched = launch(True)
     try:
-        student = StudentProcess(launched, first.cell_seconds, first.wall_seconds)
+        student = StudentProcess(launched, first.cell_seconds, first.wall_seconds, first.rerun_budget)
     except GraderFailure as failure:
         launched.kill()
         launched.wait()
