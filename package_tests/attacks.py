@@ -539,7 +539,7 @@ def _twin_bytes() -> bytes:
     return nbformat.writes(_notebook()).encode()
 
 
-def _zip(path: Path, members: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> Path:
+def write_zip(path: Path, members: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> Path:
     """A zip of `members` in order; names ending in "/" are folders."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", method) as archive:
@@ -552,7 +552,7 @@ def write_macos_zip(path: Path) -> Path:
     """The twin as macOS's Finder "Compress" makes it: the notebook, its AppleDouble resource file
     under __MACOSX/, and the folder's .DS_Store."""
     resource = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02" + bytes(64)
-    return _zip(path, [("backpropagation.ipynb", _twin_bytes()), (".DS_Store", b"\x00\x00\x00\x01Bud1" + bytes(64)),
+    return write_zip(path, [("backpropagation.ipynb", _twin_bytes()), (".DS_Store", b"\x00\x00\x00\x01Bud1" + bytes(64)),
                        ("__MACOSX/", b""), ("__MACOSX/._backpropagation.ipynb", resource),
                        ("__MACOSX/._.DS_Store", resource)])
 
@@ -573,12 +573,12 @@ def write_nested_folder(folder: Path) -> Path:
 
 def write_nested_zip(path: Path) -> Path:
     """A zip of the twin beside NESTED_FOLDERS nested folders (each listed, as zip tools list them)."""
-    return _zip(path, [("backpropagation.ipynb", _twin_bytes()), *[(name, b"") for name in nested_names()]])
+    return write_zip(path, [("backpropagation.ipynb", _twin_bytes()), *[(name, b"") for name in nested_names()]])
 
 
 def write_bad_crc_zip(path: Path) -> Path:
     """The twin in a zip (stored) whose notebook's data no longer matches its CRC-32."""
-    _zip(path, [("backpropagation.ipynb", _twin_bytes())], zipfile.ZIP_STORED)
+    write_zip(path, [("backpropagation.ipynb", _twin_bytes())], zipfile.ZIP_STORED)
     data = bytearray(path.read_bytes())
     at = data.find(b'"cells"')
     data[at + 1] ^= 0x20  # "cells" becomes "Cells": still JSON, no longer what was zipped
@@ -589,7 +589,7 @@ def write_bad_crc_zip(path: Path) -> Path:
 def write_deflate64_zip(path: Path) -> Path:
     """The twin in a zip whose notebook says it is compressed with Deflate64 (method 9), which
     Windows' "Compressed folder" uses for large files and Python cannot read."""
-    _zip(path, [("backpropagation.ipynb", _twin_bytes())])
+    write_zip(path, [("backpropagation.ipynb", _twin_bytes())])
     data = bytearray(path.read_bytes())
     for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):  # the local header and the index
         at = data.find(signature)

@@ -9,6 +9,7 @@ import pytest
 
 import backprop_checks as check
 from corpus.answers import ANSWERS, BASELINE, network_finite_differences, toy_finite_differences
+from corpus.scenarios import public_values
 from in_process import InProcess, case_results, notebook_cells
 
 
@@ -271,7 +272,7 @@ def public_outcomes(answer, networks: int) -> set[str]:
     """The messages (or "passed") of an answer's public case on `networks` random networks, one after another."""
     space = {"np": np}
     exec(GIVEN_FUNCTIONS + BASELINE["q2.1"] + answer.code, space)
-    setup = public_setup(answer.question)
+    setup = public_values(answer.question)
     outcomes = set()
     for _ in range(networks):
         try:
@@ -285,12 +286,6 @@ def public_outcomes(answer, networks: int) -> set[str]:
         except AssertionError as failure:
             outcomes.add(re.sub(r"\d+ of \d+ entries", "some entries", str(failure)))
     return outcomes
-
-
-def public_setup(question: str) -> dict:
-    from corpus.scenarios import public_values
-
-    return public_values(question)
 
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ import nbformat
 import pytest
 
 from attacks import (HOSTILE_CELLS, TWIN_SCORES, write_attack, write_bad_crc_zip, write_deflate64_zip,
-                     write_macos_zip, write_nested_folder, write_nested_zip, write_twin)
+                     write_macos_zip, write_nested_folder, write_nested_zip, write_twin, write_zip)
 from backprop_hw.autograder import gradescope_run
 from backprop_hw.autograder.submission import (MAX_DEPTH, MAX_PATH_BYTES, SubmissionProblem, find_notebook,
                                                printable, read_notebook, remove_tree)
@@ -102,14 +102,6 @@ def write_files(folder: Path, files: dict[str | bytes, bytes]) -> None:
         path = Path(os.fsdecode(name)) if isinstance(name, bytes) else Path(name)
         (folder / path).parent.mkdir(parents=True, exist_ok=True)
         (folder / path).write_bytes(data)
-
-
-def write_zip(path: Path, members: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", method) as archive:
-        for name, data in members:
-            archive.writestr(name, data)
-    return path
 
 
 def patched(path: Path, old: bytes, new: bytes) -> Path:
