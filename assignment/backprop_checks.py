@@ -18,7 +18,9 @@ import copy
 import functools
 import io
 import math
+import os
 import re
+import time
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any, Callable, Sequence
@@ -1075,42 +1077,56 @@ def show_checks_case_by_case() -> None:
 
 
 def notebook_grader(tests_dir: str = "tests") -> Any:
-    """Otter's grader for this notebook, its checks shown case by case."""
+    """Otter's grader for this notebook: its checks shown case by case, and `grader.submit()`, the
+    notebook's last cell. From now on, the source each cell runs with is kept, for `submit`."""
     import otter
 
+    class Grader(otter.Notebook):
+        """Otter's grader, with the notebook's last cell."""
+
+        def submit(self) -> None:
+            submit(self)
+
     show_checks_case_by_case()
-    return otter.Notebook(tests_dir=tests_dir)
+    cells_run()
+    return Grader(tests_dir=tests_dir)
+
+
+def unfinished(message: str) -> bool:
+    """Whether a failed case's message says that an answer is not there yet (rather than wrong)."""
+    return any(words in message for words in UNFINISHED)
 
 
 @dataclass
 class Summary:
-    """Every question's public checks before a submission: its points and what is left to do."""
+    """Every question's public checks before a submission, and the points its hidden checks decide."""
 
-    rows: list[tuple[str, float, float, str]]  # question, points earned, public points, and "done",
-    # "failing" or "unfinished"
-    hidden: float  # the points the hidden checks decide
+    rows: list[tuple[str, float, float, str, float]]  # question, public points earned, public points,
+    # "done", "failing" or "unfinished", and the points its hidden checks decide when it is graded
 
     @classmethod
     def of(cls, results: Any) -> "Summary":
         """The summary of otter's `grader.check_all()`."""
-        rows, hidden = [], 0.0
+        rows = []
         for name, result in sorted(results.results.items()):
             cases = shown_cases(result)
             failed = [case.message for case in cases if not case.passed]
-            state = "done" if not failed else \
-                "unfinished" if any(word in message for message in failed for word in UNFINISHED) else "failing"
-            rows.append((name, sum(c.points for c in cases if c.passed), sum(c.points for c in cases), state))
-            hidden += sum(points for _, points in hidden_checks(result))
-        return cls(rows, hidden)
+            state = "done" if not failed else "unfinished" if any(map(unfinished, failed)) else "failing"
+            rows.append((name, sum(c.points for c in cases if c.passed), sum(c.points for c in cases), state,
+                         sum(points for _, points in hidden_checks(result))))
+        return cls(rows)
 
     def lines(self) -> list[str]:
         earned, public = sum(row[1] for row in self.rows), sum(row[2] for row in self.rows)
+        hidden = sum(row[4] for row in self.rows)
         lines = [f"Public checks: {earned:g} of {_points(public)}."]
-        lines += [f"  {name:<6} {got:>3g} of {of:<3g} {state}" for name, got, of, state in self.rows]
-        left = [f"{name} ({state})" for name, _, _, state in self.rows if state != "done"]
-        if self.hidden:
-            lines.append(f"When your notebook is graded, hidden checks decide the other {_points(self.hidden)} "
-                         f"(of {public + self.hidden:g}).")
+        lines += [f"  {name:<6} {got:>3g} of {of:<3g} {state:<10}" + (f" + {_points(later)} decided when graded"
+                                                                       if later else "")
+                  for name, got, of, state, later in self.rows]
+        left = [f"{name} ({state})" for name, _, _, state, _ in self.rows if state != "done"]
+        if hidden:
+            lines.append(f"When your notebook is graded, hidden checks decide the other {_points(hidden)} "
+                         f"(of {public + hidden:g}).")
         lines.append(f"Still to do: {', '.join(left)}. You may submit all the same." if left
                      else "Every public check passes.")
         return lines
@@ -1120,7 +1136,147 @@ class Summary:
 
     def _repr_html_(self) -> str:
         head, *rows = self.lines()
-        table = "".join(f"<tr><td><b>{name}</b></td><td>{got:g} of {of:g}</td><td>{state}</td></tr>"
-                        for name, got, of, state in self.rows)
+        table = "".join(f"<tr><td><b>{name}</b></td><td>{got:g} of {of:g}</td><td>{state}</td>"
+                        f"<td>{f'+ {_points(later)} decided when graded' if later else ''}</td></tr>"
+                        for name, got, of, state, later in self.rows)
         rest = "".join(f"<p>{_html_text(line)}</p>" for line in rows[len(self.rows):])
-        return f"<p><b>{_html_text(head)}</b></p><table>{table}</table>{rest}"
+        return (f"<p><b>{_html_text(head)}</b></p><table><tr><th>question</th><th>public checks</th><th></th>"
+                f"<th>hidden checks</th></tr>{table}</table>{rest}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The notebook's last cell: every check, then how to submit
+#
+# In Colab, the notebook itself is what the student downloads and uploads. Elsewhere, otter's export
+# zip of the saved notebook (without otter's log, which grading never reads), offered only when the
+# saved file holds the cells as they ran here and, run from the top in a fresh kernel as the grader
+# runs it, gets the same results.
+
+
+@dataclass
+class Note:
+    """A message of the last cell: plain text, and HTML with `code` in a code font."""
+
+    text: str
+    html: str = ""  # instead of the text's own
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return self.html or "".join(f'<p style="white-space: pre-wrap">{_html_text(part)}</p>'
+                                    for part in self.text.split("\n\n"))
+
+
+def cells_run() -> dict[str, tuple[str, float]]:
+    """{cell id: (the source it last ran with, when)} from the first call on (JupyterLab and Notebook
+    7 send the cell's id). It is kept on IPython's shell, so that it outlives a reload of this module."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return {}
+    if not hasattr(shell, "backprop_cells_run"):
+        shell.backprop_cells_run = {}
+
+        def remember(info: Any) -> None:
+            if getattr(info, "cell_id", None):
+                shell.backprop_cells_run[info.cell_id] = (info.raw_cell, time.time())
+
+        shell.events.register("pre_run_cell", remember)
+    return shell.backprop_cells_run
+
+
+def changed_since_run(notebook: str) -> tuple[list[str], list[str]]:
+    """The saved code cells whose source is not the one they last ran with, by their first line:
+    (those changed and saved after they ran, to run again; those that ran after the last save, to save)."""
+    import nbformat
+
+    ran, saved = cells_run(), os.path.getmtime(notebook)
+    run_again, save = [], []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        source, when = ran.get(cell.get("id"), (cell.source, 0.0))
+        if cell.cell_type == "code" and source != cell.source:
+            shown = cell.source if when < saved else source  # as the student's editor shows it
+            (run_again if when < saved else save).append((shown.strip().splitlines() or ["(an empty cell)"])[0])
+    return run_again, save
+
+
+def grade_saved(submission: str, notebook: str) -> Any:
+    """The checks' results on the zip, run in a fresh kernel. Otter passes on what that kernel's
+    process wrote to stderr as a RuntimeWarning: its log and teardown noise ("Kernel is running over
+    TCP without encryption ..."), never the student's warnings, which show in their own cells. That
+    warning is dropped, and so is what the run prints; any other warning is shown."""
+    import warnings
+
+    from otter.check.utils import grade_zip_file
+
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("always")
+        results = grade_zip_file(submission, notebook, "tests")
+    for warning in caught:
+        if not (warning.category is RuntimeWarning and warning.filename == grade_zip_file.__code__.co_filename):
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    return results
+
+
+def submit(grader: Any) -> None:
+    """The notebook's last cell: run every check and sum them up, then say how to submit (see above)."""
+    import glob
+
+    from IPython import get_ipython
+    from IPython.display import display
+
+    progress = display(Note("Running every check ..."), display_id=True)
+    shell = get_ipython()  # otter runs the checks in the global namespace of the code that calls check_all
+    checks = eval("grader.check_all()", shell.user_ns if shell else {}, {"grader": grader})
+    if checks is None:  # grading runs this cell only if an editor dropped its tag: there checks do nothing
+        return
+    progress.update(Summary.of(checks))
+    try:
+        import google.colab  # noqa: F401  (importable only in Colab)
+    except ImportError:
+        notebooks = glob.glob("*.ipynb")  # otter's export finds the notebook so
+    else:
+        display(Note("To submit: File > Download > Download .ipynb, then upload that .ipynb file to Gradescope."))
+        return
+    if len(notebooks) != 1:
+        display(Note(f"Not submitted: this folder holds {len(notebooks)} notebooks, and the zip is made from the one "
+                     "notebook in its folder. Move this notebook into a folder of its own and run it there."))
+        return
+    status = display(Note("Checking the saved notebook ..."), display_id=True)
+    status.update(submission_of(grader, checks, notebooks[0], status.update))
+
+
+def submission_of(grader: Any, checks: Any, notebook: str, progress: Callable[[Note], None]) -> Note:
+    """Export the saved notebook, and offer the zip if it holds what ran and gets the same results;
+    else say why not and what to do. `progress` shows what it is doing meanwhile."""
+    import datetime
+    import html
+    import urllib.parse
+
+    run_again, save = changed_since_run(notebook)
+    if run_again:
+        return Note("Not submitted: the saved notebook is not what you ran. These cells were changed after they "
+                    "last ran:\n" + "\n".join("    " + line for line in run_again) + "\nRun them again (and the "
+                    "checks after them), save the notebook (File > Save, or Ctrl+S), then run this cell.")
+    if save:
+        return Note("Not submitted: the saved notebook is not what you ran. These cells ran with code that is not "
+                    "saved yet:\n" + "\n".join("    " + line for line in save) + "\nSave the notebook (File > Save, "
+                    "or Ctrl+S), then run this cell again.")
+    progress(Note("Running the saved notebook from the top in a fresh kernel, as the grader will (a few seconds) ..."))
+    submission = f"{notebook[:-len('.ipynb')]}_{datetime.datetime.now():%Y_%m_%dT%H_%M_%S_%f}.zip"
+    grader.export(notebook, export_path=submission, pdf=False, display_link=False, ignore_log=True)
+    saved = grade_saved(submission, notebook)
+    differ = [name for name, result in checks.results.items()
+              if name not in saved.results or saved.results[name].score != result.score]
+    if differ:
+        os.remove(submission)
+        return Note(f"Not submitted: run from the top in a fresh kernel, as the grader runs it, the saved notebook "
+                    f"gets other results ({', '.join(differ)}):\n\n{saved.summary()}\n\nSave the notebook (File > "
+                    "Save, or Ctrl+S), then Kernel > Restart Kernel and Run All Cells.")
+    done = ("The saved notebook, run from the top in a fresh kernel, gets the results above. To submit: upload the "
+            "zip file this cell wrote to Gradescope.")
+    link = (f'<p>Your zip file is ready: click <a href="{html.escape(urllib.parse.quote(submission))}" '
+            f'download="{html.escape(submission)}" target="_blank">here</a> to download it.</p>')
+    return Note(f"Your zip file is ready: {submission}\n{done}", html=f"{link}<p>{_html_text(done)}</p>")

@@ -188,7 +188,7 @@ def test_a_check_before_the_set_up_cell_says_to_run_it(ui: str, open_notebook) -
     tab.run(tab.index("# Initialize Otter"))
     check = tab.index('grader.check("q1.1")')
     tab.run(check)
-    assert 'run the first code cell of the notebook ("Set up the checks"' in tab.output(check), tab.output(check)
+    assert 'run the set-up cell ("Set up the checks", the first code cell)' in tab.output(check), tab.output(check)
     assert tab.stderr_boxes() == []
     screenshot(tab.page, f"{ui}-no-set-up", tab.cell(check))
     tab.run(tab.index(SET_UP))
