@@ -70,7 +70,7 @@ class Outcome:
 
     results: Optional[dict] = None  # Gradescope results
     complete: bool = False  # the notebook ran to its end
-    blank: bool = False  # no code cell differs from the handed-out notebook
+    blank: bool = False  # no question answered (see feedback.is_blank)
     notes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)  # integrity flags for the instructor, never a penalty
     error: Optional[str] = None  # why it could not be graded (the submission's fault)
@@ -210,7 +210,7 @@ def status_of(outcome: Outcome) -> str:
     if outcome.error:
         return "; ".join([f"Not graded: {outcome.error}", *outcome.notes])
     if outcome.blank:
-        return "; ".join([f"{BLANK}: no code cell differs from the handed-out notebook", *outcome.notes])
+        return "; ".join([f"{BLANK}: no question answered (every answer still `...` or missing)", *outcome.notes])
     if outcome.complete:
         return "; ".join([COMPLETED, *outcome.notes])
     return "; ".join(["Partly graded (questions not reached score 0)", *outcome.notes])

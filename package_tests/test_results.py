@@ -224,7 +224,8 @@ def test_status_of_a_completed_grading() -> None:
 
 def test_status_of_a_blank_notebook_says_so_before_anything_else() -> None:
     status = status_of(Outcome(complete=True, blank=True))
-    assert status == f"{BLANK}: no code cell differs from the handed-out notebook" and not status.startswith(COMPLETED)
+    assert status == f"{BLANK}: no question answered (every answer still `...` or missing)"
+    assert not status.startswith(COMPLETED)
     assert status_of(Outcome(blank=True, error="corrupt")) == "Not graded: corrupt"
 
 
