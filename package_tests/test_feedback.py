@@ -297,3 +297,16 @@ def test_a_notebook_is_blank_when_no_question_has_an_answer(unpacked: Path, firs
             judge(grading, question, number, message is None and number == 1, message or "hidden: no finite number")
     assert is_blank(grading) == blank
 
+
+def test_gradescope_check_shows_the_instructor_the_notes_that_ask_for_something(grading: trusted.Grading) -> None:
+    """A flag and a failure of a test, yes; the network Gradescope's platform leaves on, no."""
+    from backprop_hw.autograder.gradescope_run import NETWORK_NOTE
+    from backprop_hw.gradescope_check import grading_notes
+
+    grading.notes.insert(0, f"{NETWORK_NOTE}: unshare(CLONE_NEWNET) failed (Operation not permitted)")
+    status, notes = grading_notes(gradescope_results(grading, {}, "partly graded; a cell ran past 60 s"))
+    assert status == "partly graded; a cell ran past 60 s"
+    assert notes == ["flag: replaces library functions", "q1.2 q1.2 - 2: the test raised KeyError: 'x'"]
+    grading.flags.clear()
+    del grading.notes[1:]  # but the platform's
+    assert grading_notes(gradescope_results(grading, {}, "completed")) == ("completed", [])
