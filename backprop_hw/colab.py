@@ -91,8 +91,9 @@ print("The checks are set up. Run the cells in order; below each answer, its gra
 
 SET_UP_SOURCE = """\
 #@title Set up the checks: run this cell first
-# Written by the homework's build: installs what the checks need where it is missing, and writes them
-# (backprop_checks.py and tests/, packed below) beside this notebook, never over a file that is there.
+# Written by the homework's build: installs what the checks need where it is missing, and
+# writes them beside this notebook (backprop_checks.py and tests/, packed in the line below),
+# never over a file that is there.
 import base64, zlib
 exec(zlib.decompress(base64.b85decode("{packed}")).decode(), {{}})"""
 
@@ -101,10 +102,11 @@ INIT_SOURCE = """\
 try:
     from backprop_checks import notebook_grader
     grader = notebook_grader()
-except ModuleNotFoundError:  # the set-up cell has not run yet: until it has, each check says to run it
+except ModuleNotFoundError:  # until the set-up cell has run, each check says to run it
     import types
-    not_set_up = lambda *question: print('The checks are not set up yet: run the set-up cell ("Set up the checks", '
-                                         'the first code cell), then this cell, then the check again.')
+    message = ('The checks are not set up yet: run the set-up cell ("Set up the checks", the first '
+               "code cell), then this cell, then the check again.")
+    not_set_up = lambda *question: print(message)
     grader = types.SimpleNamespace(check=not_set_up, check_all=not_set_up, submit=not_set_up)"""
 
 SUBMISSION_MARKDOWN = """\

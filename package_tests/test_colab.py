@@ -320,7 +320,7 @@ def test_the_closing_cell_says_to_save_or_to_run_again(ran_after_the_save: bool,
     assert shown.startswith("Not submitted: the saved notebook is not what you ran.") and says in shown, shown
 
 
-NOT_SET_UP = 'The checks are not set up yet: run the set-up cell ("Set up the checks", the first code cell)'
+NOT_SET_UP = 'The checks are not set up yet: run the set-up cell ("Set up the checks", the first code cell), then'
 
 
 def packed_code(set_up: str) -> str:

@@ -499,7 +499,7 @@ def check_toy_question(env: Any, question: str, names: Sequence[str], points: Se
                 _fail(f"{subject} is only approximately right {where} (was a value rounded, or typed in from a "
                       f"printed one?). {hint}".strip())
             name, number = wrong[0]
-            mistake = number is not None and toy_mistake(name, number, point[name], point)
+            mistake = toy_mistake(name, number, point[name], point) if number is not None else None
             _fail(f"{subject} is wrong {where}{f': one of its values {mistake}' if mistake else ''}. {hint}".strip())
         for position, name in enumerate(names):
             actual = scalar(name, values.get(name))
