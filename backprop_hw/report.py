@@ -379,7 +379,7 @@ def summary(run: GradingRun) -> str:
     text = (f'<span id="n-submissions">{len(run.submissions)}</span> submissions: '
             f'<span id="n-graded">{len(graded)}</span> graded (<span id="n-clean">{len(graded) - len(troubled)}'
             f'</span> cleanly, <span id="n-troubled">{len(troubled)}</span> with problems or flagged), '
-            f'<span id="n-blank">{len(blank)}</span> blank (no answer changed) and '
+            f'<span id="n-blank">{len(blank)}</span> blank (no question answered) and '
             f'<span id="n-failed">{len(run.submissions) - len(graded) - len(blank)}</span> not graded, '
             "fully or in part.")
     if totals:
@@ -475,6 +475,7 @@ table.failures th:first-child {{ width: 5.5em; }}
 table.failures th:nth-child(2) {{ width: 60%; }}
 @media (max-width: 40em) {{ table.failures {{ table-layout: auto; }} table.failures th {{ width: auto; }} }}
 td.who {{ font-size: 0.9em; }}
+td.message, td.who {{ word-break: break-word; }}
 h3 {{ font-size: 1.05em; margin: 1.2em 0 0.3em; }}
 code {{ white-space: pre-wrap; word-break: break-word; background: #f3f3f3; padding: 0 0.2em; border-radius: 3px; }}
 #notices {{ background: #fff3cd; border: 1px solid #e0c36a; padding: 0.5em 2em; }}
