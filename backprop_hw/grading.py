@@ -166,7 +166,7 @@ def grade_folder(submissions: Path, out: Path, autograder: Path = AUTOGRADER_ZIP
                 row = grades_row(submission, Outcome(grader_error=problem), points)
             with lock:
                 rows[submission.name] = row
-                twice = write()
+                write()
             if progress:
                 print(f"  {submission.name}: {row['grading_status']} ({outcome.seconds:.1f} s)", flush=True)
 
