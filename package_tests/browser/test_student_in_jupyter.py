@@ -118,7 +118,10 @@ def test_the_notebook_shows_no_machinery(blank: NotebookTab) -> None:
     assert blank.output(set_up).strip().startswith("The checks are set up.")
     prompt = blank.cell(set_up).locator(".jp-InputPrompt")
     assert prompt.is_visible() and "[" in prompt.text_content()  # a run prompt, not a collapsed •••
-    blank.cell(set_up).locator(".cm-line").first.click(position={"x": 40, "y": 5})  # as a student selects it
+    blank.cell(set_up).evaluate("cell => cell.scrollIntoView({block: 'center'})")
+    editor = blank.cell(set_up).locator(".jp-Cell-inputWrapper").bounding_box()
+    blank.page.mouse.click(editor["x"] + 200, editor["y"] + 12)  # as a student selects it, on its title
+    assert blank.cell(set_up).locator(".cm-scroller").evaluate("scroller => scroller.scrollLeft") == 0
     for index in (set_up, init, closing):
         box = blank.cell(index).locator(".jp-Cell-inputWrapper").bounding_box()
         assert box["height"] < SHORT_CELL_PX, (blank.sources[index][:80], box)
@@ -209,9 +212,10 @@ RELU_ON_THE_OUTPUT = ("    all_f[K] = all_biases[K] + all_weights[K] @ all_h[K]\
 
 
 @pytest.mark.parametrize("ui", UIS)
-def test_a_relu_on_the_output_is_named_in_the_notebook(ui: str, open_notebook) -> None:
+def test_a_relu_on_the_output_and_a_missing_relu_indicator_are_named_in_the_notebook(ui: str, open_notebook) -> None:
     """The output passed through a ReLU prints the notebook's value (its output is positive), and the
-    check names the ReLU, as the graded feedback does, never "all zeros"."""
+    check names the ReLU, as the graded feedback does, never "all zeros"; a backward pass without the
+    ReLU indicator is told so, not given the formulas."""
     tab = open_notebook("student", ui, f"{ui}-relu-on-the-output")
     answer = tab.index("def compute_network_output(")
     tab.run_all_above(answer)
@@ -222,6 +226,14 @@ def test_a_relu_on_the_output_is_named_in_the_notebook(ui: str, open_notebook) -
     shown = check_output(tab, "q2.1")
     assert "has a ReLU applied where there should be none" in shown and "all zeros" not in shown, shown
     screenshot(tab.page, f"{ui}-relu-on-the-output", tab.cell(tab.index('grader.check("q2.1")')))
+    tab.run(tab.index("def least_squares_loss("))  # the loss's derivative, which the backward pass calls
+    answer = tab.index("def backward_pass(")
+    tab.type_into(answer, solved_source("def backward_pass(").replace("indicator_function(all_f[layer - 1]) * ", ""))
+    tab.run(answer)
+    tab.run(tab.index('grader.check("q2.2")'))
+    shown = check_output(tab, "q2.2")
+    assert "backward_pass leaves out the ReLU indicator" in shown and "entries wrong" not in shown, shown
+    screenshot(tab.page, f"{ui}-no-relu-indicator", tab.cell(tab.index('grader.check("q2.2")')))
 
 
 @pytest.mark.parametrize("ui", UIS)
