@@ -18,7 +18,9 @@ import copy
 import functools
 import io
 import math
+import os
 import re
+import time
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any, Callable, Sequence
@@ -34,6 +36,9 @@ RTOL_EXACT = 1e-10
 # units of round-off (1e-15); a centred finite difference, even at its best step, is off by 1e-11
 # or more on the toy model.
 RTOL_RELATION = 1e-12
+# Given values that a question's cells leave alone come back as they went in; recomputing one by
+# its own formula changes it by round-off at most.
+RTOL_CHANGED = 1e-9
 
 PARAMETERS = ("beta0", "beta1", "beta2", "beta3", "omega0", "omega1", "omega2", "omega3", "x", "y")
 FORWARD = ("f0", "h1", "f1", "h2", "f2", "h3", "f3", "l_i")
@@ -112,8 +117,10 @@ def _atol(expected: np.ndarray, rtol: float, scale: float | None) -> float:
     return rtol * max(largest, 1e-12)
 
 
-def check_scalar(name: str, value: Any, expected: float, *, hidden: bool, hint: str = "", where: str = "") -> None:
-    """Check one number against its expected value: to 6 places (public) or exactly (hidden)."""
+def check_scalar(name: str, value: Any, expected: float, *, hidden: bool, hint: str = "", where: str = "",
+                 mistake: str | None = None) -> None:
+    """Check one number against its expected value: to 6 places (public) or exactly (hidden); a
+    wrong one is said to make `mistake`, the common mistake it makes if it makes one."""
     actual = scalar(name, value, hidden)
     rtol = RTOL_EXACT if hidden else RTOL_TABLE
     if _close(np.float64(actual), np.float64(expected), rtol):
@@ -126,15 +133,66 @@ def check_scalar(name: str, value: Any, expected: float, *, hidden: bool, hint: 
         problem = f"= {actual:.6f} has the wrong sign (expected {expected:.6f})"
     else:
         problem = f"= {actual:.6f}, but the expected value is {expected:.6f}"
-    _fail(f"`{name}` {problem}{where}. {hint}".strip())
+    named = f": it {mistake}" if mistake and mistake not in problem else ""
+    _fail(f"`{name}` {problem}{where}{named}. {hint}".strip())
 
 
-def check_relation(name: str, value: Any, candidates: Sequence[float], hint: str) -> None:
-    """Check that `value` equals one of `candidates`, each computed from the student's own values."""
-    actual = scalar(name, value)
-    if any(_close(np.float64(actual), np.float64(c), RTOL_RELATION) for c in candidates):
-        return
-    _fail(f"`{name}` does not follow from the values it is computed from. {hint}")
+def follows(value: float, candidates: Sequence[float]) -> bool:
+    """Whether `value` equals one of `candidates`, each computed from the student's own values, to round-off."""
+    return any(_close(np.float64(value), np.float64(c), RTOL_RELATION) for c in candidates)
+
+
+# The common mistakes a message names, each in words of its own: a message names the mistake its
+# answer makes, and no other.
+WRONG_SIGN = "has the wrong sign"
+WRONG_FUNCTION = "is computed with the wrong function"
+NO_UPSTREAM = "leaves out the upstream factor (the derivative after it in the chain)"
+RELU_APPLIED = "has a ReLU applied where there should be none"
+NO_RELU = "is what the network gives without its ReLUs: h_(k+1) = ReLU(f_k) in every hidden layer"
+NO_INDICATOR = "leaves out the ReLU indicator: below the output, dl/df_(k-1) = I[f_(k-1) > 0] * dl/dh_k"
+INDICATOR_OF_WRONG_LAYER = ("takes the ReLU indicator of the wrong layer: dl/df_(k-1) = I[f_(k-1) > 0] * dl/dh_k, "
+                            "with f_(k-1), the pre-activation of the layer below")
+INDICATOR_AT_KINK = ("takes the ReLU indicator as 1 at the kink: I[f > 0] is 0 where f is exactly 0 "
+                     "(f > 0, not f >= 0)")
+
+# The names of the mistakes with the ReLU indicator whose gradients a backward case may carry.
+INDICATOR_MISTAKES = {"no indicator": NO_INDICATOR, "indicator of the wrong layer": INDICATOR_OF_WRONG_LAYER,
+                      "indicator at the kink": INDICATOR_AT_KINK}
+# The functions a step of Part 1 may apply.
+FUNCTIONS: dict[str, Callable[[float], float]] = {
+    "sin": math.sin, "cos": math.cos, "exp": math.exp,
+    "-sin": lambda v: -math.sin(v), "-cos": lambda v: -math.cos(v), "-exp": lambda v: -math.exp(v)}
+
+
+def upstream(name: str) -> str | None:
+    """The derivative that Part 1's chain rule multiplies into `name` (the one after it), if any."""
+    if name in BACKWARD[1:]:
+        return BACKWARD[BACKWARD.index(name) - 1]
+    return f"dldf{name[-1]}" if name in PARAMETER_DERIVATIVES else None
+
+
+def toy_mistake(name: str, actual: float, right: float, given: dict[str, Any]) -> str | None:
+    """The common mistake that makes Part 1's `name` come out as `actual` instead of `right`, from
+    the values in `given` (the ones before it), if one does: WRONG_SIGN, WRONG_FUNCTION or NO_UPSTREAM.
+    Which function of which value a step takes is found from the numbers, never written here."""
+
+    def gives(value: float) -> bool:
+        return math.isfinite(value) and _close(np.float64(actual), np.float64(value), RTOL_CHANGED)
+
+    if right != 0 and gives(-right):
+        return WRONG_SIGN
+    factor = float(given.get(upstream(name), 1.0))
+    values = [float(value) for key, value in given.items() if key != name and isinstance(value, (float, np.floating))]
+    with np.errstate(all="ignore"):
+        for function, value in ((f, v) for f in FUNCTIONS for v in values):
+            if _close(np.float64(FUNCTIONS[function](value) * factor), np.float64(right), RTOL_CHANGED):
+                if any(gives(FUNCTIONS[other](value) * factor) for other in FUNCTIONS
+                       if other.lstrip("-") != function.lstrip("-")):
+                    return WRONG_FUNCTION
+                break
+    if upstream(name) and factor and gives(right / factor) and not gives(right):
+        return NO_UPSTREAM
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,11 +463,6 @@ def _rerun_checked(env: Any, question: str, point: dict, hidden: bool, where: st
     return result.values
 
 
-# Given values that a question's cells leave alone come back as they went in; recomputing one by
-# its own formula changes it by round-off at most.
-RTOL_CHANGED = 1e-9
-
-
 def _same(value: Any, expected: float, rtol: float = 0.0) -> bool:
     try:
         number = float(np.asarray(value, dtype=float).reshape(()))
@@ -430,24 +483,32 @@ def check_toy_question(env: Any, question: str, names: Sequence[str], points: Se
                        hidden: bool, hint: str = "", subject: str = "") -> None:
     """Run `question`'s cells at each (where, point) and compare `names`, in the order they are
     computed, with the point's values; the first wrong one fails the case (the ones after it are
-    computed from it). A value that stays the same when the point changes was typed in. A hidden
-    case says that `subject` is not exact, and nothing about which value."""
+    computed from it), with its mistake named where it is a common one. A value that stays the same
+    when the point changes was typed in. A hidden case says that `subject` is not exact or is wrong,
+    and which common mistake, but nothing about which value."""
     previous = None
     for where, point in points:
         values = _rerun_checked(env, question, point, hidden, where)
         if hidden:
             numbers = [_number(values.get(name)) for name in names]
-            if not all(n is not None and _close(np.float64(n), np.float64(point[name]), RTOL_EXACT)
-                       for n, name in zip(numbers, names)):
-                _fail(f"{subject} is not exact {where}. {hint}".strip())
-            continue
+            wrong = [(name, n) for n, name in zip(numbers, names)
+                     if n is None or not _close(np.float64(n), np.float64(point[name]), RTOL_EXACT)]
+            if not wrong:
+                continue
+            if all(n is not None and _close(np.float64(n), np.float64(point[name]), RTOL_TABLE) for name, n in wrong):
+                _fail(f"{subject} is only approximately right {where} (was a value rounded, or typed in from a "
+                      f"printed one?). {hint}".strip())
+            name, number = wrong[0]
+            mistake = toy_mistake(name, number, point[name], point) if number is not None else None
+            _fail(f"{subject} is wrong {where}{f': one of its values {mistake}' if mistake else ''}. {hint}".strip())
         for position, name in enumerate(names):
             actual = scalar(name, values.get(name))
             if previous is not None and _same(actual, previous[name]) and not _same(actual, point[name], RTOL_TABLE):
                 _fail(f"`{name}` stays {actual:.6f} when the parameters change: compute it from the values it "
                       "depends on, never type numbers in.")
             later = f" The values after `{name}` are computed from it: fix it first." if position < len(names) - 1 else ""
-            check_scalar(name, actual, point[name], hidden=False, hint=f"{hint}{later}".strip(), where=f" {where}")
+            check_scalar(name, actual, point[name], hidden=False, hint=f"{hint}{later}".strip(), where=f" {where}",
+                         mistake=toy_mistake(name, actual, point[name], point))
         previous = {name: scalar(name, values.get(name)) for name in names}
 
 
@@ -455,8 +516,9 @@ def check_toy_steps(env: Any, question: str, steps: Sequence[tuple[str, Callable
                     points: Sequence[tuple[str, dict]], *, hidden: bool, subject: str = "", hint: str = "") -> None:
     """Run `question`'s cells at each (where, point) and check that every step follows, by its
     equation, from the values it is computed from (the question's own values, and the point's
-    inputs): a public message names the line where a mistake is made; a hidden one says that
-    `subject` does not follow, with `hint`, and nothing about which value."""
+    inputs): a public message names the value where a mistake is made, and the mistake where it is a
+    common one; a hidden one says that `subject` does not follow, with the common mistake if one is
+    made and `hint`, and nothing about which value."""
     given, outputs = TOY_QUESTIONS[question]
     for where, point in points:
         values = _rerun_checked(env, question, point, hidden, where)
@@ -472,13 +534,15 @@ def check_toy_steps(env: Any, question: str, steps: Sequence[tuple[str, Callable
             _fail(f"`{vanished[0]}` is 0 {where}, and it should not be: compute every value from the ones "
                   "before it.")
         for name, candidates, step_hint in steps:
-            try:
-                check_relation(name, own[name], candidates(own), f"{step_hint} (run {where})")
-            except AssertionError:
-                if hidden:
-                    _fail(f"{subject} do not all follow from the values they are computed from, {where}. "
-                          f"{hint}".strip())
-                raise
+            expected = candidates(own)
+            if follows(own[name], expected):
+                continue
+            mistake = toy_mistake(name, own[name], expected[0], own)
+            if hidden:
+                _fail(f"{subject} do not all follow from the values they are computed from, {where}"
+                      f"{f': one of them {mistake}' if mistake else ''}. {hint}".strip())
+            _fail(f"`{name}` {mistake or 'does not follow from the values it is computed from'}. {step_hint} "
+                  f"(run {where})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -520,8 +584,10 @@ def _indexed(name: str, index: int, hidden: bool) -> str:
 
 
 def check_array(name: str, value: Any, expected: Any, *, hidden: bool, hint: str = "", where: str = "",
-                rtol: float = RTOL_EXACT, scale: float | None = None) -> None:
-    """Check an array's shape and values; on failure say how it differs (shape, sign, ReLU, zeros)."""
+                rtol: float = RTOL_EXACT, scale: float | None = None,
+                mistakes: Sequence[tuple[Any, str]] = ()) -> None:
+    """Check an array's shape and values; on failure say how it differs: the common mistake of
+    `mistakes` ((what it would give, its words)) that it equals, or its shape, sign or zeros."""
     actual = array(name, value, hidden)
     expected = np.asarray(expected, dtype=float)
     at = f" ({where})" if where else ""
@@ -537,12 +603,15 @@ def check_array(name: str, value: Any, expected: Any, *, hidden: bool, hint: str
         _fail(f"`{name}` {problem}{at}. {hint}".strip())
     if _close(actual, expected, rtol, scale):
         return
-    if not np.any(actual):
+    named = [words for mistaken, words in mistakes if np.shape(mistaken) == expected.shape
+             and not _close(np.asarray(mistaken, dtype=float), expected, rtol, scale)
+             and _close(actual, np.asarray(mistaken, dtype=float), rtol, scale)]
+    if named:
+        problem = named[0]
+    elif not np.any(actual):
         problem = "is all zeros: it is never computed, or a chain of zeros reaches it"
     elif _close(-actual, expected, rtol, scale):
-        problem = "has the wrong sign"
-    elif np.any(expected < 0) and np.any(expected > 0) and _close(actual, _relu(expected), rtol, scale):
-        problem = "has a ReLU applied where there should be none"
+        problem = WRONG_SIGN
     elif rtol < RTOL_TABLE and _close(actual, expected, RTOL_TABLE, scale):
         problem = "is only approximately right (rounded, or estimated numerically?)"
     elif hidden:
@@ -568,6 +637,8 @@ def call_student(function: Any, name: str, *args: Any, where: str, hidden: bool 
 
 def unpack(result: Any, name: str, returns: Sequence[str], hidden: bool = False) -> tuple:
     """Check that a function returned a tuple of the values `returns` names."""
+    if result is None:
+        _fail(f"`{name}` returns None: it is not finished yet (it should return {', '.join(returns)}).")
     if not isinstance(result, (tuple, list)) or len(result) != len(returns):
         what = f"{type(result).__name__}{f' of length {len(result)}' if isinstance(result, (tuple, list)) else ''}"
         _fail(f"`{name}` should return {len(returns)} values ({', '.join(returns)})"
@@ -698,7 +769,17 @@ def check_forward(all_f: Any, all_h: Any, case: dict, *, hidden: bool, where: st
         check_array(_indexed("all_h", layer, hidden), all_h[layer], h, hidden=hidden, where=where, **_tolerance(case),
                     hint="h_0 is the input and h_(k+1) = ReLU(f_k).")
         check_array(_indexed("all_f", layer, hidden), all_f[layer], f, hidden=hidden, where=where, **_tolerance(case),
-                    hint="f_k = beta_k + Omega_k h_k.")
+                    hint="f_k = beta_k + Omega_k h_k, before any ReLU (there is none on the output).",
+                    mistakes=[(_relu(np.asarray(f, dtype=float)), RELU_APPLIED)])
+
+
+def check_output(net_output: Any, case: dict, *, hidden: bool, where: str) -> None:
+    """Check a forward pass's output, the last pre-activation f_K."""
+    output = np.asarray(case["all_f"][-1], dtype=float)
+    without_relu = _forward(*network_inputs(case), activation=lambda f: f)[0][-1]
+    check_array("net_output", net_output, output, hidden=hidden, where=where, **_tolerance(case),
+                hint="The output is the last pre-activation f_K, with no ReLU.",
+                mistakes=[(_relu(output), RELU_APPLIED), (without_relu, NO_RELU)])
 
 
 def run_forward(compute_network_output: Any, case: dict, *, hidden: bool, where: str) -> tuple:
@@ -718,8 +799,7 @@ def check_network_output(compute_network_output: Any, case: dict, *, hidden: boo
         net_output, all_f, all_h = run_forward(function, case, hidden=hidden, where=where)
         if layers:
             check_forward(all_f, all_h, case, hidden=hidden, where=where)
-        check_array("net_output", net_output, case["all_f"][-1], hidden=hidden, where=where, **_tolerance(case),
-                    hint="The output is the last pre-activation f_K, with no ReLU.")
+        check_output(net_output, case, hidden=hidden, where=where)
 
     _judged(compute_network_output, "compute_network_output", case, check_one, where)
 
@@ -739,10 +819,15 @@ def _same_layers(value: Any, expected: Sequence[Any]) -> bool:
 
 
 def check_gradients(result: Any, case: dict, *, hidden: bool, where: str) -> None:
-    """Check what the student's backward pass returned for a stored network, layer by layer from the output."""
+    """Check what the student's backward pass returned for a stored network: one of the common
+    mistakes whose gradients the case carries (`INDICATOR_MISTAKES`), named, or layer by layer from
+    the output."""
     dweights, dbiases = unpack(result, "backward_pass", BACKWARD_RETURNS, hidden)
     if _same_layers(dweights, case["dl_dbiases"]) and _same_layers(dbiases, case["dl_dweights"]):
         _fail("`backward_pass` returns the bias gradients first: return (all_dl_dweights, all_dl_dbiases).")
+    for mistake, (mistaken_weights, mistaken_biases) in case.get("mistakes", {}).items():
+        if _same_layers(dweights, mistaken_weights) and _same_layers(dbiases, mistaken_biases):
+            _fail(f"`backward_pass` {INDICATOR_MISTAKES[mistake]} ({where}).")
     check_layers("all_dl_dweights", dweights, case["dl_dweights"], hidden=hidden, where=where, **_tolerance(case),
                  from_output=True,
                  hint="dl/dOmega_k = dl/df_k h_k^T; below the output, dl/df_(k-1) = I[f_(k-1) > 0] * dl/dh_k.")
@@ -790,7 +875,7 @@ def check_forward_leaves_inputs(compute_network_output: Any, case: dict, *, wher
     def right(result: Any) -> None:
         net_output, all_f, all_h = unpack(result, "compute_network_output", FORWARD_RETURNS, hidden=True)
         check_forward(all_f, all_h, case, hidden=True, where=where)
-        check_array("net_output", net_output, case["all_f"][-1], hidden=True, where=where)
+        check_output(net_output, case, hidden=True, where=where)
 
     check_inputs_unchanged(compute_network_output, "compute_network_output", case,
                            dict(net_input=net_input, all_weights=weights, all_biases=biases), right, where)
@@ -814,13 +899,15 @@ def copy_of(item: Any) -> Any:
 # A random network, new at every check (public cases)
 
 
-def _forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], net_input: np.ndarray) -> tuple:
-    """The forward pass of the notebook's equations: (all_f, all_h)."""
+def _forward(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], net_input: np.ndarray,
+             activation: Callable[[np.ndarray], np.ndarray] = _relu) -> tuple:
+    """The forward pass of the notebook's equations (with another activation than the ReLU, if
+    given): (all_f, all_h)."""
     all_f, all_h = [], [net_input]
     for layer, (weight, bias) in enumerate(zip(weights, biases)):
         all_f.append(bias + weight @ all_h[-1])
         if layer < len(weights) - 1:
-            all_h.append(_relu(all_f[-1]))
+            all_h.append(activation(all_f[-1]))
     return all_f, all_h
 
 
@@ -885,7 +972,8 @@ def random_network(like: dict, backward: bool = False, rng: np.random.Generator 
 # try when the notebook is graded, and how many points they decide.
 
 # Words of the messages of a value or function that is not there yet (rather than wrong).
-UNFINISHED = ("still `...`", "has not been computed yet", "is not defined", "No cell you ran assigns")
+UNFINISHED = ("still `...`", "has not been computed yet", "is not defined", "No cell you ran assigns",
+              "returns None", "raised NotImplementedError")
 
 
 @dataclass
@@ -989,42 +1077,56 @@ def show_checks_case_by_case() -> None:
 
 
 def notebook_grader(tests_dir: str = "tests") -> Any:
-    """Otter's grader for this notebook, its checks shown case by case."""
+    """Otter's grader for this notebook: its checks shown case by case, and `grader.submit()`, the
+    notebook's last cell. From now on, the source each cell runs with is kept, for `submit`."""
     import otter
 
+    class Grader(otter.Notebook):
+        """Otter's grader, with the notebook's last cell."""
+
+        def submit(self) -> None:
+            submit(self)
+
     show_checks_case_by_case()
-    return otter.Notebook(tests_dir=tests_dir)
+    cells_run()
+    return Grader(tests_dir=tests_dir)
+
+
+def unfinished(message: str) -> bool:
+    """Whether a failed case's message says that an answer is not there yet (rather than wrong)."""
+    return any(words in message for words in UNFINISHED)
 
 
 @dataclass
 class Summary:
-    """Every question's public checks before a submission: its points and what is left to do."""
+    """Every question's public checks before a submission, and the points its hidden checks decide."""
 
-    rows: list[tuple[str, float, float, str]]  # question, points earned, public points, and "done",
-    # "failing" or "unfinished"
-    hidden: float  # the points the hidden checks decide
+    rows: list[tuple[str, float, float, str, float]]  # question, public points earned, public points,
+    # "done", "failing" or "unfinished", and the points its hidden checks decide when it is graded
 
     @classmethod
     def of(cls, results: Any) -> "Summary":
         """The summary of otter's `grader.check_all()`."""
-        rows, hidden = [], 0.0
+        rows = []
         for name, result in sorted(results.results.items()):
             cases = shown_cases(result)
             failed = [case.message for case in cases if not case.passed]
-            state = "done" if not failed else \
-                "unfinished" if any(word in message for message in failed for word in UNFINISHED) else "failing"
-            rows.append((name, sum(c.points for c in cases if c.passed), sum(c.points for c in cases), state))
-            hidden += sum(points for _, points in hidden_checks(result))
-        return cls(rows, hidden)
+            state = "done" if not failed else "unfinished" if any(map(unfinished, failed)) else "failing"
+            rows.append((name, sum(c.points for c in cases if c.passed), sum(c.points for c in cases), state,
+                         sum(points for _, points in hidden_checks(result))))
+        return cls(rows)
 
     def lines(self) -> list[str]:
         earned, public = sum(row[1] for row in self.rows), sum(row[2] for row in self.rows)
+        hidden = sum(row[4] for row in self.rows)
         lines = [f"Public checks: {earned:g} of {_points(public)}."]
-        lines += [f"  {name:<6} {got:>3g} of {of:<3g} {state}" for name, got, of, state in self.rows]
-        left = [f"{name} ({state})" for name, _, _, state in self.rows if state != "done"]
-        if self.hidden:
-            lines.append(f"When your notebook is graded, hidden checks decide the other {_points(self.hidden)} "
-                         f"(of {public + self.hidden:g}).")
+        lines += [f"  {name:<6} {got:>3g} of {of:<3g} {state:<10}" + (f" + {_points(later)} decided when graded"
+                                                                       if later else "")
+                  for name, got, of, state, later in self.rows]
+        left = [f"{name} ({state})" for name, _, _, state, _ in self.rows if state != "done"]
+        if hidden:
+            lines.append(f"When your notebook is graded, hidden checks decide the other {_points(hidden)} "
+                         f"(of {public + hidden:g}).")
         lines.append(f"Still to do: {', '.join(left)}. You may submit all the same." if left
                      else "Every public check passes.")
         return lines
@@ -1034,7 +1136,147 @@ class Summary:
 
     def _repr_html_(self) -> str:
         head, *rows = self.lines()
-        table = "".join(f"<tr><td><b>{name}</b></td><td>{got:g} of {of:g}</td><td>{state}</td></tr>"
-                        for name, got, of, state in self.rows)
+        table = "".join(f"<tr><td><b>{name}</b></td><td>{got:g} of {of:g}</td><td>{state}</td>"
+                        f"<td>{f'+ {_points(later)} decided when graded' if later else ''}</td></tr>"
+                        for name, got, of, state, later in self.rows)
         rest = "".join(f"<p>{_html_text(line)}</p>" for line in rows[len(self.rows):])
-        return f"<p><b>{_html_text(head)}</b></p><table>{table}</table>{rest}"
+        return (f"<p><b>{_html_text(head)}</b></p><table><tr><th>question</th><th>public checks</th><th></th>"
+                f"<th>hidden checks</th></tr>{table}</table>{rest}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The notebook's last cell: every check, then how to submit
+#
+# In Colab, the notebook itself is what the student downloads and uploads. Elsewhere, otter's export
+# zip of the saved notebook (without otter's log, which grading never reads), offered only when the
+# saved file holds the cells as they ran here and, run from the top in a fresh kernel as the grader
+# runs it, gets the same results.
+
+
+@dataclass
+class Note:
+    """A message of the last cell: plain text, and HTML with `code` in a code font."""
+
+    text: str
+    html: str = ""  # instead of the text's own
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return self.html or "".join(f'<p style="white-space: pre-wrap">{_html_text(part)}</p>'
+                                    for part in self.text.split("\n\n"))
+
+
+def cells_run() -> dict[str, tuple[str, float]]:
+    """{cell id: (the source it last ran with, when)} from the first call on (JupyterLab and Notebook
+    7 send the cell's id). It is kept on IPython's shell, so that it outlives a reload of this module."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return {}
+    if not hasattr(shell, "backprop_cells_run"):
+        shell.backprop_cells_run = {}
+
+        def remember(info: Any) -> None:
+            if getattr(info, "cell_id", None):
+                shell.backprop_cells_run[info.cell_id] = (info.raw_cell, time.time())
+
+        shell.events.register("pre_run_cell", remember)
+    return shell.backprop_cells_run
+
+
+def changed_since_run(notebook: str) -> tuple[list[str], list[str]]:
+    """The saved code cells whose source is not the one they last ran with, by their first line:
+    (those changed and saved after they ran, to run again; those that ran after the last save, to save)."""
+    import nbformat
+
+    ran, saved = cells_run(), os.path.getmtime(notebook)
+    run_again, save = [], []
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        source, when = ran.get(cell.get("id"), (cell.source, 0.0))
+        if cell.cell_type == "code" and source != cell.source:
+            shown = cell.source if when < saved else source  # as the student's editor shows it
+            (run_again if when < saved else save).append((shown.strip().splitlines() or ["(an empty cell)"])[0])
+    return run_again, save
+
+
+def grade_saved(submission: str, notebook: str) -> Any:
+    """The checks' results on the zip, run in a fresh kernel. Otter passes on what that kernel's
+    process wrote to stderr as a RuntimeWarning: its log and teardown noise ("Kernel is running over
+    TCP without encryption ..."), never the student's warnings, which show in their own cells. That
+    warning is dropped, and so is what the run prints; any other warning is shown."""
+    import warnings
+
+    from otter.check.utils import grade_zip_file
+
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("always")
+        results = grade_zip_file(submission, notebook, "tests")
+    for warning in caught:
+        if not (warning.category is RuntimeWarning and warning.filename == grade_zip_file.__code__.co_filename):
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    return results
+
+
+def submit(grader: Any) -> None:
+    """The notebook's last cell: run every check and sum them up, then say how to submit (see above)."""
+    import glob
+
+    from IPython import get_ipython
+    from IPython.display import display
+
+    progress = display(Note("Running every check ..."), display_id=True)
+    shell = get_ipython()  # otter runs the checks in the global namespace of the code that calls check_all
+    checks = eval("grader.check_all()", shell.user_ns if shell else {}, {"grader": grader})
+    if checks is None:  # grading runs this cell only if an editor dropped its tag: there checks do nothing
+        return
+    progress.update(Summary.of(checks))
+    try:
+        import google.colab  # noqa: F401  (importable only in Colab)
+    except ImportError:
+        notebooks = glob.glob("*.ipynb")  # otter's export finds the notebook so
+    else:
+        display(Note("To submit: File > Download > Download .ipynb, then upload that .ipynb file to Gradescope."))
+        return
+    if len(notebooks) != 1:
+        display(Note(f"Not submitted: this folder holds {len(notebooks)} notebooks, and the zip is made from the one "
+                     "notebook in its folder. Move this notebook into a folder of its own and run it there."))
+        return
+    status = display(Note("Checking the saved notebook ..."), display_id=True)
+    status.update(submission_of(grader, checks, notebooks[0], status.update))
+
+
+def submission_of(grader: Any, checks: Any, notebook: str, progress: Callable[[Note], None]) -> Note:
+    """Export the saved notebook, and offer the zip if it holds what ran and gets the same results;
+    else say why not and what to do. `progress` shows what it is doing meanwhile."""
+    import datetime
+    import html
+    import urllib.parse
+
+    run_again, save = changed_since_run(notebook)
+    if run_again:
+        return Note("Not submitted: the saved notebook is not what you ran. These cells were changed after they "
+                    "last ran:\n" + "\n".join("    " + line for line in run_again) + "\nRun them again (and the "
+                    "checks after them), save the notebook (File > Save, or Ctrl+S), then run this cell.")
+    if save:
+        return Note("Not submitted: the saved notebook is not what you ran. These cells ran with code that is not "
+                    "saved yet:\n" + "\n".join("    " + line for line in save) + "\nSave the notebook (File > Save, "
+                    "or Ctrl+S), then run this cell again.")
+    progress(Note("Running the saved notebook from the top in a fresh kernel, as the grader will (a few seconds) ..."))
+    submission = f"{notebook[:-len('.ipynb')]}_{datetime.datetime.now():%Y_%m_%dT%H_%M_%S_%f}.zip"
+    grader.export(notebook, export_path=submission, pdf=False, display_link=False, ignore_log=True)
+    saved = grade_saved(submission, notebook)
+    differ = [name for name, result in checks.results.items()
+              if name not in saved.results or saved.results[name].score != result.score]
+    if differ:
+        os.remove(submission)
+        return Note(f"Not submitted: run from the top in a fresh kernel, as the grader runs it, the saved notebook "
+                    f"gets other results ({', '.join(differ)}):\n\n{saved.summary()}\n\nSave the notebook (File > "
+                    "Save, or Ctrl+S), then Kernel > Restart Kernel and Run All Cells.")
+    done = ("The saved notebook, run from the top in a fresh kernel, gets the results above. To submit: upload the "
+            "zip file this cell wrote to Gradescope.")
+    link = (f'<p>Your zip file is ready: click <a href="{html.escape(urllib.parse.quote(submission))}" '
+            f'download="{html.escape(submission)}" target="_blank">here</a> to download it.</p>')
+    return Note(f"Your zip file is ready: {submission}\n{done}", html=f"{link}<p>{_html_text(done)}</p>")

@@ -5,9 +5,8 @@ student's kernel. The repacked zip keeps everything otter generated (setup.sh, t
 the config, the tests and support files) and swaps only the command `run_autograder` runs for the
 grader package `backprop_hw/autograder` (shipped as `backprop_grader/`), which keeps the tests in a
 process the student cannot reach. The master's `feedback` setting goes into otter_config.json,
-and so do the digests of the handed-out notebook's code cells: a submission none of whose code
-cells differs from them is blank, and the scan for tampering leaves them out (see
-`backprop_hw.autograder.submission`).
+and so do the digests of the handed-out notebook's code cells, which the scan for tampering leaves
+out (see `backprop_hw.autograder.submission`).
 """
 
 import json

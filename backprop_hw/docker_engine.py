@@ -54,7 +54,7 @@ def outcome(result: Any, ag_config: Any) -> results.Outcome:
 
 
 def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox.Limits) -> list[dict]:
-    """Grade every submission in `submissions` with otter grade; write grades.csv and results/."""
+    """Grade every submission in `submissions` with otter grade; write grades.csv, gradebook.csv and results/."""
     require_docker()
     from otter.grade.containers import launch_containers
     from otter.run import AutograderConfig
@@ -64,7 +64,7 @@ def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox
     with tempfile.TemporaryDirectory(prefix="backprop-docker-") as temporary:
         folder = Path(temporary)
         source = results.unpack_autograder(autograder, folder / "autograder")
-        points = results.question_points(source)
+        points, assignment = results.question_points(source), results.assignment_name(source)
         ag_config = AutograderConfig(json.loads((source / "otter_config.json").read_text()))
         staged = {}
         for submission in found:
@@ -85,5 +85,6 @@ def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox
     rows = [results.record(out, submission, outcomes.get(submission.name, results.Outcome(
         error="otter grade returned no result")), points) for submission in found]
     results.write_grades(out, rows, points)
+    results.write_gradebook(out, found, {row["file"]: row for row in rows}, points, assignment)
     return rows
 

@@ -10,9 +10,11 @@ network namespace can be made. Only the conda environment that `setup.sh` builds
 this repository's venv (a `mamba` stand-in that does nothing lets `run_autograder` activate
 "otter-env" and find the venv's python). Then `results/results.json` is validated against
 Gradescope's results format (`gradescope_results.schema.json`) and kept in `build/gradescope-check/`
-with the student's view of it (`feedback.txt`); what the student sees is printed, then the hidden
-notes. Without SUBMISSION the solutions notebook is graded, and it must score full marks. The exit
-status is run_autograder's when it fails.
+with the student's view of it (`feedback.txt`). Printed are the score first, then what the student
+sees, then the hidden notes only if the instructor has something to do (a flag, a failure of a
+test; not what every submission on Gradescope's platform gets, such as the network left on).
+Without SUBMISSION the solutions notebook is graded, and it must score full marks. The exit status
+is run_autograder's when it fails.
 """
 
 import argparse
@@ -29,6 +31,8 @@ from typing import Optional
 import jsonschema
 
 from backprop_hw import sandbox
+from backprop_hw.autograder.feedback import NOTES_TITLE
+from backprop_hw.autograder.gradescope_run import NETWORK_NOTE
 from backprop_hw.autograder.submission import MAX_BYTES, remove_tree
 from backprop_hw.paths import AUTOGRADER_ZIP, ROOT, SOLUTIONS_NOTEBOOK
 from backprop_hw.results import feedback_text, total_score, write_atomically
@@ -37,6 +41,9 @@ SCHEMA = Path(__file__).with_name("gradescope_results.schema.json")
 SHIM = "/opt/conda-stand-in"
 KEPT = ROOT / "build" / "gradescope-check"  # the last dry run's results.json and feedback.txt
 RESULTS_JSON, FEEDBACK_TXT = "results.json", "feedback.txt"
+STATUS_NOTE = "grading status: "  # the first line of the hidden notes
+# Notes every submission gets on Gradescope's platform: nothing for the instructor to do about one.
+PLATFORM_NOTES = (NETWORK_NOTE,)
 # The kernel and otter together need more room than one warm fork, and the kernel takes seconds to start.
 LIMITS = sandbox.Limits(memory_bytes=4 * sandbox.GIB, wall_seconds=300.0)
 
@@ -125,6 +132,14 @@ def indented(text: str) -> str:
     return "\n".join(f"  {line}".rstrip() for line in text.splitlines())
 
 
+def grading_notes(results: dict) -> tuple[str, list[str]]:
+    """(the grading status, the hidden notes that ask the instructor to do something)."""
+    lines = next((str(test.get("output", "")) for test in results["tests"] if test.get("name") == NOTES_TITLE),
+                 "").splitlines()
+    status = next((line[len(STATUS_NOTE):] for line in lines if line.startswith(STATUS_NOTE)), "unknown")
+    return status, [line for line in lines if line and not line.startswith((STATUS_NOTE, *PLATFORM_NOTES))]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("submission", type=Path, nargs="?", help="default: the solutions notebook, which must score full marks")
@@ -152,14 +167,13 @@ def main() -> int:
               file=sys.stderr)
         return 1
     total, possible = total_score(results)
-    print("What the student sees:\n")
-    print(indented(feedback_text(results)))
-    for test in results["tests"]:
-        if test.get("visibility") == "hidden":
-            print(f"\nHidden from the student, {test['name']}:\n\n{indented(test.get('output', ''))}")
-    print(f"\nresults.json (follows Gradescope's format): {KEPT / RESULTS_JSON}")
-    print(f"what the student sees, as text:            {KEPT / FEEDBACK_TXT}")
-    print(f"{submission.name}: {total:g} / {possible:g}")
+    status, notes = grading_notes(results)
+    print(f"{submission.name}: {total:g} of {possible:g} points (grading status: {status})\n")
+    print(f"What the student sees on Gradescope:\n\n{indented(feedback_text(results))}")
+    if notes:
+        print("\nFor you to look at (the student does not see this):\n")
+        print(indented("\n".join(notes)))
+    print(f"\nKept in {KEPT}: {RESULTS_JSON} (follows Gradescope's format) and {FEEDBACK_TXT} (what the student sees).")
     if arguments.submission is None and total != possible:
         print("the solutions notebook must score full marks", file=sys.stderr)
         return 1

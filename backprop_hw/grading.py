@@ -29,9 +29,9 @@ from typing import Optional
 
 from backprop_hw import sandbox
 from backprop_hw.paths import AUTOGRADER_ZIP, EXAMPLES, ROOT
-from backprop_hw.results import (DEFAULT_OUT, GRADER_ERROR, NOT_REACHED, RESULTS_DIR, Outcome, Submission,
-                                find_submissions, grades_row, question_points, record, remember_last_run,
-                                unpack_autograder, write_grades)
+from backprop_hw.results import (DEFAULT_OUT, GRADEBOOK_CSV, GRADER_ERROR, NOT_REACHED, RESULTS_DIR, Outcome,
+                                Submission, assignment_name, find_submissions, grades_row, question_points, record,
+                                remember_last_run, unpack_autograder, write_gradebook, write_grades)
 
 # A worker answers within this many times the submission's wall-clock limit, or is killed: a notebook
 # takes at most its cells, two replays of them, a clock for the checks in each of these three processes,
@@ -125,8 +125,9 @@ def grade_folder(submissions: Path, out: Path, autograder: Path = AUTOGRADER_ZIP
                  progress: bool = True) -> list[dict[str, str]]:
     """Grade every submission in `submissions` into `out`; return the grades.csv rows.
 
-    grades.csv is written at once, with a row for every submission saying that it is not graded
-    yet, and again as each submission finishes: a batch stopped midway keeps every finished row.
+    grades.csv and gradebook.csv are written at once, with a row for every submission saying that it
+    is not graded yet, and again as each submission finishes: a batch stopped midway keeps every
+    finished row.
     """
     sandbox.find_bwrap()
     found = find_submissions(submissions)
@@ -138,10 +139,15 @@ def grade_folder(submissions: Path, out: Path, autograder: Path = AUTOGRADER_ZIP
         pool = [Worker(source, slot, limits) for slot in range(workers)]
         for worker in pool:
             worker.start()
-        points = question_points(source)
+        points, assignment = question_points(source), assignment_name(source)
         rows = {submission.name: grades_row(submission, Outcome(grader_error=NOT_REACHED), points)
                 for submission in found}
-        write_grades(out, list(rows.values()), points)
+
+        def write() -> list[str]:
+            write_grades(out, list(rows.values()), points)
+            return write_gradebook(out, found, rows, points, assignment)
+
+        write()
         free = list(pool)
         lock = threading.Lock()
 
@@ -160,7 +166,7 @@ def grade_folder(submissions: Path, out: Path, autograder: Path = AUTOGRADER_ZIP
                 row = grades_row(submission, Outcome(grader_error=problem), points)
             with lock:
                 rows[submission.name] = row
-                write_grades(out, list(rows.values()), points)
+                write()
             if progress:
                 print(f"  {submission.name}: {row['grading_status']} ({outcome.seconds:.1f} s)", flush=True)
 
@@ -168,6 +174,10 @@ def grade_folder(submissions: Path, out: Path, autograder: Path = AUTOGRADER_ZIP
         try:
             for _ in executor.map(grade_one, found):
                 pass
+            twice = write()
+            if twice and progress:
+                print(f"{GRADEBOOK_CSV} leaves the score empty for {', '.join(twice)}: more than one submission names "
+                      "them (see grades.csv); type in the one that counts.", flush=True)
         except BaseException:  # interrupted: what is being graded stops, what is not started never starts
             executor.shutdown(wait=False, cancel_futures=True)
             for worker in pool:

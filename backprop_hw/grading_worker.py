@@ -122,7 +122,7 @@ def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: in
     grading.flags[:0] = flags
     status = "; ".join(["completed" if grading.finished else "partly graded", *notes])
     return Outcome(results=feedback.gradescope_results(grading, config, status), complete=grading.finished,
-                   blank=submission.is_blank(notebook, handed_out), notes=notes, flags=grading.flags, log=log_of(first),
+                   blank=feedback.is_blank(grading), notes=notes, flags=grading.flags, log=log_of(first),
                    seconds=round(time.monotonic() - started, 3))
 
 

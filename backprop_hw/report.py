@@ -6,7 +6,8 @@ Reads `grades.csv` and `results/<file>/results.json` from a grading run folder (
 folder the last `make grade` wrote to, else `grades/`) and writes into it `report.html`, one
 self-contained page (charts embedded, inline CSS, nothing fetched from the network), and the
 charts as `score-histogram.png` and `pass-rates.png`. The page opens with what the class got
-wrong: each question's most common first failures, with the submissions that hit them. Score
+wrong: each question's first failures, every distinct one, commonest first, with the submissions
+that hit them (messages show their `code` as code). Score
 statistics count graded submissions only; blank, ungraded and partly graded ones are counted apart.
 A missing or broken run gives a page that says what is wrong rather than a traceback.
 """
@@ -37,13 +38,13 @@ HISTOGRAM = "score-histogram.png"
 PASS_RATES = "pass-rates.png"
 # First line of this optional file, if the grading run writes one, is shown as the run's date.
 TIMESTAMP_FILE = "timestamp.txt"
-TOP_MESSAGES = 5
 LISTED_WHO = 12  # submissions named beside a failure before the rest fold away
 LISTED_PROBLEMS = 10
 MAX_TEXT = 300
 NO_RESULTS = "(results.json missing or unreadable)"
 NO_MESSAGE = "(no failure message found in results.json)"
 
+CODE_SPAN = re.compile(r"`([^`\n]+)`")  # what a message writes as code, in backticks
 CASE_HEADER = re.compile(r"^\s*\S+ - \d+ result:\s*$", re.MULTILINE)
 ERROR_AT = re.compile(r"Error at line \d+ in test [^\n]*\n[^\n]*\n(?P<error>.*)", re.DOTALL)
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?!\w|\.\d)")
@@ -120,14 +121,14 @@ class Failure:
 
 @dataclass
 class QuestionStats:
-    """Pass rate and most common first failures of one question over the graded submissions."""
+    """Pass rate and first failures of one question over the graded submissions."""
 
     question: str
     points: float
     graded: int
     full_marks: int
     mean: float | None
-    failures: list[Failure]  # most common first
+    failures: list[Failure]  # every distinct one, the commonest first
 
     @property
     def pass_rate(self) -> float | None:
@@ -355,6 +356,11 @@ def embedded(path: Path, element_id: str, alt: str) -> str:
             f'<figcaption>{html.escape(alt)} (also saved as <a href="{path.name}">{path.name}</a>)</figcaption></figure>')
 
 
+def message_html(message: str) -> str:
+    """A message as HTML: escaped, with what it writes in backticks as code."""
+    return CODE_SPAN.sub(r"<code>\1</code>", html.escape(message))
+
+
 def who(submissions: list[GradedRow]) -> str:
     """The submissions that hit a failure, by name where known, alphabetically; past a dozen, the rest fold away."""
     labels = [html.escape(label) for label in sorted((s.label for s in submissions), key=str.casefold)]
@@ -373,7 +379,7 @@ def summary(run: GradingRun) -> str:
     text = (f'<span id="n-submissions">{len(run.submissions)}</span> submissions: '
             f'<span id="n-graded">{len(graded)}</span> graded (<span id="n-clean">{len(graded) - len(troubled)}'
             f'</span> cleanly, <span id="n-troubled">{len(troubled)}</span> with problems or flagged), '
-            f'<span id="n-blank">{len(blank)}</span> blank (no answer changed) and '
+            f'<span id="n-blank">{len(blank)}</span> blank (no question answered) and '
             f'<span id="n-failed">{len(run.submissions) - len(graded) - len(blank)}</span> not graded, '
             "fully or in part.")
     if totals:
@@ -385,12 +391,12 @@ def summary(run: GradingRun) -> str:
 
 
 def failures_section(stats: list[QuestionStats]) -> list[str]:
-    """Each question's most common first failures, with who hit them."""
+    """Each question's first failures, every distinct one (the commonest first), with who hit them."""
     e = html.escape
     parts = ['<h2 id="failures">What the class got wrong</h2>',
              "<p>For each graded submission that lost points on a question, the message of its <em>first</em> "
-             "failing check (usually the root cause: later failures tend to follow from it). Messages that "
-             "differ only in their numbers count as the same mistake.</p>"]
+             "failing check (usually the root cause: later failures tend to follow from it), every distinct "
+             "one, the commonest first. Messages that differ only in their numbers count as the same mistake.</p>"]
     for s in stats:
         lost = s.graded - s.full_marks
         section = [f'<section class="question" id="failures-{e(s.question)}" data-question="{e(s.question)}">',
@@ -398,14 +404,10 @@ def failures_section(stats: list[QuestionStats]) -> list[str]:
                    "lost points</h3>"]
         if s.failures:
             rows = "".join(f'<tr class="failure"><td class="count">{len(f.submissions)}</td><td class="message">'
-                           f'<code>{e(f.message)}</code></td><td class="who">{who(f.submissions)}</td></tr>'
-                           for f in s.failures[:TOP_MESSAGES])
+                           f'{message_html(f.message)}</td><td class="who">{who(f.submissions)}</td></tr>'
+                           for f in s.failures)
             section.append('<table class="failures"><tr><th>students</th><th>first failure, as the first of them '
                            f"saw it</th><th>who</th></tr>{rows}</table>")
-            rest = s.failures[TOP_MESSAGES:]
-            if rest:
-                section.append(f'<p class="other-failures">{len(rest)} other messages, hit by '
-                               f"{who([submission for f in rest for submission in f.submissions])}.</p>")
         section.append("</section>")
         parts.append("".join(section))
     return parts
@@ -473,8 +475,9 @@ table.failures th:first-child {{ width: 5.5em; }}
 table.failures th:nth-child(2) {{ width: 60%; }}
 @media (max-width: 40em) {{ table.failures {{ table-layout: auto; }} table.failures th {{ width: auto; }} }}
 td.who {{ font-size: 0.9em; }}
+td.message, td.who {{ word-break: break-word; }}
 h3 {{ font-size: 1.05em; margin: 1.2em 0 0.3em; }}
-code {{ white-space: pre-wrap; word-break: break-word; }}
+code {{ white-space: pre-wrap; word-break: break-word; background: #f3f3f3; padding: 0 0.2em; border-radius: 3px; }}
 #notices {{ background: #fff3cd; border: 1px solid #e0c36a; padding: 0.5em 2em; }}
 figure {{ margin: 1em 0; }}
 img {{ max-width: 100%; }}

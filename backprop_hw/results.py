@@ -9,6 +9,13 @@ folder graded, and its folder under results/), then `name`, `sid` and `email` (f
 export's submission_metadata.yml; every member of a group, separated by "; "), one column per
 question named with its points (`q1.1 (4)`), `total (22)`, `percent` (0 to 100), `grading_status`
 and `integrity`. A cell that a spreadsheet would run as a formula is written with a leading quote.
+
+gradebook.csv has one row per student (a group's members each get the group's total), in the
+layout of Canvas's gradebook import: `Student`, `ID`, `SIS User ID` (the SID), `SIS Login ID`
+(the e-mail address), `Section`, then the total under the assignment's name.
+
+Both are UTF-8 with a byte-order mark, so that Excel (which reads a file without one as the
+system's code page, such as cp1252) and LibreOffice show every name as it is.
 """
 
 import csv
@@ -30,6 +37,9 @@ from backprop_hw.paths import ROOT
 DEFAULT_OUT = ROOT / "grades"
 LAST_RUN = ROOT / "build" / "last-grading-run.json"  # where the last grading run wrote: the report's default
 GRADES_CSV = "grades.csv"
+GRADEBOOK_CSV = "gradebook.csv"
+GRADEBOOK_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")  # Canvas's, before the scores
+SPREADSHEET_ENCODING = "utf-8-sig"  # with a byte-order mark: how Excel knows UTF-8
 RESULTS_DIR = "results"
 COMPLETED = "Completed"
 BLANK = "Blank"
@@ -70,7 +80,7 @@ class Outcome:
 
     results: Optional[dict] = None  # Gradescope results
     complete: bool = False  # the notebook ran to its end
-    blank: bool = False  # no code cell differs from the handed-out notebook
+    blank: bool = False  # no question answered (see feedback.is_blank)
     notes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)  # integrity flags for the instructor, never a penalty
     error: Optional[str] = None  # why it could not be graded (the submission's fault)
@@ -210,7 +220,7 @@ def status_of(outcome: Outcome) -> str:
     if outcome.error:
         return "; ".join([f"Not graded: {outcome.error}", *outcome.notes])
     if outcome.blank:
-        return "; ".join([f"{BLANK}: no code cell differs from the handed-out notebook", *outcome.notes])
+        return "; ".join([f"{BLANK}: no question answered (every answer still `...` or missing)", *outcome.notes])
     if outcome.complete:
         return "; ".join([COMPLETED, *outcome.notes])
     return "; ".join(["Partly graded (questions not reached score 0)", *outcome.notes])
@@ -253,10 +263,10 @@ def feedback_text(results: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str, encoding: str = "utf-8") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8", errors="backslashreplace")  # never a reason for the batch to stop
+    temporary.write_text(text, encoding=encoding, errors="backslashreplace")  # never a reason for the batch to stop
     temporary.replace(path)
 
 
@@ -321,15 +331,49 @@ def unguarded(cell: Optional[str]) -> str:
     return cell[1:] if cell.startswith(GUARD) and cell[1:].startswith(FORMULA_START + (GUARD,)) else cell
 
 
-def write_grades(out: Path, rows: list[dict[str, str]], points: dict[str, float]) -> None:
-    """Write grades.csv: one row per submission, sorted by file."""
-    columns = [*IDENTITY_COLUMNS, *question_columns(points).values(), PERCENT, STATUS, INTEGRITY]
+def write_table(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
+    """A CSV file for spreadsheets: UTF-8 with a byte-order mark, RFC 4180's line ends, no formulas."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, columns, lineterminator="\r\n")  # RFC 4180: a cell's \r is quoted too
     writer.writeheader()
-    for row in sorted(rows, key=lambda row: row["file"]):
+    for row in rows:
         writer.writerow({column: guarded(value) for column, value in row.items()})
-    write_atomically(out / GRADES_CSV, buffer.getvalue())
+    write_atomically(path, buffer.getvalue(), SPREADSHEET_ENCODING)
+
+
+def write_grades(out: Path, rows: list[dict[str, str]], points: dict[str, float]) -> None:
+    """Write grades.csv: one row per submission, sorted by file."""
+    columns = [*IDENTITY_COLUMNS, *question_columns(points).values(), PERCENT, STATUS, INTEGRITY]
+    write_table(out / GRADES_CSV, columns, sorted(rows, key=lambda row: row["file"]))
+
+
+def assignment_name(source: Path) -> str:
+    """The assignment's name in an unpacked autograder's configuration (the master's `name:`)."""
+    return json.loads((source / "otter_config.json").read_text(encoding="utf-8"))["assignment_name"]
+
+
+def write_gradebook(out: Path, submissions: list[Submission], rows: dict[str, dict[str, str]],
+                    points: dict[str, float], assignment: str) -> list[str]:
+    """Write gradebook.csv: one row per student, with the total of the submission (by file in `rows`)
+    that names them, in Canvas's gradebook import layout; a submission that names nobody has a row
+    under its file's name, for the gradebook to match by hand. A student named by more than one
+    submission gets no score, for the instructor to decide; those students are returned."""
+    total = question_columns(points)[TOTAL]
+    students: dict[str, dict[str, str]] = {}
+    twice: dict[str, None] = {}
+    for submission in submissions:
+        score = rows[submission.name][total] if submission.name in rows else ""
+        for member in submission.submitters or (Submitter(name=submission.name),):
+            key = member.sid or member.email or member.name
+            if key in students:
+                students[key][assignment] = ""
+                twice[member.name or key] = None
+                continue
+            students[key] = dict(zip(GRADEBOOK_IDENTITY, (member.name, "", member.sid, member.email, "")),
+                                 **{assignment: score})
+    write_table(out / GRADEBOOK_CSV, [*GRADEBOOK_IDENTITY, assignment],
+                sorted(students.values(), key=lambda row: row["Student"].casefold()))
+    return list(twice)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 process, hidden messages that hold nothing the student chose, and finite differences at every step.
 """
 
+import math
 import re
 
 import numpy as np
@@ -86,21 +87,37 @@ def test_check_scalar_names_the_problem(actual: float, expected: float, hidden: 
     assert not hidden or "1.6" not in shown and "1.5000001" not in shown
 
 
-def test_check_relation_accepts_any_candidate_within_round_off() -> None:
-    check.check_relation("dldf1", 2.0 * (1 + 1e-14), [1.0, 2.0], "hint")
-    assert "does not follow" in message(lambda: check.check_relation("dldf1", 2.1, [1.0, 2.0], "hint"))
+def test_a_step_follows_from_any_candidate_within_round_off() -> None:
+    assert check.follows(2.0 * (1 + 1e-14), [1.0, 2.0]) and not check.follows(2.1, [1.0, 2.0])
+
+
+# Values of Part 1 at which the mistakes below are told apart: the right ones, as the notebook's are.
+TOY = {"f2": 7.13659, "dldh3": 2.233585, "f1": 1.623004, "dldh2": -3.366115, "h2": 5.068295, "dldf2": -1.683058}
+
+
+@pytest.mark.parametrize("name, actual, mistake", [
+    ("dldf2", math.sin(TOY["f2"]) * TOY["dldh3"], check.WRONG_SIGN),  # d/dz cos z without its minus
+    ("dldf2", -math.cos(TOY["f2"]) * TOY["dldh3"], check.WRONG_FUNCTION),  # cos's derivative as cos
+    ("dldf2", -math.sin(TOY["f2"]), check.NO_UPSTREAM),  # the local derivative alone
+    ("h3", math.sin(TOY["f2"]), check.WRONG_FUNCTION),
+    ("dldf2", -math.sin(TOY["f1"]) * TOY["dldh3"], None),  # the right function of the wrong value: not named
+    ("dldf1", math.exp(TOY["f1"]) * TOY["dldf2"], None),  # the wrong upstream factor: not named
+])
+def test_part_1_names_a_common_mistake_and_only_that(name: str, actual: float, mistake: str | None) -> None:
+    rights = {"dldf2": -math.sin(TOY["f2"]) * TOY["dldh3"], "h3": math.cos(TOY["f2"]),
+              "dldf1": math.exp(TOY["f1"]) * TOY["dldh2"]}
+    assert check.toy_mistake(name, actual, rights[name], TOY) == mistake
 
 
 @pytest.mark.parametrize("actual, says", [
     (np.ones((3, 2)), "has shape (3, 2), but it should have shape (2, 3): a transpose is missing"),
     (np.ones((6, 1)), "the right number of entries but the wrong layout"),
     (-np.arange(1.0, 7).reshape(2, 3), "wrong sign"),
-    (np.maximum(np.array([[1.0, -2, 3], [-4, 5, 6]]), 0), "has a ReLU applied"),
     (np.array([[1.0, 2, 3], [4, 5, 7]]), "has 1 of 6 entries wrong"),
     ([1.0, 2.0], "should be a numpy array, but it is a list"),
     (np.array([[np.nan] * 3] * 2), "contains inf or nan")])
 def test_check_array_says_how_the_array_differs(actual, says: str) -> None:
-    expected = np.array([[1.0, -2, 3], [-4, 5, 6]]) if "ReLU" in says else np.arange(1.0, 7).reshape(2, 3)
+    expected = np.arange(1.0, 7).reshape(2, 3)
     assert says in message(lambda: check.check_array("w", actual, expected, hidden=False))
 
 
@@ -113,13 +130,20 @@ def test_hidden_array_messages_leave_out_shapes_and_counts() -> None:
         lambda: check.check_array("w", np.ones((2, 3)) * (1 + 1e-7), np.ones((2, 3)), hidden=True))
 
 
-def test_an_array_of_zeros_is_called_so_not_a_relu() -> None:
-    expected = np.array([[-1.0], [-2.0], [0.5]])
-    for hidden in (False, True):
-        shown = message(lambda: check.check_array("g", np.zeros((3, 1)), expected, hidden=hidden))
-        assert "is all zeros" in shown and "ReLU" not in shown
-    assert "has a ReLU applied" in message(lambda: check.check_array("g", np.array([[0.0], [0], [0.5]]), expected,
-                                                                      hidden=True))
+@pytest.mark.parametrize("hidden", [False, True])
+def test_an_array_that_a_common_mistake_gives_is_named(hidden: bool) -> None:
+    """A ReLU where there is none is named, zeros too where the ReLU gives zeros (an output below
+    zero); zeros that no ReLU gives are zeros."""
+    def shown(actual: np.ndarray, expected: np.ndarray) -> str:
+        return message(lambda: check.check_array("g", actual, expected, hidden=hidden,
+                                                 mistakes=[(np.maximum(expected, 0), check.RELU_APPLIED)]))
+
+    both_signs, negative = np.array([[-1.0], [-2.0], [0.5]]), np.array([[-1.0], [-2.0]])
+    assert check.RELU_APPLIED in shown(np.array([[0.0], [0], [0.5]]), both_signs)
+    assert check.RELU_APPLIED in shown(np.zeros((2, 1)), negative)
+    zeros = shown(np.zeros((3, 1)), both_signs)
+    assert "is all zeros" in zeros and "ReLU" not in zeros
+    assert "has the wrong sign" in shown(-both_signs, both_signs)
 
 
 def test_lists_of_layers() -> None:

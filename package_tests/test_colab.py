@@ -7,7 +7,7 @@ does: that is how otter recognises Colab, and then refuses to export) and a stan
 must never call pip.
 """
 
-import ast
+import base64
 import json
 import os
 import re
@@ -16,16 +16,18 @@ import subprocess
 import sys
 import warnings
 import zipfile
-from collections.abc import Callable
+import zlib
 from pathlib import Path
 from urllib.parse import quote
 
 import nbformat
+import otter.check.utils
 import pytest
 from nbclient import NotebookClient
 
 pytestmark = pytest.mark.slow
 
+import backprop_checks
 from backprop_hw import colab
 from backprop_hw.paths import ROOT
 from conftest import QUESTIONS
@@ -187,7 +189,9 @@ def test_colab_closing_cell_sums_up_and_says_download_the_notebook(run: str, tot
     assert "File > Download > Download .ipynb" in shown and "Gradescope" in shown
     assert f"Public checks: {total} of 8 points." in shown and left in shown, shown
     assert "hidden checks decide the other 14 points (of 22)" in shown
-    assert all(re.search(rf"^  {re.escape(question)} +\d+ of \d+", shown, re.M) for question in QUESTIONS), shown
+    assert all(re.search(rf"^  {re.escape(question)} +\d+ of \d+ .* \+ \d+ points? decided when graded$", shown, re.M)
+               for question in QUESTIONS), shown  # what is public, and done or not; what is still to be decided
+    assert "Running every check" not in shown  # what it said while it ran: replaced by the summary
     assert not list(colab_run.cwd.glob("*.zip"))
 
 
@@ -279,18 +283,8 @@ def test_a_saved_file_that_gets_other_results_gives_no_zip(tmp_path: Path) -> No
     assert list(folder.glob("*.zip")) == []
 
 
-def closing_functions(grade_zip_file: Callable) -> dict:
-    """The closing cell's imports and functions, with otter's grade_zip_file replaced."""
-    tree = ast.parse(colab.CLOSING_SOURCE)
-    tree.body = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef))]
-    namespace: dict = {}
-    exec(compile(tree, "closing cell", "exec"), namespace)
-    namespace["grade_zip_file"] = grade_zip_file
-    return namespace
-
-
 def test_the_closing_cell_drops_the_test_kernels_stderr_and_passes_on_other_warnings(
-        recwarn: pytest.WarningsRecorder) -> None:
+        recwarn: pytest.WarningsRecorder, monkeypatch: pytest.MonkeyPatch) -> None:
     kernel_stderr = ("[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All communication "
                      "(including code and outputs) is sent in plain text and is susceptible to eavesdropping.\n"
                      "Assertion failed: pfd.revents & POLLIN (src/signaler.cpp:238)\n")  # both seen here
@@ -301,10 +295,65 @@ def test_the_closing_cell_drops_the_test_kernels_stderr_and_passes_on_other_warn
         warnings.warn("something else", UserWarning)
         return "results"
 
-    grade_saved = closing_functions(grade_zip_file)["grade_saved"]
+    monkeypatch.setattr(otter.check.utils, "grade_zip_file", grade_zip_file)
     recwarn.clear()
-    assert grade_saved("x.zip", "x.ipynb") == "results"
+    assert backprop_checks.grade_saved("x.zip", "x.ipynb") == "results"
     assert [(warning.category, str(warning.message)) for warning in recwarn] == [(UserWarning, "something else")]
+
+
+@pytest.mark.parametrize("ran_after_the_save, says", [
+    (True, "These cells ran with code that is not saved yet:\n    f0 = 1\nSave the notebook"),
+    (False, "These cells were changed after they last ran:\n    f0 = 2\nRun them again"),
+])
+def test_the_closing_cell_says_to_save_or_to_run_again(ran_after_the_save: bool, says: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cell that ran with code not saved yet needs a save only; one changed and saved after it ran
+    needs to run again."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("f0 = 2"), nbformat.v4.new_code_cell("x = 1")])
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(notebook, path)
+    saved = path.stat().st_mtime
+    ran = {notebook.cells[0].id: ("f0 = 1", saved + (1 if ran_after_the_save else -1)),
+           notebook.cells[1].id: ("x = 1", saved - 1)}
+    monkeypatch.setattr(backprop_checks, "cells_run", lambda: ran)
+    shown = repr(backprop_checks.submission_of(None, None, str(path), lambda note: None))
+    assert shown.startswith("Not submitted: the saved notebook is not what you ran.") and says in shown, shown
+
+
+NOT_SET_UP = 'The checks are not set up yet: run the set-up cell ("Set up the checks", the first code cell), then'
+
+
+def packed_code(set_up: str) -> str:
+    """The code the set-up cell unpacks and runs."""
+    [packed] = re.findall(r'b85decode\("([^"]+)"\)', set_up)
+    return zlib.decompress(base64.b85decode(packed)).decode()
+
+
+@pytest.mark.parametrize("folder", ["student", "solutions"])
+def test_the_notebook_shows_no_machinery(folder: str) -> None:
+    """Under the title, a set-up cell of a few lines, however long what it carries (one line), shown
+    and runnable in Jupyter, a form in Colab; an init cell of a few lines; a closing cell of three."""
+    cells = nbformat.read(ROOT / folder / NOTEBOOK, as_version=4).cells
+    code = [index for index, cell in enumerate(cells) if cell.cell_type == "code"]
+    title = next(index for index, cell in enumerate(cells) if cell.source.startswith("# "))
+    set_up, init, closing = cells[code[0]], cells[code[1]], cells[code[-1]]
+    assert title < code[0] and set_up.source.startswith("#@title Set up the checks")
+    assert init.source.startswith(colab.INIT_MARKER) and closing.source.startswith("#@title Check everything")
+    assert len(set_up.source.splitlines()) <= 6 and len(init.source.splitlines()) <= 10
+    assert closing.source.splitlines()[-1] == "grader.submit()" and len(closing.source.splitlines()) <= 3
+    for cell in (set_up, init, closing):
+        assert "source_hidden" not in cell.metadata.get("jupyter", {})
+        source = re.sub(r'"[^"]{1000,}"', '"..."', cell.source)  # what the set-up cell carries, packed
+        assert "class " not in source and "__" not in source and "def " not in source, source
+    assert set_up.metadata["cellView"] == closing.metadata["cellView"] == "form"
+
+
+@pytest.mark.parametrize("run", ["colab_student", "colab_solutions"])
+def test_the_set_up_cell_says_when_it_worked(run: str, request: pytest.FixtureRequest) -> None:
+    colab_run: ColabRun = request.getfixturevalue(run)
+    [set_up] = [c for c in colab_run.notebook.cells if c.source.startswith("#@title Set up the checks")]
+    assert output_text(set_up).strip() == ("The checks are set up. Run the cells in order; below each answer, "
+                                           "its grader.check cell checks it.")
 
 
 def set_up_source(folder: str) -> str:
@@ -356,7 +405,7 @@ def test_the_build_refuses_a_notebook_importing_what_the_set_up_cell_would_not_i
             colab.make_self_contained(notebook, ROOT / "student", otter_pin)
     else:
         colab.make_self_contained(notebook, ROOT / "student", otter_pin)
-        assert repr(colab.runtime_packages(otter_pin)) in notebook.cells[0].source
+        assert repr(colab.runtime_packages(otter_pin)) in packed_code(notebook.cells[0].source)
 
 
 @pytest.mark.sandbox
@@ -377,11 +426,6 @@ def test_student_notebook_opens_in_colab_from_the_repository() -> None:
     assert notebook.metadata["otter"]["assignment_name"] == "backpropagation"
 
 
-@pytest.mark.parametrize("text", ["plain\n", "a ''' inside", "ends in a quote'", "ends in a backslash\\", "\\'''"])
-def test_carried_files_are_exact_python_literals(text: str) -> None:
-    assert ast.literal_eval(colab.python_literal(text)) == text
-
-
 def test_build_rejects_a_malformed_colab_repository(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "backprop_hw.build", "--out", str(tmp_path / "out"),
                              "--colab-repo", "not a repository"], cwd=ROOT, capture_output=True, text=True)
@@ -390,8 +434,8 @@ def test_build_rejects_a_malformed_colab_repository(tmp_path: Path) -> None:
 
 
 def test_a_check_before_the_set_up_cell_says_to_run_it(tmp_path: Path) -> None:
-    """The set-up cell is collapsed: a student who runs from the first visible code cell on, in an
-    empty folder, is told by every check to run it (no error, no missing test)."""
+    """A student who runs from the cell after the set-up cell on, in an empty folder, is told by every
+    check to run it (no error, no missing test)."""
     notebook = nbformat.read(ROOT / "student" / NOTEBOOK, as_version=4)
     notebook.cells = [cell for cell in notebook.cells if not cell.source.startswith("#@title Set up the checks")]
     folder = tmp_path / "empty"
@@ -399,8 +443,8 @@ def test_a_check_before_the_set_up_cell_says_to_run_it(tmp_path: Path) -> None:
     execute(notebook, folder, stand_ins(tmp_path / "stand-ins", pip_exit_code=1, in_colab=False), in_colab=False)
     assert errors([cell for cell in notebook.cells if cell.cell_type == "code"]) == []
     for question, cell in check_cells(notebook).items():
-        assert 'run the first code cell of the notebook ("Set up the checks"' in output_text(cell), question
-    assert "run the first code cell" in output_text(closing_cell(notebook))
+        assert NOT_SET_UP in output_text(cell), question
+    assert NOT_SET_UP in output_text(closing_cell(notebook))
 
 
 def test_run_all_then_part_1_gives_part_1s_numbers(tmp_path: Path) -> None:

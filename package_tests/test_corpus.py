@@ -17,7 +17,8 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import QUESTIONS
-from corpus.answers import ANSWERS, CORRECT, WRONG, Answer
+from backprop_hw.autograder.feedback import FAILED, MESSAGE_INDENT
+from corpus.answers import ANSWERS, CORRECT, MISTAKE_QUIET, MISTAKE_WORDS, NAMED, WRONG, Answer
 from corpus.scenarios import SCENARIOS, Scenario
 from graders import Graded, fill_in, grade_fast, grade_gradescope, insert_after_check, write
 from hidden_values import hidden_numbers, leaked_numbers
@@ -70,6 +71,37 @@ def test_corpus_covers_every_question() -> None:
     assert {answer.question for answer in WRONG} == set(QUESTIONS)
     assert {answer.question for answer in CORRECT} == set(QUESTIONS)
     assert len({answer_id(answer) for answer in ANSWERS}) == len(ANSWERS)
+    assert set(NAMED) == set(MISTAKE_WORDS) and all(len(names) >= 3 for names in NAMED.values())
+    assert {name for names in NAMED.values() for name in names} <= {answer_id(answer) for answer in WRONG}
+
+
+def failure_messages(shown: str, public_only: bool = False) -> list[str]:
+    """The messages of a question's failed cases in its graded output, or of its failed public cases
+    only: what the notebook's own check shows of them."""
+    messages: list[list[str]] = []
+    current = None
+    for line in shown.splitlines():
+        if current is not None and line.startswith(MESSAGE_INDENT):
+            current.append(line.strip())
+        else:
+            current = [] if line.startswith(f"{FAILED} check (" if public_only else FAILED) else None
+            messages += [] if current is None else [current]
+    return [" ".join(message) for message in messages]
+
+
+@pytest.mark.parametrize("mistake, name", [(mistake, name) for mistake, names in NAMED.items() for name in names],
+                         ids=lambda value: value)
+def test_a_common_mistake_is_named_in_the_notebook_and_the_feedback_alike(graded: dict[str, Graded], mistake: str,
+                                                                         name: str) -> None:
+    """Its words, and no other mistake's, in what the student sees of the question; and in the first
+    failed public case's message, which the notebook's own check shows, when a public case fails."""
+    shown = graded[name].output(name.split(" ")[0])
+    messages = " ".join(failure_messages(shown))
+    assert MISTAKE_WORDS[mistake] in messages, shown
+    wrongly = [words for other, words in MISTAKE_WORDS.items() if other != mistake and words in messages]
+    assert not wrongly + [words for words in MISTAKE_QUIET[mistake] if words in messages], shown
+    public = failure_messages(shown, public_only=True)
+    assert not public or MISTAKE_WORDS[mistake] in public[0], public
 
 
 @pytest.mark.parametrize("answer", WRONG, ids=answer_id)

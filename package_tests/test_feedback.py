@@ -12,7 +12,8 @@ import jsonschema
 import pytest
 
 from backprop_hw.autograder import trusted
-from backprop_hw.autograder.feedback import NOTES_TITLE, POLICIES, PUBLIC_TITLE, gradescope_results, policy_of
+from backprop_hw.autograder.feedback import (NOTES_TITLE, POLICIES, PUBLIC_TITLE, gradescope_results, is_blank,
+                                           policy_of)
 from backprop_hw.paths import AUTOGRADER_ZIP, ROOT
 from backprop_hw.results import feedback_text
 from conftest import POINTS, QUESTIONS
@@ -273,3 +274,39 @@ def test_otter_grade_containers_get_the_same_results(grading: trusted.Grading, t
     assert unpickled.total == sum(test_file.score for test_file in grading.tests.values()) < sum(POINTS.values())
     outcome = docker_engine.outcome(unpickled, AutograderConfig({}))
     assert outcome.results == results and outcome.complete and outcome.grader_error is None
+
+
+@pytest.mark.parametrize("first_failures, blank", [
+    ({}, True),  # every first failure says the answer is not there yet
+    ({"q2.2": "`backward_pass` raised ZeroDivisionError (on the notebook's network)."}, False),  # an answer, wrong
+    ({"q1.1": None}, False),  # a public case passes: an answer, right
+])
+def test_a_notebook_is_blank_when_no_question_has_an_answer(unpacked: Path, first_failures: dict,
+                                                            blank: bool) -> None:
+    """Blank is said of answers, not of cells: whatever an earlier version of the notebook holds
+    elsewhere, it is blank when each question's first failure says its answer is still missing."""
+    missing = {"q1.1": "`f0` is still `...`: replace the `...` with your code.",
+               "q1.2": "No cell you ran assigns `dldf3`, `dldh3`, ...: run the cell of q1.2.",
+               "q1.3": "`dldbeta3` is not defined: run the cell that computes it.",
+               "q2.1": "`compute_network_output` returns None: it is not finished yet (it should return ...).",
+               "q2.2": "`all_dl_dweights[5]` is None: it has not been computed yet."}
+    grading = fresh_grading(unpacked)
+    for question, test_file in grading.tests.items():
+        message = first_failures.get(question, missing[question])
+        for number, _ in enumerate(test_file.test_cases, 1):
+            judge(grading, question, number, message is None and number == 1, message or "hidden: no finite number")
+    assert is_blank(grading) == blank
+
+
+def test_gradescope_check_shows_the_instructor_the_notes_that_ask_for_something(grading: trusted.Grading) -> None:
+    """A flag and a failure of a test, yes; the network Gradescope's platform leaves on, no."""
+    from backprop_hw.autograder.gradescope_run import NETWORK_NOTE
+    from backprop_hw.gradescope_check import grading_notes
+
+    grading.notes.insert(0, f"{NETWORK_NOTE}: unshare(CLONE_NEWNET) failed (Operation not permitted)")
+    status, notes = grading_notes(gradescope_results(grading, {}, "partly graded; a cell ran past 60 s"))
+    assert status == "partly graded; a cell ran past 60 s"
+    assert notes == ["flag: replaces library functions", "q1.2 q1.2 - 2: the test raised KeyError: 'x'"]
+    grading.flags.clear()
+    del grading.notes[1:]  # but the platform's
+    assert grading_notes(gradescope_results(grading, {}, "completed")) == ("completed", [])

@@ -5,6 +5,7 @@ export folder and broken submissions (see backprop_hw/examples.py). Timeouts are
 so that the loops cost seconds, not minutes.
 """
 
+import csv
 import json
 import os
 import re
@@ -125,18 +126,21 @@ def test_same_points_as_the_gradescope_dry_run(graded):
 
 
 def test_the_gradescope_dry_run_gives_the_solutions_full_marks():
+    """The score first, then what the student sees; no note, as the instructor has nothing to do (the
+    network left on is what every submission on Gradescope's platform gets)."""
     result = make("gradescope-check")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.rstrip().endswith("backpropagation.ipynb: 22 / 22")
+    lines = result.stdout.splitlines()
+    [first] = [index for index, line in enumerate(lines) if not line.startswith((".venv/", "make"))][:1]
+    assert lines[first] == "backpropagation.ipynb: 22 of 22 points (grading status: completed)"
     kept = gradescope_check.KEPT
-    assert f"results.json (follows Gradescope's format): {kept / 'results.json'}" in result.stdout
-    assert f"what the student sees, as text:            {kept / 'feedback.txt'}" in result.stdout
+    assert result.stdout.rstrip().endswith(f"Kept in {kept}: results.json (follows Gradescope's format) and "
+                                           "feedback.txt (what the student sees).")
     feedback = (kept / "feedback.txt").read_text()
     assert feedback.startswith("Total: 22 of 22 points\n") and "q2.2: 6 of 6 points" in feedback
-    shown, hidden = result.stdout.split("What the student sees:\n\n", 1)[1].split("\n\nresults.json", 1)[0].split(
-        "\n\nHidden from the student, Grading notes (instructor only):\n\n")
+    shown = result.stdout.split("What the student sees on Gradescope:\n\n", 1)[1].split("\n\nKept in", 1)[0]
     assert shown == "\n".join(f"  {line}".rstrip() for line in feedback.splitlines())
-    assert hidden.startswith("  grading status: completed")
+    assert "For you to look at" not in result.stdout and "network access" not in result.stdout
     results = json.loads((kept / "results.json").read_text())
     jsonschema.validate(results, SCHEMA)
     assert sum(test.get("score", 0) for test in results["tests"]) == 22
@@ -332,10 +336,33 @@ def saved_by_jupyterlab(notebook: nbformat.NotebookNode) -> nbformat.NotebookNod
     return saved
 
 
+def blank_of_an_earlier_version() -> nbformat.NotebookNode:
+    """The handed-out notebook as an earlier version had it, unanswered: other words and printed
+    targets, the init cell of before, and older skeletons (q1.3 raising NotImplementedError, q2.1 a
+    body of `...` that returns None)."""
+    notebook = nbformat.read(STUDENT_NOTEBOOK, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = cell.source.replace("homework", "assignment")
+        elif cell.source.startswith("# Initialize Otter"):
+            cell.source = ("# Initialize Otter\ntry:\n    import backprop_checks\n    grader = backprop_checks.notebook_grader("
+                           "tests_dir='tests')\nexcept ModuleNotFoundError:\n    class ChecksNotSetUp:\n"
+                           "        def __getattr__(self, name):\n            return lambda *args: print('set up first')\n"
+                           "    grader = ChecksNotSetUp()")
+        elif cell.source.startswith("dldbeta3 = ..."):
+            cell.source = "# YOUR CODE HERE\nraise NotImplementedError()"
+        elif cell.source.startswith("def compute_network_output("):
+            cell.source = "def compute_network_output(net_input, all_weights, all_biases):\n    ...\n"
+        else:
+            cell.source = re.sub(r"expected \d+\.\d+", "expected 2.5", cell.source)
+    return notebook
+
+
 def test_an_instructors_batch_from_make_grade_to_make_report(tmp_path):
     """The batch of issue 19, graded with `make grade OUT=...` into a folder of its own, then `make
-    report` without GRADES: names and SIDs in grades.csv, the blank notebook said to be blank, every
-    feedback.txt with its total first and each case once, and the report naming who hit each failure."""
+    report` without GRADES: names and SIDs in grades.csv and a row per student in gradebook.csv, the
+    blank notebooks (one of an earlier version) said to be blank, every feedback.txt with its total
+    first and each case once, and the report naming who hit each failure."""
     submissions, out = tmp_path / "the class's submissions", tmp_path / "grading run 1"
     shutil.copytree(EXAMPLES / "gradescope-export", submissions / "gradescope-export")
     for name in ("export.zip", "partly-wrong.ipynb", "blank.ipynb"):
@@ -343,12 +370,13 @@ def test_an_instructors_batch_from_make_grade_to_make_report(tmp_path):
     nbformat.write(saved_by_jupyterlab(nbformat.read(STUDENT_NOTEBOOK, as_version=4)), submissions / "blank-run.ipynb")
     nbformat.write(saved_by_jupyterlab(nbformat.read(EXAMPLES / "correct.ipynb", as_version=4)),
                    submissions / "correct-run.ipynb")
+    nbformat.write(blank_of_an_earlier_version(), submissions / "blank-of-an-earlier-version.ipynb")
     graded = make("grade", f"SUBMISSIONS={submissions}", f"OUT={out}", "ENGINE=bwrap")
     assert graded.returncode == 0, graded.stderr
     rows = rows_of(out)
+    blank = "Blank: no question answered (every answer still `...` or missing)"
     assert {name: row["grading_status"] for name, row in rows.items()} == {
-        "blank-run.ipynb": "Blank: no code cell differs from the handed-out notebook",
-        "blank.ipynb": "Blank: no code cell differs from the handed-out notebook",
+        "blank-run.ipynb": blank, "blank.ipynb": blank, "blank-of-an-earlier-version.ipynb": blank,
         "correct-run.ipynb": "Completed", "export.zip": "Completed", "partly-wrong.ipynb": "Completed",
         "submission_1001": "Completed", "submission_1002": "Completed"}
     assert [row["integrity"] for row in rows.values()] == [""] * len(rows)  # flags nobody
@@ -364,9 +392,19 @@ def test_an_instructors_batch_from_make_grade_to_make_report(tmp_path):
     assert f"report of the grading run in {out}" in reported.stdout
     page = (out / "report.html").read_text()
     q12 = re.search(r'id="failures-q1.2".*?</section>', page, re.S)[0]
-    assert re.search(r'<td class="count">2</td><td class="message"><code>`dldf2` = 1.683058 has the wrong sign.*?'
+    assert re.search(r'<td class="count">2</td><td class="message"><code>dldf2</code> = 1.683058 has the wrong sign.*?'
                      r'<td class="who">Bo Example \(submission_1002\), partly-wrong.ipynb</td>', q12, re.S), q12
-    assert '<span id="n-graded">5</span> graded' in page and '<span id="n-blank">2</span> blank' in page
+    assert '<span id="n-graded">5</span> graded' in page and '<span id="n-blank">3</span> blank' in page
+    assert "blank-of-an-earlier-version.ipynb" not in "".join(re.findall(r'<td class="who">.*?</td>', page))
+    with open(out / "gradebook.csv", newline="", encoding="utf-8-sig") as handle:
+        gradebook = list(csv.DictReader(handle))
+    assert [(row["Student"], row["SIS User ID"], row["SIS Login ID"], row["backpropagation"])
+            for row in gradebook if row["SIS User ID"]] == [
+        ("Ada Example", "1001", "ada@example.edu", rows["submission_1001"]["total"]),
+        ("Bo Example", "1002", "bo@example.edu", rows["submission_1002"]["total"])]
+    assert sorted(row["Student"] for row in gradebook if not row["SIS User ID"]) == sorted(
+        name for name in rows if not name.startswith("submission_"))  # by file, for the gradebook to match by hand
+    assert (out / "grades.csv").read_bytes().startswith(b"\xef\xbb\xbffile,name,sid,email,")
 
 
 def alive(pid: int) -> bool:

@@ -4,6 +4,7 @@ apart from the score statistics."""
 
 import base64
 import csv
+import json
 import re
 import shutil
 import statistics
@@ -166,20 +167,48 @@ def test_every_question_has_its_failures_counted(run: Path) -> None:
 def test_each_failure_names_who_hit_it(run: Path) -> None:
     _, page = build(run)
     who = {row["message"].split(" ")[0]: row["who"] for row in page.rows["failure"]}
-    assert who["`h3`"] == "bob.ipynb, leo.ipynb"
-    assert who["`dldf2`"] == "Carol Ng (carol.zip), Pat Doe; Sam Roe (submission_1234567)"
-    assert who["`all_dl_dweights[4]`"] == "erin.ipynb, Pat Doe; Sam Roe (submission_1234567)"
-    assert who["`backward_pass`"] == "grace.ipynb"
+    assert who["h3"] == "bob.ipynb, leo.ipynb"
+    assert who["dldf2"] == "Carol Ng (carol.zip), Pat Doe; Sam Roe (submission_1234567)"
+    assert who["all_dl_dweights[4]"] == "erin.ipynb, Pat Doe; Sam Roe (submission_1234567)"
+    assert who["backward_pass"] == "grace.ipynb"
     assert all(row["who"] for row in page.rows["failure"])
 
 
 def test_a_mistake_made_by_two_students_groups_together(run: Path) -> None:
     text, _ = build(run)
     q11 = section(text, "q1.1")  # bob and leo: different numbers
-    assert '<td class="count">2</td><td class="message"><code>`h3` = 0.753523, but the expected value is' in q11
+    assert '<td class="count">2</td><td class="message"><code>h3</code> = 0.753523, but the expected value is' in q11
     q12 = section(text, "q1.2")
-    assert '<td class="count">2</td><td class="message"><code>`dldf2` = 1.683058 has the wrong sign' in q12
+    assert '<td class="count">2</td><td class="message"><code>dldf2</code> = 1.683058 has the wrong sign' in q12
     assert re.findall(r'<td class="count">(\d+)</td>', section(text, "q2.2")) == ["2", "1"]
+
+
+def test_every_distinct_first_failure_is_listed_with_its_code_as_code(run: Path) -> None:
+    """Eight students, each with another first failure of q2.2 (one reading the global `K`, the rarest
+    here): each has a row of its own, commonest first; no message shows a backtick."""
+    rows = (run / "grades.csv").read_text().splitlines()
+    grace = next(row for row in rows if row.startswith("grace.ipynb,"))
+    failures = [f"`all_dl_dweights[{layer}]` has the wrong sign (on the notebook's network)." for layer in range(7)]
+    failures.append("`backward_pass` reads the notebook's global `K`: take the depth from its arguments.")
+    template = (run / "results" / "grace.ipynb" / "results.json").read_text()
+    for number, failure in enumerate(failures):
+        name = f"student{number}.ipynb"
+        rows.append(grace.replace("grace.ipynb", name))
+        (run / "results" / name).mkdir()
+        data = json.loads(template)
+        for test in data["tests"]:
+            if test["name"] == "q2.2":
+                test["output"] = f"q2.2: 0 of 6 points\n❌ check (2 points): gradients\n     {failure}"
+        (run / "results" / name / "results.json").write_text(json.dumps(data))
+    (run / "grades.csv").write_text("\n".join(rows) + "\n")
+    text, page = build(run)
+    q22 = section(text, "q2.2")
+    counts = [int(count) for count in re.findall(r'<td class="count">(\d+)</td>', q22)]
+    assert counts == sorted(counts, reverse=True) and "other messages" not in q22
+    shown = [row["message"] for row in page.rows["failure"]]
+    assert "backward_pass reads the notebook's global K: take the depth from its arguments." in shown
+    assert "<code>backward_pass</code> reads the notebook&#x27;s global <code>K</code>" in q22
+    assert not any("`" in message for message in shown)
 
 
 def test_many_who_hit_a_failure_fold_away_past_a_dozen(run: Path) -> None:
@@ -346,7 +375,7 @@ def test_broken_results_give_a_page_that_says_so(run: Path, damage: str) -> None
         bob.write_text('["tests"]')
     text, page = build(run)
     assert "bob.ipynb: results.json" in page.by_id["notices"]
-    assert f"<code>{report.NO_RESULTS}</code>" in section(text, "q1.1")
+    assert f'<td class="message">{report.NO_RESULTS}</td>' in section(text, "q1.1")
 
 
 def test_odd_results_and_scores_are_tolerated(run: Path) -> None:
@@ -355,9 +384,9 @@ def test_odd_results_and_scores_are_tolerated(run: Path) -> None:
     csv_path = run / "grades.csv"
     csv_path.write_text("\ufeff" + csv_path.read_text().replace("carol@example.edu,4,2,", "carol@example.edu,4,abc,"))
     text, page = build(run)
-    assert f"<code>{report.NO_MESSAGE}</code>" in section(text, "q1.1")
+    assert f'<td class="message">{report.NO_MESSAGE}</td>' in section(text, "q1.1")
     assert "Non-numeric scores, counted as short of full marks: carol.zip (q1.2)." in page.by_id["notices"]
-    assert "`dldf2` = 1.683058 has the wrong sign" in section(text, "q1.2")
+    assert "<code>dldf2</code> = 1.683058 has the wrong sign" in section(text, "q1.2")
 
 
 def test_failure_messages_are_read_from_otter_output() -> None:

@@ -224,7 +224,8 @@ def test_status_of_a_completed_grading() -> None:
 
 def test_status_of_a_blank_notebook_says_so_before_anything_else() -> None:
     status = status_of(Outcome(complete=True, blank=True))
-    assert status == f"{BLANK}: no code cell differs from the handed-out notebook" and not status.startswith(COMPLETED)
+    assert status == f"{BLANK}: no question answered (every answer still `...` or missing)"
+    assert not status.startswith(COMPLETED)
     assert status_of(Outcome(blank=True, error="corrupt")) == "Not graded: corrupt"
 
 
@@ -335,7 +336,7 @@ def test_grades_csv_reads_as_a_spreadsheet_should(tmp_path: Path) -> None:
         record(tmp_path, Submission("adam.ipynb", tmp_path / "a"), Outcome(grader_error="worker stopped"), POINTS),
     ]
     write_grades(tmp_path, rows, POINTS)
-    with open(tmp_path / GRADES_CSV, newline="") as handle:
+    with open(tmp_path / GRADES_CSV, newline="", encoding="utf-8-sig") as handle:
         raw = list(csv.reader(handle))
     assert raw == [COLUMNS,
                    ["adam.ipynb", "", "", "", "", "", "", "", "", "", "", rows[1]["grading_status"], ""],
@@ -355,7 +356,7 @@ def test_no_cell_runs_as_a_formula_and_every_cell_reads_back_as_written(tmp_path
     submission = Submission(f"{text}.ipynb", tmp_path / "x", submitters=(Submitter(text, text, text),))
     row = grades_row(submission, Outcome(complete=True, flags=[text]), POINTS, results_with({"q1.1": 4}))
     write_grades(tmp_path, [row], POINTS)
-    with open(tmp_path / GRADES_CSV, newline="") as handle:
+    with open(tmp_path / GRADES_CSV, newline="", encoding="utf-8-sig") as handle:
         [_, written] = list(csv.reader(handle))
     assert not [cell for cell in written if cell.startswith(("=", "+", "-", "@", "\t", "\r"))], written
     assert read_grades(tmp_path / GRADES_CSV).rows == [row]
@@ -372,7 +373,54 @@ def test_read_grades_of_a_spreadsheets_copy(tmp_path: Path) -> None:
 
 def test_write_grades_of_no_rows_is_the_header(tmp_path: Path) -> None:
     write_grades(tmp_path, [], POINTS)
-    assert (tmp_path / GRADES_CSV).read_bytes() == ",".join(COLUMNS).encode() + b"\r\n"
+    assert (tmp_path / GRADES_CSV).read_bytes() == "\ufeff".encode() + ",".join(COLUMNS).encode() + b"\r\n"
+
+
+def as_excel_opens(path: Path) -> list[list[str]]:
+    """A CSV file's cells as Excel reads it when it is opened: UTF-8 after a byte-order mark, and
+    without one, the system's code page (cp1252 on Western Windows). LibreOffice reads the mark too."""
+    data = path.read_bytes()
+    text = data[3:].decode("utf-8") if data.startswith(b"\xef\xbb\xbf") else data.decode("cp1252", errors="replace")
+    return list(csv.reader(text.splitlines()))
+
+
+GROUP = (Submitter("José Ramírez", "0042137", "jose@example.edu"), Submitter("Zoë Ångström", "0042138", "zoe@example.edu"))
+
+
+def test_grades_csv_opens_in_excel_with_every_name_as_it_is(tmp_path: Path) -> None:
+    """A group with accented names: Excel shows José Ramírez and Zoë Ångström, not JosÃ© RamÃ­rez."""
+    row = grades_row(Submission("submission_1", tmp_path / "s", submitters=GROUP), Outcome(complete=True), POINTS,
+                     results_with({"q1.1": 4}))
+    write_grades(tmp_path, [row], POINTS)
+    [header, written] = as_excel_opens(tmp_path / GRADES_CSV)
+    assert header == COLUMNS
+    assert written[:4] == ["submission_1", "José Ramírez; Zoë Ångström", "0042137; 0042138",
+                           "jose@example.edu; zoe@example.edu"]
+    assert read_grades(tmp_path / GRADES_CSV).rows == [row]
+
+
+def test_gradebook_csv_has_a_row_per_student_in_canvas_layout(tmp_path: Path) -> None:
+    """A group split into its members, each with the group's total; a submission that names nobody
+    under its file's name; a student in two submissions and a grader error with no score."""
+    alone, twice = Submitter("Ada Example", "1001", "ada@example.edu"), Submitter("Bo Example", "1002", "bo@example.edu")
+    submissions = [Submission("submission_1", tmp_path / "1", submitters=GROUP),
+                   Submission("submission_2", tmp_path / "2", submitters=(alone,)),
+                   Submission("submission_3", tmp_path / "3", submitters=(twice,)),
+                   Submission("submission_4", tmp_path / "4", submitters=(twice,)),
+                   Submission("found.ipynb", tmp_path / "f"),
+                   Submission("submission_5", tmp_path / "5", submitters=(Submitter("Cy Example", "1003"),))]
+    outcomes = [Outcome(complete=True, results=results_with({"q1.1": 4, "q2.2": 5.5}))] * 5 + \
+               [Outcome(grader_error="the grading worker stopped")]
+    rows = {s.name: grades_row(s, outcome, POINTS, outcome.results) for s, outcome in zip(submissions, outcomes)}
+    assert results_module.write_gradebook(tmp_path, submissions, rows, POINTS, "backpropagation") == ["Bo Example"]
+    read = as_excel_opens(tmp_path / results_module.GRADEBOOK_CSV)
+    assert read[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "backpropagation"]
+    assert read[1:] == [["Ada Example", "", "1001", "ada@example.edu", "", "9.5"],
+                        ["Bo Example", "", "1002", "bo@example.edu", "", ""],
+                        ["Cy Example", "", "1003", "", "", ""],
+                        ["found.ipynb", "", "", "", "", "9.5"],
+                        ["José Ramírez", "", "0042137", "jose@example.edu", "", "9.5"],
+                        ["Zoë Ångström", "", "0042138", "zoe@example.edu", "", "9.5"]]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -75,6 +75,20 @@ def public_summary(grading: Grading) -> dict[str, Any]:
             "status": "passed" if all(t.passed_all_public for t in grading.tests.values()) else "failed"}
 
 
+def is_blank(grading: Grading) -> bool:
+    """Whether the notebook answers no question: it earns no point, and each question's first failed
+    case says that its answer is not there yet (still `...`, never computed, not defined, a function
+    returning None: `backprop_checks.unfinished`). So a blank of any version of the handed-out
+    notebook is blank, whatever its other cells hold, and any answer, right or wrong, is not."""
+    import backprop_checks  # the tests' helpers, on the path once the tests are loaded
+
+    def unanswered(test_file: "ExceptionTestFile") -> bool:
+        failed = [result.message for result in test_file.test_case_results if not result.passed]
+        return not test_file.score and bool(failed) and backprop_checks.unfinished(failed[0])
+
+    return bool(grading.tests) and all(map(unanswered, grading.tests.values()))
+
+
 def gradescope_results(grading: Grading, config: dict, status: str) -> dict[str, Any]:
     """Gradescope's results dictionary for one grading, under the configuration's feedback policy."""
     policy = policy_of(config)

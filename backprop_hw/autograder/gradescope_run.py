@@ -35,6 +35,8 @@ from .trusted import HARNESS, GraderFailure, Grading, Launcher, grade, grade_not
 
 STUDENT_UID = 65534  # "nobody": owns nothing, reads only world-readable files
 CLONE_NEWNET = 0x40000000
+# How the grading notes start when the platform lets the notebook keep the network (Gradescope's does).
+NETWORK_NOTE = "the notebook ran WITH network access"
 LIMITS = {resource.RLIMIT_AS: 4 << 30, resource.RLIMIT_NPROC: 256, resource.RLIMIT_FSIZE: 256 << 20,
           resource.RLIMIT_CORE: 0}
 # What one cell may take, and the notebook's cells (then its checks, on a clock of their own); the
@@ -183,7 +185,7 @@ def run(autograder: Path) -> tuple[dict, Optional[Grading]]:
     notes = [] if uid is not None else ["graded without root: the notebook ran as the grader's own user"]
     isolation_problem = network_isolation()
     if isolation_problem:
-        notes.append(f"the notebook ran WITH network access: {isolation_problem}; this platform does not let "
+        notes.append(f"{NETWORK_NOTE}: {isolation_problem}; this platform does not let "
                      "the grader take the network away (no CAP_SYS_ADMIN)")
     folder = prepare_scratch(uid)
     try:

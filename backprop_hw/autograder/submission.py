@@ -393,12 +393,6 @@ def code_cell_digests(notebook: nbformat.NotebookNode) -> set[str]:
     return digests - {""}
 
 
-def is_blank(notebook: nbformat.NotebookNode, handed_out: set[str]) -> bool:
-    """Whether no code cell of `notebook` differs from those of the handed-out notebook: the
-    student changed no answer."""
-    return code_cell_digests(notebook) <= handed_out
-
-
 # IPython's transformer tokenizes a whole cell again for each line with a magic or a shell escape:
 # its work grows as lines times such lines (a cell of 200 `!e` lines takes a second, of 20,000
 # hours). Past these budgets a cell is not transformed here: it checks nothing (it still runs, in

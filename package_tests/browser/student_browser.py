@@ -143,7 +143,7 @@ class NotebookTab:
     Cells are found by their index in the saved file, which is their place on the page."""
 
     def __init__(self, page: Page, server: str, root: Path, path: Path, ui: str) -> None:
-        self.page, self.path = page, path
+        self.page, self.path, self.ui = page, path, ui
         relative = path.relative_to(root)
         workspace = quote(relative.parent.as_posix())  # JupyterLab would reopen other tests' notebooks
         url = (f"{server}/lab/workspaces/{workspace}/tree/{quote(relative.as_posix())}" if ui == "lab"
@@ -216,10 +216,16 @@ class NotebookTab:
         """Select a cell in command mode, as a click on its left margin does."""
         self.cell(index).locator(".jp-InputPrompt").click()
 
-    def run(self, index: int) -> None:
-        """Run one cell with Shift+Enter."""
+    def run(self, index: int, seeing: str | None = None) -> None:
+        """Run one cell with Shift+Enter (and, if given, wait until its output shows `seeing` while it runs)."""
         self.select(index)
-        self.until_idle(lambda: self.page.keyboard.press("Shift+Enter"))
+
+        def run_it() -> None:
+            self.page.keyboard.press("Shift+Enter")
+            if seeing is not None:
+                self.cell(index).locator(".jp-OutputArea-output", has_text=seeing).first.wait_for(timeout=RUN_TIMEOUT_MS)
+
+        self.until_idle(run_it)
 
     def type_into(self, index: int, source: str) -> None:
         """Replace the cell's code with `source`, as if typed in its editor."""

@@ -19,7 +19,7 @@ from playwright.sync_api import Browser
 from backprop_hw.colab import COLAB_BADGE_IMAGE
 from backprop_hw.paths import NOTEBOOK, ROOT
 from conftest import QUESTIONS
-from student_browser import NotebookTab, chromium, jupyter_server, screenshot
+from student_browser import PANEL, NotebookTab, chromium, jupyter_server, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -97,11 +97,37 @@ def test_run_all_on_the_blank_notebook_reaches_the_submission_cell(blank: Notebo
     shown = blank.output(blank.index(CLOSING))
     assert LINK_TEXT in shown, f"Run All stopped before the submission cell; stderr boxes: {blank.stderr_boxes()}"
     assert "Public checks: 0 of 8 points." in shown and "hidden checks decide the other 14 points (of 22)" in shown
+    row = blank.cell(blank.index(CLOSING)).locator("tr", has_text="q1.2").inner_text()
+    assert row.split() == "q1.2 0 of 1 unfinished + 3 points decided when graded".split(), row
     assert "Still to do: q1.1 (unfinished)" in shown and shown.index("Still to do") < shown.index(LINK_TEXT), shown
     assert "To submit: upload the zip file" in shown
     assert blank.stderr_boxes() == []  # no traceback, no warning
     assert len(zips(blank)) == 1
     assert set(blank.blocked) <= {COLAB_BADGE_IMAGE}  # the notebook needs nothing from outside but the badge
+
+
+SHORT_CELL_PX = 200  # a cell of a few lines, its prompt and a line of output
+
+
+def test_the_notebook_shows_no_machinery(blank: NotebookTab) -> None:
+    """Under the title, the set-up cell shows its few lines with a run prompt, says that it worked,
+    and stays a few lines when clicked; the init cell and the closing cell are a few lines too."""
+    set_up, init, closing = blank.index(SET_UP), blank.index("# Initialize Otter"), blank.index(CLOSING)
+    title = blank.page.locator(f"{PANEL} h1").first.bounding_box()
+    assert title["y"] < blank.cell(set_up).bounding_box()["y"]
+    assert blank.output(set_up).strip().startswith("The checks are set up.")
+    prompt = blank.cell(set_up).locator(".jp-InputPrompt")
+    assert prompt.is_visible() and "[" in prompt.text_content()  # a run prompt, not a collapsed •••
+    blank.cell(set_up).evaluate("cell => cell.scrollIntoView({block: 'center'})")
+    editor = blank.cell(set_up).locator(".jp-Cell-inputWrapper").bounding_box()
+    blank.page.mouse.click(editor["x"] + 200, editor["y"] + 12)  # as a student selects it, on its title
+    assert blank.cell(set_up).locator(".cm-scroller").evaluate("scroller => scroller.scrollLeft") == 0
+    for index in (set_up, init, closing):
+        box = blank.cell(index).locator(".jp-Cell-inputWrapper").bounding_box()
+        assert box["height"] < SHORT_CELL_PX, (blank.sources[index][:80], box)
+    assert blank.cell(set_up).bounding_box()["width"] <= 1280  # its one long line scrolls inside the cell
+    screenshot(blank.page, f"{blank.ui}-set-up-cell", blank.cell(init))
+    blank.page.keyboard.press("Escape")
 
 
 def test_the_blank_notebook_checks_say_what_is_missing(blank: NotebookTab) -> None:
@@ -152,7 +178,7 @@ def test_an_answer_fixed_then_broken_and_an_unsaved_edit(ui: str, open_notebook)
     tab.run(answer)
     tab.run(check)
     shown = tab.output(check)
-    assert "❌" in shown and "h3 does not follow" in shown and shows_no_test_internals(shown), shown
+    assert "❌" in shown and "h3 is computed with the wrong function" in shown and shows_no_test_internals(shown), shown
     screenshot(tab.page, f"{ui}-edits-q1.1-broken", tab.cell(check))
 
     tab.run(closing)  # the edits are not saved
@@ -163,9 +189,9 @@ def test_an_answer_fixed_then_broken_and_an_unsaved_edit(ui: str, open_notebook)
     screenshot(tab.page, f"{ui}-edits-unsaved", tab.cell(closing))
 
     tab.save()
-    tab.run(closing)
+    tab.run(closing, seeing="Running the saved notebook from the top in a fresh kernel")  # says it is working
     shown = tab.output(closing)
-    assert LINK_TEXT in shown and "Not submitted" not in shown, shown
+    assert LINK_TEXT in shown and "Not submitted" not in shown and "Running" not in shown, shown
     [written] = zips(tab)
     with zipfile.ZipFile(written) as archive:
         submitted = nbformat.reads(archive.read(RENAMED).decode(), as_version=4)
@@ -181,14 +207,43 @@ def solved_source(start: str) -> str:
     return source.replace("  # SOLUTION", "")
 
 
+RELU_ON_THE_OUTPUT = ("    all_f[K] = all_biases[K] + all_weights[K] @ all_h[K]\n",
+                      "    all_f[K] = ReLU(all_biases[K] + all_weights[K] @ all_h[K])\n")
+
+
+@pytest.mark.parametrize("ui", UIS)
+def test_a_relu_on_the_output_and_a_missing_relu_indicator_are_named_in_the_notebook(ui: str, open_notebook) -> None:
+    """The output passed through a ReLU prints the notebook's value (its output is positive), and the
+    check names the ReLU, as the graded feedback does, never "all zeros"; a backward pass without the
+    ReLU indicator is told so, not given the formulas."""
+    tab = open_notebook("student", ui, f"{ui}-relu-on-the-output")
+    answer = tab.index("def compute_network_output(")
+    tab.run_all_above(answer)
+    tab.type_into(answer, solved_source("def compute_network_output(").replace(*RELU_ON_THE_OUTPUT))
+    tab.run(answer)
+    tab.run(answer + 1)  # prints the output, as expected
+    tab.run(tab.index('grader.check("q2.1")'))
+    shown = check_output(tab, "q2.1")
+    assert "has a ReLU applied where there should be none" in shown and "all zeros" not in shown, shown
+    screenshot(tab.page, f"{ui}-relu-on-the-output", tab.cell(tab.index('grader.check("q2.1")')))
+    tab.run(tab.index("def least_squares_loss("))  # the loss's derivative, which the backward pass calls
+    answer = tab.index("def backward_pass(")
+    tab.type_into(answer, solved_source("def backward_pass(").replace("indicator_function(all_f[layer - 1]) * ", ""))
+    tab.run(answer)
+    tab.run(tab.index('grader.check("q2.2")'))
+    shown = check_output(tab, "q2.2")
+    assert "backward_pass leaves out the ReLU indicator" in shown and "entries wrong" not in shown, shown
+    screenshot(tab.page, f"{ui}-no-relu-indicator", tab.cell(tab.index('grader.check("q2.2")')))
+
+
 @pytest.mark.parametrize("ui", UIS)
 def test_a_check_before_the_set_up_cell_says_to_run_it(ui: str, open_notebook) -> None:
-    """The set-up cell is collapsed: run from the first visible code cell on, a check says to run it."""
+    """Run from the cell after the set-up cell on, a check says to run it."""
     tab = open_notebook("student", ui, f"{ui}-no-set-up")
     tab.run(tab.index("# Initialize Otter"))
     check = tab.index('grader.check("q1.1")')
     tab.run(check)
-    assert 'run the first code cell of the notebook ("Set up the checks"' in tab.output(check), tab.output(check)
+    assert 'run the set-up cell ("Set up the checks", the first code cell)' in tab.output(check), tab.output(check)
     assert tab.stderr_boxes() == []
     screenshot(tab.page, f"{ui}-no-set-up", tab.cell(check))
     tab.run(tab.index(SET_UP))

@@ -180,7 +180,7 @@ WRONG: list[Answer] = [
     # q1.1: the forward pass of the toy model
     wrong("cos for sin", "q1.1", changed("q1.1", "np.sin(f0)", "np.cos(f0)"), "`h1`", "expected value",
           "fix it first", quiet=("`f2`",)),
-    wrong("sin for cos", "q1.1", changed("q1.1", "np.cos(f2)", "np.sin(f2)"), "`h3`", "does not follow",
+    wrong("sin for cos", "q1.1", changed("q1.1", "np.cos(f2)", "np.sin(f2)"), "`h3`", "wrong function",
           "cosine", quiet=("`f3`",)),
     wrong("exp of f0", "q1.1", changed("q1.1", "np.exp(f1)", "np.exp(f0)"), "`h2`", "expected value"),
     wrong("f where h belongs", "q1.1", changed("q1.1", "omega2 * h2", "omega2 * f1"), "`f2`", "does not follow"),
@@ -302,10 +302,10 @@ WRONG: list[Answer] = [
         """), "no hidden layer", "raised IndexError", quiet=BLAMES_THE_DEPTH, points=3),
     # q2.2: the backward pass of a deep network
     wrong("no ReLU derivative", "q2.2", changed("q2.2", "indicator_function(all_f[layer - 1]) * ", ""),
-          "`all_dl_dweights["),
+          "`backward_pass` leaves out the ReLU indicator"),
     wrong("ReLU derivative of the wrong layer", "q2.2", changed("q2.2", "indicator_function(all_f[layer - 1])",
                                                                "indicator_function(all_f[layer])"),
-          "`all_dl_dweights[", "I[f_(k-1) > 0]", quiet=BLAMES_THE_DEPTH),
+          "of the wrong layer", "I[f_(k-1) > 0]", quiet=BLAMES_THE_DEPTH),
     wrong("the placeholder left below the output", "q2.2", _code("""
         def backward_pass(all_weights, all_biases, all_f, all_h, y):
             K = len(all_weights) - 1
@@ -569,5 +569,83 @@ CORRECT: list[Answer] = [
                 """, changed("q2.2", "indicator_function(all_f[layer - 1]) * all_dl_dh[layer]",
                              "relu_gradient(all_f[layer - 1], all_dl_dh[layer])"))),
 ]
+
+# The common mistakes a message names outright, each in words that no message of another mistake
+# holds, and what a message must not say of an answer that makes it (a cause it does not have).
+MISTAKE_WORDS = {
+    "ReLU on the output": "a ReLU applied where there should be none",
+    "missing or wrong ReLU indicator": "the ReLU indicator",
+    "wrong function": "the wrong function",
+    "wrong sign": "the wrong sign",
+    "missing upstream factor": "the upstream factor",
+    "global K": "the notebook's global `K`",
+}
+MISTAKE_QUIET = {
+    "ReLU on the output": ("all zeros", "never computed", "entries wrong"),
+    "missing or wrong ReLU indicator": ("entries wrong", "is wrong"),
+    "wrong function": ("round", "typed in", "does not follow"),
+    "wrong sign": ("does not follow",),
+    "missing upstream factor": ("does not follow",),
+    "global K": BLAMES_THE_DEPTH[:1],
+}
+
+# More answers with these mistakes, written otherwise.
+WRONG += [
+    wrong("ReLU on the returned output", "q2.1", changed("q2.1", "net_output = all_f[K]", "net_output = ReLU(all_f[K])"),
+          "`net_output`"),
+    wrong("the last activation returned as the output", "q2.1", _code("""
+        def compute_network_output(net_input, all_weights, all_biases):
+            all_f, all_h = [], [net_input]
+            for weights, biases in zip(all_weights, all_biases):
+                all_f.append(biases + weights @ all_h[-1])
+                all_h.append(ReLU(all_f[-1]))
+            return all_h[-1], all_f, all_h[:-1]
+        """), "`net_output`"),
+    wrong("no ReLU indicator, with np.dot", "q2.2", _code("""
+        def backward_pass(all_weights, all_biases, all_f, all_h, y):
+            dl_dweights, dl_dbiases = [None] * len(all_weights), [None] * len(all_weights)
+            dl_df = 2 * (all_f[-1] - y)
+            for layer in range(len(all_weights) - 1, -1, -1):
+                dl_dbiases[layer] = dl_df
+                dl_dweights[layer] = np.dot(dl_df, all_h[layer].T)
+                dl_df = np.dot(all_weights[layer].T, dl_df)
+            return dl_dweights, dl_dbiases
+        """), "leaves out"),
+    wrong("exp for sin", "q1.1", changed("q1.1", "np.sin(f0)", "np.exp(f0)"), "`h1`"),
+    wrong("derivative of sin as -sin", "q1.2", changed("q1.2", "np.cos(f0)", "-np.sin(f0)"), "`dldf0`"),
+    wrong("dldh1 without the upstream factor", "q1.2", changed("q1.2", "omega1 * dldf1", "omega1"), "`dldh1`"),
+    wrong("bias derivative as its local derivative 1", "q1.3", changed("q1.3", "dldbeta1 = dldf1", "dldbeta1 = 1.0"),
+          "`dldbeta1`", points=2),
+    wrong("global K, the lists sized from the arguments", "q2.2", _code("""
+        def backward_pass(all_weights, all_biases, all_f, all_h, y):
+            depth = len(all_weights)
+            all_dl_dweights, all_dl_dbiases = [None] * depth, [None] * depth
+            dl_df = d_loss_d_output(all_f[K], y)
+            for layer in range(K, -1, -1):
+                all_dl_dbiases[layer] = dl_df
+                all_dl_dweights[layer] = dl_df @ all_h[layer].T
+                if layer:
+                    dl_df = indicator_function(all_f[layer - 1]) * (all_weights[layer].T @ dl_df)
+            return all_dl_dweights, all_dl_dbiases
+        """), "`backward_pass`", points=4),
+]
+
+# The answers of each named mistake, by their ids (question and name).
+NAMED = {
+    "ReLU on the output": ["q2.1 ReLU on the output", "q2.1 ReLU on the returned output",
+                           "q2.1 the last activation returned as the output"],
+    "missing or wrong ReLU indicator": ["q2.2 no ReLU derivative", "q2.2 ReLU derivative of the wrong layer",
+                                        "q2.2 ReLU derivative as f >= 0", "q2.2 np.heaviside(f, 1)",
+                                        "q2.2 no ReLU indicator, with np.dot"],
+    "wrong function": ["q1.1 cos for sin", "q1.1 sin for cos", "q1.1 exp for sin", "q1.2 derivative of cos is cos",
+                       "q1.2 derivative of sin as -sin"],
+    "wrong sign": ["q1.2 given dldf3 with its sign flipped", "q1.2 derivative of cos without minus",
+                   "q1.2 derivative of sin with a minus", "q2.2 sign of the loss derivative"],
+    "missing upstream factor": ["q1.2 local derivative without the upstream factor",
+                                "q1.2 dldh1 without the upstream factor",
+                                "q1.3 weight derivative without the upstream factor",
+                                "q1.3 bias derivative as its local derivative 1"],
+    "global K": ["q2.1 global K", "q2.2 global K", "q2.2 global K, the lists sized from the arguments"],
+}
 
 ANSWERS: list[Answer] = WRONG + CORRECT
