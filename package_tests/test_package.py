@@ -20,7 +20,7 @@ from conftest import POINTS, QUESTIONS
 from hidden_values import hidden_literals
 
 
-BUILT_FOLDERS = ("student", "solutions", "tests", "autograder")
+BUILT_FOLDERS = ("student", "solutions", "tests", "autograder", "examples")
 
 
 def build(out: Path, *options: str) -> subprocess.CompletedProcess:
@@ -68,8 +68,15 @@ def test_committed_outputs_match_a_fresh_build(builds, folder: str) -> None:
 def test_broken_solution_stops_the_build(builds) -> None:
     out, result = builds["broken"]
     assert result.returncode != 0
-    assert "failing questions: q1.2" in result.stderr
-    assert "`dldf2`" in result.stderr
+    lines = result.stderr.splitlines()
+    # What a TA reads: each failing case, named by its question and description, with its message; nothing else.
+    assert lines[0] == "build failed: the master's solutions fail 2 of their own test cases:", result.stderr
+    assert lines[1] == ("  q1.2, public case 1: The seven derivatives, from your cell run with the exact forward values "
+                        "of two sets of parameters.")
+    assert lines[2].startswith("      `dldf2` = ") and "has the wrong sign" in lines[2]
+    assert lines[3] == "  q1.2, hidden case 2: dldf3, dldh3 and dldf2 follow by the chain rule, with other values."
+    assert len(lines) == 6 and "make VERBOSE=1" in lines[5]
+    assert not any(noise in result.stderr for noise in ("Traceback", "WARNING", "Kernel", "otter/"))
     assert not (out / "student").exists()
 
 
