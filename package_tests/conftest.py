@@ -34,7 +34,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 # `make test` runs each module whole on one of two pytest workers (--dist loadscope), in the order
 # of the items: the longest modules go first (measured with --durations=0: about 73, 67, 42, 39 and
 # 19 s), so that the two workers end together and the short ones fill in at the end.
-LONGEST_FIRST = ("test_integrity", "test_grading", "test_colab", "test_corpus", "test_package")
+LONGEST_FIRST = ("test_changed_master", "test_integrity", "test_grading", "test_colab", "test_corpus", "test_package")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -24,12 +24,15 @@ from backprop_hw.paths import NOTEBOOK, ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
-# The part of the suite that holds the build's numbers, run again in the changed copy.
+# The part of the suite that holds the build's numbers, run again in the changed copy: the checks'
+# messages and feedback on the built cases, the corpus graded in sandboxes (every wrong answer, correct
+# answer and scenario at its points), what the student files hold, and the notebook as a student runs it.
+# (The checks' 25 random networks per answer, which read only the network's shape, are left out.)
 SUBSET = ["package_tests/test_checks.py", "package_tests/test_feedback.py", "package_tests/test_trusted.py",
           "package_tests/test_corpus.py", "package_tests/test_package.py::test_student_files_hold_no_hidden_case",
           "package_tests/test_package.py::test_every_question_has_public_and_hidden_cases",
-          "package_tests/test_grading.py::test_one_row_per_submission_with_points_and_reason",
-          "package_tests/test_colab.py::test_run_all_then_part_1_gives_part_1s_numbers"]
+          "package_tests/test_colab.py::test_run_all_then_part_1_gives_part_1s_numbers",
+          "-k", "not the_public_random_network_gives_an_answer_the_same_outcome"]
 
 # What a TA changes: (the start of a cell, the text it holds, what it becomes).
 CHANGES = [("beta0, beta1", "x, y = 2.3, 2.0", "x, y = 1.9, 2.0"),

@@ -4,6 +4,7 @@ import ast
 import filecmp
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -175,3 +176,24 @@ def test_notebook_runtime_pins_agree_with_the_lock() -> None:
     locked = pins((ROOT / "requirements.txt").read_text().splitlines())
     for name, version in pins((ROOT / "assignment" / "requirements.txt").read_text().splitlines()).items():
         assert locked[name] == version, name
+
+
+@pytest.mark.slow
+def test_the_makefile_works_from_any_folder_and_touches_nothing_there(tmp_path: Path) -> None:
+    """`make -f path/Makefile`, run from another folder: every path is the Makefile's folder's."""
+    elsewhere, run = tmp_path / "elsewhere", tmp_path / "a grading run"
+    elsewhere.mkdir()
+    shutil.copytree(ROOT / "package_tests" / "fixtures" / "grading_run", run)
+    venv = (ROOT / ".venv" / "installed-requirements.txt").stat().st_mtime_ns
+
+    def make(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), *arguments], cwd=elsewhere,
+                              capture_output=True, text=True)
+
+    shown = make("help")
+    assert shown.returncode == 0 and all(f"make {target}" in shown.stdout for target in (
+        "test", "grade", "report", "gradescope-check")), shown.stdout
+    reported = make("report", f"GRADES={run}")
+    assert reported.returncode == 0, reported.stderr
+    assert (run / "report.html").is_file() and list(elsewhere.iterdir()) == []
+    assert (ROOT / ".venv" / "installed-requirements.txt").stat().st_mtime_ns == venv  # the venv was not made again
