@@ -21,18 +21,27 @@ import nbformat
 import pytest
 
 from backprop_hw.paths import NOTEBOOK, ROOT
+from corpus.answers import WRONG
+from corpus.scenarios import SCENARIOS
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 # The part of the suite that holds the build's numbers, run again in the changed copy: the checks'
-# messages and feedback on the built cases, the corpus graded in sandboxes (every wrong answer, correct
-# answer and scenario at its points), what the student files hold, and the notebook as a student runs it.
-# (The checks' 25 random networks per answer, which read only the network's shape, are left out.)
+# messages and feedback on the built cases, what the student files hold, and the notebook as a student
+# runs it (the checks' 25 random networks per answer, which take only the network's shape, left out).
 SUBSET = ["package_tests/test_checks.py", "package_tests/test_feedback.py", "package_tests/test_trusted.py",
-          "package_tests/test_corpus.py", "package_tests/test_package.py::test_student_files_hold_no_hidden_case",
+          "package_tests/test_package.py::test_student_files_hold_no_hidden_case",
           "package_tests/test_package.py::test_every_question_has_public_and_hidden_cases",
           "package_tests/test_colab.py::test_run_all_then_part_1_gives_part_1s_numbers",
           "-k", "not the_public_random_network_gives_an_answer_the_same_outcome"]
+# Of the corpus (graded in sandboxes), what the build's numbers decide: every scenario's points, and the
+# wrong answers with exact points or typed-in values (their messages name the values). The rest of it
+# reads no number of the build, and grades the shipped master in the whole suite.
+CORPUS = "package_tests/test_corpus.py::"
+NUMBERED = [f"{answer.question} {answer.name}" for answer in WRONG if answer.points is not None or "typed" in answer.name]
+SUBSET += [*(f"{CORPUS}test_wrong_answer_loses_points_on_its_question_only[{name}]" for name in NUMBERED),
+           *(f"{CORPUS}test_wrong_answer_is_explained_to_the_student[{name}]" for name in NUMBERED),
+           *(f"{CORPUS}test_scenario_earns_exactly_its_points[{scenario.name}]" for scenario in SCENARIOS)]
 
 # What a TA changes: (the start of a cell, the text it holds, what it becomes).
 CHANGES = [("beta0, beta1", "x, y = 2.3, 2.0", "x, y = 1.9, 2.0"),

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 import yaml
 
-from backprop_hw import autograder_zip
+from backprop_hw import autograder_zip, build as building
 from backprop_hw.paths import AUTOGRADER_ZIP, MASTER, ROOT, STUDENT_NOTEBOOK
 from conftest import POINTS, QUESTIONS
 from hidden_values import hidden_literals
@@ -197,3 +197,23 @@ def test_the_makefile_works_from_any_folder_and_touches_nothing_there(tmp_path: 
     assert reported.returncode == 0, reported.stderr
     assert (run / "report.html").is_file() and list(elsewhere.iterdir()) == []
     assert (ROOT / ".venv" / "installed-requirements.txt").stat().st_mtime_ns == venv  # the venv was not made again
+
+
+def test_printed_targets_are_filled_in_where_the_master_names_them() -> None:
+    """`{{name}}` becomes PRINTED["name"] in every cell and in what it printed; the reference cell
+    keeps its own text; a name PRINTED lacks, or an f-string (which prints `{name}`), stops the build."""
+    def notebook(printed_text: str) -> nbformat.NotebookNode:
+        code = nbformat.v4.new_code_cell('print("loss: expected {{loss}}")', outputs=[
+            nbformat.v4.new_output("stream", text=printed_text)])
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("$K = {{K}}$"), code,
+                                               nbformat.v4.new_code_cell("## Ignore ##\n# {{name}} is filled in")])
+
+    filled = notebook("loss: expected {{loss}}\n")
+    building.fill_in_printed_targets(filled, {"K": 5, "loss": "327.370943"})
+    assert [cell.source for cell in filled.cells] == ["$K = 5$", 'print("loss: expected 327.370943")',
+                                                      "## Ignore ##\n# {{name}} is filled in"]
+    assert filled.cells[1].outputs[0].text == "loss: expected 327.370943\n"
+    with pytest.raises(building.BuildError, match="PRINTED .* does not define; it defines loss"):
+        building.fill_in_printed_targets(notebook("x"), {"loss": "1"})
+    with pytest.raises(building.BuildError, match="put {{loss}} in a plain string"):
+        building.fill_in_printed_targets(notebook("loss: expected {loss}\n"), {"K": 5, "loss": "1"})
