@@ -150,7 +150,7 @@ def check_points(questions: dict[str, tuple[float, list[tuple[str, float, bool]]
     """A question's points must be the sum of its cases' (otter would silently drop the difference)."""
     for question, (points, cases) in questions.items():
         given = [case_points for _, case_points, _ in cases]
-        if None not in given and points is not None and sum(given) != points:
+        if None not in given and isinstance(points, (int, float)) and sum(given) != points:
             raise BuildError(f"{question} is worth {points:g} points (its BEGIN QUESTION cell), but its test cases' "
                              f"points add up to {sum(given):g}: change `points:` in the TEST CONFIG of a case too")
 
