@@ -9,8 +9,9 @@
    carries the outputs of what students get.
 3. Paste the reference values into the tests in place of `REFERENCE_VALUES["key"]`, so the hidden
    cases carry numbers and no reference code.
-4. Run Otter Assign, which also runs every test on the solutions; a failing one stops the build,
-   naming the question, the case (its docstring's first line) and its message.
+4. Run Otter Assign, then every test it wrote, public and hidden, with otter's own checks in the
+   kernel that ran the master; a failing one stops the build, naming the question, the case (its
+   docstring's first line) and its message.
 5. Lay the results out at the top of the repository, normalised so that a rebuild changes nothing,
    with notebooks that work alone, in Colab too (see `colab.py`), the example submissions, and the
    README's badge; then list what changed, to commit with the master.
@@ -56,33 +57,38 @@ class BuildError(Exception):
     """A problem in the master that stops the build, with a message for the instructor."""
 
 
-def execute_master(master: nbformat.NotebookNode, workdir: Path,
-                   verbose: bool = False) -> tuple[nbformat.NotebookNode, dict, dict]:
-    """Run the master top to bottom; return it with outputs, its REFERENCE_VALUES and its PRINTED."""
-    executed = nbformat.from_dict(json.loads(json.dumps(master)))
-    executed.cells.append(nbformat.v4.new_code_cell(
-        'import json; print(json.dumps({"references": REFERENCE_VALUES, "printed": PRINTED}))'))
+def master_client(notebook: nbformat.NotebookNode, workdir: Path) -> NotebookClient:
+    """A client that runs `notebook` in a kernel of its own, working in `workdir`."""
     # The kernel talks over sockets in the build's own folder, not over TCP on localhost, for which it
     # warns that nothing is encrypted.
     kernel = Config({"KernelManager": {"transport": "ipc", "ip": str(workdir / "kernel")}})
-    client = NotebookClient(executed, config=kernel, kernel_name="python3", timeout=600, record_timing=False,
-                            coalesce_streams=True, resources={"metadata": {"path": str(workdir)}})
+    return NotebookClient(notebook, config=kernel, kernel_name="python3", timeout=600, record_timing=False,
+                          coalesce_streams=True, resources={"metadata": {"path": str(workdir)}})
+
+
+def run_cells(client: NotebookClient, verbose: bool = False) -> None:
+    """Run every cell of the client's notebook in its kernel (set up by the caller)."""
+    for index, cell in enumerate(client.nb.cells):
+        try:
+            client.execute_cell(cell, index)
+        except CellExecutionError as error:
+            first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
+            details = f"\n{ANSI.sub('', error.traceback)}" if verbose else ""
+            raise BuildError(f"the master raised {error.ename}: {error.evalue}\n  in its cell that starts: "
+                             f"{first_line}{details}") from None
+
+
+def ask(client: NotebookClient, source: str) -> object:
+    """Run `source` in the client's kernel, after the notebook; return the JSON it prints."""
+    cell = nbformat.v4.new_code_cell(source)
+    client.nb.cells.append(cell)  # where nbclient keeps what the cell printed
     try:
-        client.execute()
+        client.execute_cell(cell, len(client.nb.cells) - 1)
     except CellExecutionError as error:
-        failed = next((cell for cell in executed.cells if cell.cell_type == "code"
-                       and any(output.output_type == "error" for output in cell.get("outputs", []))), executed.cells[-1])
-        if failed is executed.cells[-1]:
-            raise BuildError(f"the master's `{IGNORE_MARKER}` cell must define REFERENCE_VALUES and PRINTED "
-                             f"({error.ename}: {error.evalue})") from None
-        first_line = next((line for line in failed.source.splitlines() if line.strip()), "")
-        details = f"\n{ANSI.sub('', error.traceback)}" if verbose else ""
-        raise BuildError(f"the master raised {error.ename}: {error.evalue}\n  in its cell that starts: {first_line}"
-                         f"{details}") from None
-    reference_cell = executed.cells.pop()
-    printed = "".join(output.get("text", "") for output in reference_cell.outputs if output.output_type == "stream")
-    values = json.loads(printed)
-    return executed, values["references"], values["printed"]
+        raise BuildError(f"the build's own question to the master failed ({error.ename}: {error.evalue})") from None
+    finally:
+        client.nb.cells.pop()
+    return json.loads("".join(output.get("text", "") for output in cell.outputs if output.output_type == "stream"))
 
 
 def fill_in_printed_targets(notebook: nbformat.NotebookNode, printed: dict) -> None:
@@ -127,6 +133,26 @@ def insert_reference_values(notebook: nbformat.NotebookNode, references: dict) -
             cell.source = REFERENCE_PATTERN.sub(literal, cell.source)
 
 
+WHAT_THE_MASTER_COMPUTED = f"""\
+import json
+try:
+    print(json.dumps({{"references": REFERENCE_VALUES, "printed": PRINTED}}))
+except NameError as error:
+    print(json.dumps({{"missing": str(error)}}))"""
+
+# Every test case, public and hidden, run with otter's own checks in the kernel that ran the master:
+# the solutions must pass them all. (Otter Assign's own test run would execute the notebook again.)
+CHECK_THE_SOLUTIONS = """\
+import json, otter
+_checks = otter.Notebook(tests_dir={tests!r})
+_failed = []
+for _question in {questions!r}:
+    for _case in _checks.check(_question).test_case_results:
+        if not _case.passed:
+            _failed.append((_question, _case.test_case.name, _case.message))
+print(json.dumps(_failed))"""
+
+
 def question_cases(master: nbformat.NotebookNode) -> dict[str, tuple[float, list[tuple[str, float, bool]]]]:
     """Each question of the master: its points, and its test cases in order, as (the first line of
     the docstring, points, hidden)."""
@@ -155,33 +181,37 @@ def check_points(questions: dict[str, tuple[float, list[tuple[str, float, bool]]
                              f"points add up to {sum(given):g}: change `points:` in the TEST CONFIG of a case too")
 
 
-def failing_cases(report: str, questions: dict) -> list[str]:
-    """What otter's report of the solutions' test run says of each failing case, as a TA reads it:
-    the question, the case's description and the message."""
+def failing_cases(failed: list[tuple[str, str, str]], questions: dict) -> list[str]:
+    """What a TA reads of each failing case: the question, the case's description and its message
+    (the last line of otter's report of it)."""
     failures = []
-    for question, number, block in re.findall(r"(q[\w.]+) - (\d+) result:\n\s*❌ Test case failed\n(.*?)(?=\n\s*\n|\Z)",
-                                              report, re.S):
-        lines = [line.strip() for line in block.splitlines() if line.strip()]
+    for question, name, report in failed:
+        number = int(name.rsplit(" - ", 1)[-1])
+        lines = [line.strip() for line in report.splitlines() if line.strip()]
         message = lines[-1].removeprefix("AssertionError: ") if lines else "(no message)"
         cases = questions.get(question, (None, []))[1]
-        description, _, hidden = cases[int(number) - 1] if int(number) <= len(cases) else (f"case {number}", 0, False)
+        description, _, hidden = cases[number - 1] if number <= len(cases) else (name, 0, False)
         failures.append(f"  {question}, {'hidden' if hidden else 'public'} case {number}: {description}\n"
                         f"      {message}")
     return failures
 
 
-def run_otter_assign(master_path: Path, output: Path, questions: dict, verbose: bool = False) -> None:
-    """Run Otter Assign; when a solution fails its tests, stop with what each failing case says."""
-    command = [sys.executable, "-m", "otter", "assign", "--no-pdfs", str(master_path), str(output)]
+def run_otter_assign(master_path: Path, output: Path) -> None:
+    """Run Otter Assign (the solutions are checked against its tests by `CHECK_THE_SOLUTIONS`)."""
+    command = [sys.executable, "-m", "otter", "assign", "--no-pdfs", "--no-run-tests", str(master_path), str(output)]
     result = subprocess.run(command, capture_output=True, text=True, cwd=master_path.parent)
     if result.returncode != 0:
-        report = (result.stdout + result.stderr).strip()
-        failures = failing_cases(report, questions)
-        if verbose or not failures:
-            raise BuildError(f"otter assign failed:\n{report}")
-        raise BuildError(f"the master's solutions fail {len(failures)} of their own test cases:\n"
-                         + "\n".join(failures) + "\nFix the solution (or the test) in the master and run make again "
-                         "(make VERBOSE=1 shows otter's whole output).")
+        raise BuildError(f"otter assign failed:\n{(result.stdout + result.stderr).strip()}")
+
+
+def check_the_solutions(client: NotebookClient, tests: Path, questions: dict, verbose: bool = False) -> None:
+    """Stop the build, saying what each failing case says, if a solution fails its own tests."""
+    failed = ask(client, CHECK_THE_SOLUTIONS.format(tests=str(tests), questions=list(questions)))
+    if failed:
+        details = "".join(f"\n\n{question}, {name}:\n{report}" for question, name, report in failed) if verbose else ""
+        raise BuildError(f"the master's solutions fail {len(failed)} of their own test cases:\n"
+                         + "\n".join(failing_cases(failed, questions)) + "\nFix the solution (or the test) in the "
+                         "master and run make again (make VERBOSE=1 shows otter's report of each)." + details)
 
 
 def normalise_notebook(path: Path, destination: Path, files: Path, badge: str | None) -> None:
@@ -277,18 +307,26 @@ def build(root: Path = ROOT, master_path: Path = MASTER, verbose: bool = False) 
     feedback, colab_repo = take_feedback_policy(master)
     student_badge = colab.badge_markdown(colab_repo, f"student/{NOTEBOOK}")
     with tempfile.TemporaryDirectory(prefix="backprop-build-") as temporary:
-        workdir = Path(temporary) / "master"
+        workdir, dist = Path(temporary) / "master", Path(temporary) / "dist"
         workdir.mkdir()
         for name in SUPPORT_FILES:
             shutil.copy(ASSIGNMENT / name, workdir)
-        print("running the master notebook ...", flush=True)
-        executed, references, printed = execute_master(master, workdir, verbose)
-        fill_in_printed_targets(executed, printed)
-        insert_reference_values(executed, references)
-        nbformat.write(executed, workdir / NOTEBOOK)
-        print("running otter assign (and the solutions against every test) ...", flush=True)
-        run_otter_assign(workdir / NOTEBOOK, Path(temporary) / "dist", questions, verbose)
-        lay_out(Path(temporary) / "dist", root, student_badge, feedback)
+        executed = nbformat.from_dict(json.loads(json.dumps(master)))
+        client = master_client(executed, workdir)
+        with client.setup_kernel():
+            print("running the master notebook ...", flush=True)
+            run_cells(client, verbose)
+            computed = ask(client, WHAT_THE_MASTER_COMPUTED)
+            if "missing" in computed:
+                raise BuildError(f"the master's `{IGNORE_MARKER}` cell must define REFERENCE_VALUES and PRINTED "
+                                 f"({computed['missing']})")
+            fill_in_printed_targets(executed, computed["printed"])
+            insert_reference_values(executed, computed["references"])
+            nbformat.write(executed, workdir / NOTEBOOK)
+            print("running otter assign, and the solutions against every test ...", flush=True)
+            run_otter_assign(workdir / NOTEBOOK, dist)
+            check_the_solutions(client, dist / "autograder" / "tests", questions, verbose)
+        lay_out(dist, root, student_badge, feedback)
     examples.write_examples(root / EXAMPLES.relative_to(ROOT), root)
     point_readme_badge(root / "README.md", student_badge)
     print(f"built {', '.join(OUTPUT_FOLDERS)} and the example submissions in {root}")
