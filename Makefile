@@ -12,6 +12,11 @@ PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/installed-requirements.txt
 VENV_CHECK := $(PY) -c "import otter, numpy, matplotlib, nbformat, nbclient, pytest, jsonschema, jupyterlab, playwright"
 
+# The course's settings live in the master, where every build reads them.
+ifeq ($(origin COLAB_REPO),command line)
+$(error COLAB_REPO is set in the master now: `colab_repo: org/repo` in the ASSIGNMENT CONFIG of assignment/backpropagation.ipynb)
+endif
+
 .PHONY: all help venv build test test-fast test-browser report pdfs clean-venv grade gradescope-check bench examples
 all: build
 

@@ -6,8 +6,8 @@ given x, Part 2's seed, sizes and target, and the points of q1.3 and of one of i
 with outputs. `make` rebuilds, keeps the master without outputs and lists what to commit; the
 printed targets are the new ones; and the part of the suite that reads its numbers from the build
 (the checks' messages, feedback, the corpus graded in sandboxes, the examples, the notebook run as a
-student runs it) passes there. The copy's build and tests run in one subprocess that overlaps the
-rest of `make test`.
+student runs it) passes there. `make test` starts this module first (see conftest.py): its build and
+its tests run in subprocesses while the other workers run the rest.
 """
 
 import os

@@ -217,3 +217,8 @@ def test_printed_targets_are_filled_in_where_the_master_names_them() -> None:
         building.fill_in_printed_targets(notebook("x"), {"loss": "1"})
     with pytest.raises(building.BuildError, match="put {{loss}} in a plain string"):
         building.fill_in_printed_targets(notebook("loss: expected {loss}\n"), {"K": 5, "loss": "1"})
+
+
+def test_what_jupyter_leaves_beside_the_master_is_ignored() -> None:
+    checkpoint = "assignment/.ipynb_checkpoints/backpropagation-checkpoint.ipynb"
+    assert subprocess.run(["git", "check-ignore", "-q", checkpoint], cwd=ROOT).returncode == 0
