@@ -58,12 +58,14 @@ build: venv
 examples: venv
 	@$(IN_HERE) $(PY) -m backprop_hw.examples
 
-# The package's own test suite (package_tests/, configured in pyproject.toml), on every core, each
-# module whole on one worker (its shared fixtures made once), the longest first (see conftest.py;
-# --no-loadscope-reorder keeps that order instead of xdist's, which sorts by the number of tests).
+# The package's own test suite (package_tests/, configured in pyproject.toml), each module whole on
+# one worker (its shared fixtures made once), the longest first (see conftest.py; --no-loadscope-reorder
+# keeps that order instead of xdist's, which sorts by the number of tests). One worker more than there
+# are cores: several tests wait on a clock (a worker killed at fifteen times the wall-clock limit, a
+# stalled pipe, notebooks that loop until their limit), and the extra worker runs tests meanwhile.
 # The grading tests need root and bubblewrap; BACKPROP_REQUIRE_SANDBOX=1 makes their absence a failure.
 test: venv
-	@$(IN_HERE) $(PY) -m pytest -n auto --dist loadscope --no-loadscope-reorder -m "not browser"
+	@$(IN_HERE) $(PY) -m pytest -n $$(( $$(nproc) + 1 )) --dist loadscope --no-loadscope-reorder -m "not browser"
 
 # The unit tests alone: no notebook kernel, no sandbox, seconds.
 test-fast: venv

@@ -31,10 +31,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"the autograder zip is stale ({', '.join(stale)} differ from the source): run make", returncode=1)
 
 
-# `make test` runs each module whole on one of two pytest workers (--dist loadscope), in the order
-# of the items: the longest modules go first (measured with --durations=0: about 73, 67, 42, 39 and
-# 19 s), so that the two workers end together and the short ones fill in at the end.
-LONGEST_FIRST = ("test_changed_master", "test_integrity", "test_grading", "test_colab", "test_corpus", "test_package")
+# `make test` runs each module whole on one of three pytest workers (--dist loadscope), in the order
+# of the items: the longest modules go first (measured on 2026-12-04, alone on two cores but for other
+# test suites: about 120, 105, 45, 40, 35, 25 and 20 s, much of the first two waiting on clocks), so
+# that the workers end together and the short ones fill in at the end.
+LONGEST_FIRST = ("test_grading", "test_integrity", "test_changed_master", "test_colab", "test_corpus",
+                 "test_hostile_files", "test_package")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
