@@ -71,6 +71,7 @@ def expected_scores(root: Path = ROOT) -> dict[str, tuple[tuple[float, ...] | No
         scores[name] = (tuple(points), reason)
     return scores
 
+
 def read(path: Path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=4)
 
