@@ -32,9 +32,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 # `make test` runs each module whole on one of three pytest workers (--dist loadscope), in the order
-# of the items: the longest modules go first (measured on 2026-12-04, alone on two cores but for other
-# test suites: about 120, 105, 45, 40, 35, 25 and 20 s, much of the first two waiting on clocks), so
-# that the workers end together and the short ones fill in at the end.
+# of the items: the longest modules go first (with --durations=0 on two cores: about 120 and 105 s,
+# much of it waiting on clocks, then 45, 40, 35, 25 and 20 s), so that the workers end together and
+# the short ones fill in at the end.
 LONGEST_FIRST = ("test_grading", "test_integrity", "test_changed_master", "test_colab", "test_corpus",
                  "test_hostile_files", "test_package")
 
