@@ -24,7 +24,7 @@ help:
 	@echo "Targets (run from any folder; paths are relative to $(HERE)):"
 	@echo "  make                      build student/, solutions/, tests/, the Gradescope zip and the examples"
 	@echo "                            from assignment/backpropagation.ipynb, and list what to commit"
-	@echo "                            (make VERBOSE=1: otter's whole output when a solution fails its tests)"
+	@echo "                            (make VERBOSE=1: otter's report of each failing case, and tracebacks)"
 	@echo "  make test                 the package's own test suite (about 2.5 minutes)"
 	@echo "  make grade SUBMISSIONS=folder OUT=folder"
 	@echo "                            grade a folder of submissions into OUT (default grades/); into an OUT"

@@ -356,7 +356,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT, help="where to write the outputs (default: the repository)")
     parser.add_argument("--master", type=Path, default=MASTER, help="the master notebook")
     parser.add_argument("--verbose", action="store_true",
-                        help="when the build fails, show otter's whole output and the traceback")
+                        help="when the build fails, show otter's report of each failing case, or the traceback")
     arguments = parser.parse_args()
     out = arguments.out.resolve()
     try:
