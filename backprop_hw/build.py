@@ -1,19 +1,29 @@
 """Build every derived output of the homework from the master notebook.
 
-    python -m backprop_hw.build
+    python -m backprop_hw.build [--verbose]
 
-1. Execute the master (solutions included) so the solutions notebook carries its outputs, and read
-   the reference values its `## Ignore ##` cell computes.
-2. Paste those values into the tests in place of `REFERENCE_VALUES["key"]`, so the hidden cases
-   carry numbers and no reference code.
-3. Run Otter Assign, which also runs every test on the solutions and fails if one does not pass.
-4. Lay the results out at the top of the repository, normalised so that a rebuild changes nothing,
-   with notebooks that work alone, in Colab too (see `colab.py`).
+1. Execute the master (solutions included) and read what its `## Ignore ##` cell computes: the
+   reference values of the tests (REFERENCE_VALUES) and the targets the notebook prints (PRINTED).
+2. Write each printed target in place of its `{{name}}` in every cell and in what the cells printed
+   (a placeholder is printed as it is written, from a plain string), so the solutions notebook
+   carries the outputs of what students get.
+3. Paste the reference values into the tests in place of `REFERENCE_VALUES["key"]`, so the hidden
+   cases carry numbers and no reference code.
+4. Run Otter Assign, then every test it wrote, public and hidden, with otter's own checks in the
+   kernel that ran the master; a failing one stops the build, naming the question, the case (its
+   docstring's first line) and its message.
+5. Lay the results out at the top of the repository, normalised so that a rebuild changes nothing,
+   with notebooks that work alone, in Colab too (see `colab.py`), the example submissions, and the
+   README's badge; then list what changed, to commit with the master.
+
+The master's ASSIGNMENT CONFIG holds two settings of our own, which the build takes out before otter
+reads it: `feedback:` (what students see on Gradescope) and `colab_repo:` (the GitHub repository the
+"Open in Colab" badges point to).
 """
 
 import argparse
+import ast
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -27,36 +37,86 @@ from traitlets.config import Config
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from backprop_hw import autograder_zip, colab
+from backprop_hw import autograder_zip, colab, examples
 from backprop_hw.autograder.feedback import POLICIES
-from backprop_hw.paths import ASSIGNMENT, AUTOGRADER_ZIP, MASTER, NAME, NOTEBOOK, ROOT
+from backprop_hw.paths import ASSIGNMENT, AUTOGRADER_ZIP, EXAMPLES, MASTER, NAME, NOTEBOOK, ROOT
 
 SUPPORT_FILES = ("backprop_checks.py", "requirements.txt")
 CONFIG_MARKER = "# ASSIGNMENT CONFIG"
+IGNORE_MARKER = "## Ignore ##"
 OUTPUT_FOLDERS = ("student", "solutions", "tests", "autograder")
+# What `make` writes besides OUTPUT_FOLDERS, and what a change of the master is committed with.
+COMMITTED_WITH_THE_MASTER = (*OUTPUT_FOLDERS, "examples", "README.md", "assignment")
 REFERENCE_PATTERN = re.compile(r'REFERENCE_VALUES\["([\w-]+)"\]')
+PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+BADGE = re.compile(r"\[!\[Open In Colab\]\([^)\s]*\)\]\([^)\s]*\)")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class BuildError(Exception):
     """A problem in the master that stops the build, with a message for the instructor."""
 
 
-def execute_master(master: nbformat.NotebookNode, workdir: Path) -> tuple[nbformat.NotebookNode, dict]:
-    """Run the master top to bottom; return it with outputs, and its REFERENCE_VALUES."""
-    executed = nbformat.from_dict(json.loads(json.dumps(master)))
-    executed.cells.append(nbformat.v4.new_code_cell("import json; print(json.dumps(REFERENCE_VALUES))"))
+def master_client(notebook: nbformat.NotebookNode, workdir: Path) -> NotebookClient:
+    """A client that runs `notebook` in a kernel of its own, working in `workdir`."""
     # The kernel talks over sockets in the build's own folder, not over TCP on localhost, for which it
     # warns that nothing is encrypted.
     kernel = Config({"KernelManager": {"transport": "ipc", "ip": str(workdir / "kernel")}})
-    client = NotebookClient(executed, config=kernel, kernel_name="python3", timeout=600, record_timing=False,
-                            coalesce_streams=True, resources={"metadata": {"path": str(workdir)}})
+    return NotebookClient(notebook, config=kernel, kernel_name="python3", timeout=600, record_timing=False,
+                          coalesce_streams=True, resources={"metadata": {"path": str(workdir)}})
+
+
+def run_cells(client: NotebookClient, verbose: bool = False) -> None:
+    """Run every cell of the client's notebook in its kernel (set up by the caller)."""
+    for index, cell in enumerate(client.nb.cells):
+        try:
+            client.execute_cell(cell, index)
+        except CellExecutionError as error:
+            first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
+            details = f"\n{ANSI.sub('', error.traceback)}" if verbose else ""
+            raise BuildError(f"the master raised {error.ename}: {error.evalue}\n  in its cell that starts: "
+                             f"{first_line}{details}") from None
+
+
+def ask(client: NotebookClient, source: str) -> object:
+    """Run `source` in the client's kernel, after the notebook; return the JSON it prints."""
+    cell = nbformat.v4.new_code_cell(source)
+    client.nb.cells.append(cell)  # where nbclient keeps what the cell printed
     try:
-        client.execute()
+        client.execute_cell(cell, len(client.nb.cells) - 1)
     except CellExecutionError as error:
-        raise BuildError(f"the master notebook raised an error while running its solutions:\n{error}") from None
-    reference_cell = executed.cells.pop()
-    printed = "".join(output.get("text", "") for output in reference_cell.outputs if output.output_type == "stream")
-    return executed, json.loads(printed)
+        raise BuildError(f"the build's own question to the master failed ({error.ename}: {error.evalue})") from None
+    finally:
+        client.nb.cells.pop()
+    return json.loads("".join(output.get("text", "") for output in cell.outputs if output.output_type == "stream"))
+
+
+def fill_in_printed_targets(notebook: nbformat.NotebookNode, printed: dict) -> None:
+    """Replace every `{{name}}` of the executed notebook's cells, and of what they printed, with
+    PRINTED["name"]: the targets a student compares with are computed by the master, never typed in."""
+
+    def value(match: re.Match) -> str:
+        if match[1] not in printed:
+            raise BuildError(f"the master writes {{{{{match[1]}}}}}, which PRINTED (in its `{IGNORE_MARKER}` cell) "
+                             f"does not define; it defines {', '.join(sorted(printed))}")
+        return str(printed[match[1]])
+
+    for cell in notebook.cells:
+        if cell.source.startswith(IGNORE_MARKER):
+            continue
+        cell.source = PLACEHOLDER.sub(value, cell.source)
+        for output in cell.get("outputs", []):
+            for text in (output, output.get("data", {})):
+                key = "text" if text is output else "text/plain"
+                if isinstance(text.get(key), str):
+                    text[key] = PLACEHOLDER.sub(value, text[key])
+                    # An f-string or str.format prints {{name}} as {name}: its output would not be what
+                    # students' notebooks print.
+                    mangled = [name for name in printed if f"{{{name}}}" in text[key]]
+                    if mangled:
+                        raise BuildError(f"put {{{{{mangled[0]}}}}} in a plain string (or in markdown), not in an "
+                                         f"f-string or a format string, in the master's cell that starts: "
+                                         f"{cell.source.splitlines()[0]}")
 
 
 def insert_reference_values(notebook: nbformat.NotebookNode, references: dict) -> None:
@@ -69,19 +129,89 @@ def insert_reference_values(notebook: nbformat.NotebookNode, references: dict) -
         return repr(references[key])
 
     for cell in notebook.cells:
-        if cell.cell_type == "code" and not cell.source.startswith("## Ignore ##"):
+        if cell.cell_type == "code" and not cell.source.startswith(IGNORE_MARKER):
             cell.source = REFERENCE_PATTERN.sub(literal, cell.source)
 
 
+WHAT_THE_MASTER_COMPUTED = f"""\
+import json
+try:
+    print(json.dumps({{"references": REFERENCE_VALUES, "printed": PRINTED}}))
+except NameError as error:
+    print(json.dumps({{"missing": str(error)}}))"""
+
+# Every test case, public and hidden, run with otter's own checks in the kernel that ran the master:
+# the solutions must pass them all. (Otter Assign's own test run would execute the notebook again.)
+CHECK_THE_SOLUTIONS = """\
+import json, otter
+_checks = otter.Notebook(tests_dir={tests!r})
+_failed = []
+for _question in {questions!r}:
+    for _case in _checks.check(_question).test_case_results:
+        if not _case.passed:
+            _failed.append((_question, _case.test_case.name, _case.message))
+print(json.dumps(_failed))"""
+
+
+def question_cases(master: nbformat.NotebookNode) -> dict[str, tuple[float, list[tuple[str, float, bool]]]]:
+    """Each question of the master: its points, and its test cases in order, as (the first line of
+    the docstring, points, hidden)."""
+    questions: dict[str, tuple[float, list]] = {}
+    question = None
+    for cell in master.cells:
+        if cell.cell_type == "raw" and cell.source.startswith("# BEGIN QUESTION"):
+            settings = yaml.safe_load(cell.source.split("\n", 1)[1])
+            question = settings["name"]
+            questions[question] = (settings.get("points"), [])
+        elif cell.cell_type == "code" and question and cell.source.startswith('""" # BEGIN TEST CONFIG'):
+            tree = ast.parse(cell.source)
+            config = yaml.safe_load(tree.body[0].value.value.split("\n", 1)[1]) or {}
+            for function in (node for node in tree.body if isinstance(node, ast.FunctionDef)):
+                description = (ast.get_docstring(function) or function.name).splitlines()[0]
+                questions[question][1].append((description, config.get("points"), bool(config.get("hidden"))))
+    return questions
+
+
+def check_points(questions: dict[str, tuple[float, list[tuple[str, float, bool]]]]) -> None:
+    """A question's points must be the sum of its cases' (otter would silently drop the difference)."""
+    for question, (points, cases) in questions.items():
+        given = [case_points for _, case_points, _ in cases]
+        if None not in given and isinstance(points, (int, float)) and sum(given) != points:
+            raise BuildError(f"{question} is worth {points:g} points (its BEGIN QUESTION cell), but its test cases' "
+                             f"points add up to {sum(given):g}: change `points:` in the TEST CONFIG of a case too")
+
+
+def failing_cases(failed: list[tuple[str, str, str]], questions: dict) -> list[str]:
+    """What a TA reads of each failing case: the question, the case's description and its message
+    (the last line of otter's report of it)."""
+    failures = []
+    for question, name, report in failed:
+        number = int(name.rsplit(" - ", 1)[-1])
+        lines = [line.strip() for line in report.splitlines() if line.strip()]
+        message = lines[-1].removeprefix("AssertionError: ") if lines else "(no message)"
+        cases = questions.get(question, (None, []))[1]
+        description, _, hidden = cases[number - 1] if number <= len(cases) else (name, 0, False)
+        failures.append(f"  {question}, {'hidden' if hidden else 'public'} case {number}: {description}\n"
+                        f"      {message}")
+    return failures
+
+
 def run_otter_assign(master_path: Path, output: Path) -> None:
-    """Run Otter Assign; when a solution fails its tests, stop with otter's report of the case."""
-    command = [sys.executable, "-m", "otter", "assign", "--no-pdfs", str(master_path), str(output)]
+    """Run Otter Assign (the solutions are checked against its tests by `CHECK_THE_SOLUTIONS`)."""
+    command = [sys.executable, "-m", "otter", "assign", "--no-pdfs", "--no-run-tests", str(master_path), str(output)]
     result = subprocess.run(command, capture_output=True, text=True, cwd=master_path.parent)
     if result.returncode != 0:
-        report = (result.stdout + result.stderr).strip()
-        failing = re.findall(r"(q[\d.]+) results:(?! All test cases passed)", report)
-        hint = f" (failing questions: {', '.join(failing)})" if failing else ""
-        raise BuildError(f"otter assign failed{hint}; the solutions must pass their own tests:\n{report}")
+        raise BuildError(f"otter assign failed:\n{(result.stdout + result.stderr).strip()}")
+
+
+def check_the_solutions(client: NotebookClient, tests: Path, questions: dict, verbose: bool = False) -> None:
+    """Stop the build, saying what each failing case says, if a solution fails its own tests."""
+    failed = ask(client, CHECK_THE_SOLUTIONS.format(tests=str(tests), questions=list(questions)))
+    if failed:
+        details = "".join(f"\n\n{question}, {name}:\n{report}" for question, name, report in failed) if verbose else ""
+        raise BuildError(f"the master's solutions fail {len(failed)} of their own test cases:\n"
+                         + "\n".join(failing_cases(failed, questions)) + "\nFix the solution (or the test) in the "
+                         "master and run make again (make VERBOSE=1 shows otter's report of each)." + details)
 
 
 def normalise_notebook(path: Path, destination: Path, files: Path, badge: str | None) -> None:
@@ -115,16 +245,17 @@ def describe_hidden_checks(full_tests: Path, student_tests: Path) -> None:
                         f"HIDDEN_CHECKS = {hidden!r}\n")
 
 
-def take_feedback_policy(notebook: nbformat.NotebookNode) -> str:
-    """Remove the `feedback:` setting from the notebook's ASSIGNMENT CONFIG (it is ours: otter
-    refuses keys it does not know) and return it."""
+def take_feedback_policy(notebook: nbformat.NotebookNode) -> tuple[str, str]:
+    """Remove our own settings, `feedback:` and `colab_repo:`, from the notebook's ASSIGNMENT CONFIG
+    (otter refuses keys it does not know) and return them."""
     [config] = [cell for cell in notebook.cells if cell.cell_type == "raw" and cell.source.startswith(CONFIG_MARKER)]
     settings = yaml.safe_load(config.source)
     policy = settings.pop("feedback", POLICIES[0])
     if policy not in POLICIES:
         raise BuildError(f"the master's `feedback:` must be one of {', '.join(POLICIES)}, not {policy!r}")
+    colab_repo = str(settings.pop("colab_repo", colab.DEFAULT_REPO))
     config.source = f"{CONFIG_MARKER}\n{yaml.safe_dump(settings, sort_keys=False)}"
-    return policy
+    return policy, colab_repo
 
 
 def lay_out(dist: Path, root: Path, student_badge: str, feedback: str) -> None:
@@ -145,40 +276,96 @@ def lay_out(dist: Path, root: Path, student_badge: str, feedback: str) -> None:
     autograder_zip.pack(zip_path, root / AUTOGRADER_ZIP.relative_to(ROOT), feedback)
 
 
-def build(root: Path = ROOT, master_path: Path = MASTER, colab_repo: str = colab.DEFAULT_REPO) -> None:
-    """Build every output of `master_path` into `root` (the repository itself by default); the
-    student notebook's "Open in Colab" badge points to GitHub repository `colab_repo`."""
-    student_badge = colab.badge_markdown(colab_repo, f"student/{NOTEBOOK}")
+def store_without_outputs(path: Path) -> bool:
+    """Keep the master as it is committed, without the outputs and counts Jupyter saves into it;
+    return whether it had any."""
+    master = nbformat.read(path, as_version=4)
+    code = [cell for cell in master.cells if cell.cell_type == "code"]
+    if not any(cell.outputs or cell.execution_count is not None or "execution" in cell.metadata for cell in code):
+        return False
+    for cell in code:
+        cell.outputs, cell.execution_count = [], None
+        cell.metadata.pop("execution", None)
+    nbformat.write(master, path)
+    return True
+
+
+def point_readme_badge(readme: Path, badge: str) -> None:
+    """Point the README's "Open in Colab" badge where the student notebook's points."""
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+        readme.write_text(BADGE.sub(lambda _: badge, text, count=1), encoding="utf-8")
+
+
+def build(root: Path = ROOT, master_path: Path = MASTER, verbose: bool = False) -> None:
+    """Build every output of `master_path` into `root` (the repository itself by default)."""
+    if store_without_outputs(master_path):
+        print(f"removed the outputs saved in {master_path.name} (the master is kept without them)")
     master = nbformat.read(master_path, as_version=4)
-    feedback = take_feedback_policy(master)
+    questions = question_cases(master)
+    check_points(questions)
+    feedback, colab_repo = take_feedback_policy(master)
+    student_badge = colab.badge_markdown(colab_repo, f"student/{NOTEBOOK}")
     with tempfile.TemporaryDirectory(prefix="backprop-build-") as temporary:
-        workdir = Path(temporary) / "master"
+        workdir, dist = Path(temporary) / "master", Path(temporary) / "dist"
         workdir.mkdir()
         for name in SUPPORT_FILES:
             shutil.copy(ASSIGNMENT / name, workdir)
-        print("running the master notebook ...", flush=True)
-        executed, references = execute_master(master, workdir)
-        insert_reference_values(executed, references)
-        nbformat.write(executed, workdir / NOTEBOOK)
-        print("running otter assign (and the solutions against every test) ...", flush=True)
-        run_otter_assign(workdir / NOTEBOOK, Path(temporary) / "dist")
-        lay_out(Path(temporary) / "dist", root, student_badge, feedback)
-    print(f"built {', '.join(OUTPUT_FOLDERS)} in {root}")
+        executed = nbformat.from_dict(json.loads(json.dumps(master)))
+        client = master_client(executed, workdir)
+        with client.setup_kernel():
+            print("running the master notebook ...", flush=True)
+            run_cells(client, verbose)
+            computed = ask(client, WHAT_THE_MASTER_COMPUTED)
+            if "missing" in computed:
+                raise BuildError(f"the master's `{IGNORE_MARKER}` cell must define REFERENCE_VALUES and PRINTED "
+                                 f"({computed['missing']})")
+            fill_in_printed_targets(executed, computed["printed"])
+            insert_reference_values(executed, computed["references"])
+            nbformat.write(executed, workdir / NOTEBOOK)
+            print("running otter assign, and the solutions against every test ...", flush=True)
+            run_otter_assign(workdir / NOTEBOOK, dist)
+            check_the_solutions(client, dist / "autograder" / "tests", questions, verbose)
+        lay_out(dist, root, student_badge, feedback)
+    examples.write_examples(root / EXAMPLES.relative_to(ROOT), root)
+    point_readme_badge(root / "README.md", student_badge)
+    print(f"built {', '.join(OUTPUT_FOLDERS)} and the example submissions in {root}")
+
+
+def list_changes(root: Path) -> None:
+    """Say which files the build changed since the last commit, to commit together with the master."""
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--",
+                                 *COMMITTED_WITH_THE_MASTER], cwd=root, capture_output=True, text=True)
+    except OSError:
+        return  # no git
+    if status.returncode != 0:
+        return  # not a git checkout
+    kinds = {"M": "changed", "A": "added", "D": "deleted", "?": "new", "R": "renamed"}
+    changed = [f"  {kinds.get(line[:2].strip()[:1], 'changed'):>7}: {line[3:]}" for line in status.stdout.splitlines()]
+    if not changed:
+        print("Nothing changed: the committed files are what the master builds.")
+        return
+    print(f"{len(changed)} files differ from the last commit:\n" + "\n".join(changed) +
+          "\nCommit them together, the master with what it builds:\n"
+          f"  git add -A {' '.join(COMMITTED_WITH_THE_MASTER)} && git commit")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT, help="where to write the outputs (default: the repository)")
     parser.add_argument("--master", type=Path, default=MASTER, help="the master notebook")
-    parser.add_argument("--colab-repo", default=os.environ.get("COLAB_REPO") or colab.DEFAULT_REPO,
-                        help="GitHub org/repo that the Open in Colab badge points to "
-                             f"(default: $COLAB_REPO, else {colab.DEFAULT_REPO})")
+    parser.add_argument("--verbose", action="store_true",
+                        help="when the build fails, show otter's report of each failing case, or the traceback")
     arguments = parser.parse_args()
+    out = arguments.out.resolve()
     try:
-        build(arguments.out.resolve(), arguments.master.resolve(), arguments.colab_repo)
+        build(out, arguments.master.resolve(), arguments.verbose)
     except (BuildError, colab.ColabError) as error:
         print(f"build failed: {error}", file=sys.stderr)
         return 1
+    if out == ROOT:
+        list_changes(ROOT)
     return 0
 
 

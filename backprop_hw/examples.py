@@ -3,8 +3,8 @@
     python -m backprop_hw.examples [--out examples/submissions]
 
 They are made from the committed student and solutions notebooks, so they follow the homework when
-it changes, and the output is byte-for-byte reproducible (fixed zip dates, sorted entries). Each
-name says what it tests; EXPECTED says what grading should make of it.
+it changes (the build writes them last), and the output is byte-for-byte reproducible (fixed zip
+dates, sorted entries). Each name says what it tests; EXPECTED says what grading should make of it.
 """
 
 import argparse
@@ -15,7 +15,7 @@ from typing import Callable
 
 import nbformat
 
-from backprop_hw.paths import EXAMPLES, NOTEBOOK, SOLUTIONS_NOTEBOOK, STUDENT_NOTEBOOK
+from backprop_hw.paths import EXAMPLES, NOTEBOOK, ROOT, SOLUTIONS_NOTEBOOK, STUDENT_NOTEBOOK
 from backprop_hw.zipfiles import write_zip
 
 # Wrong answers, as (line of the solution, line a student might write instead).
@@ -27,26 +27,49 @@ NO_INDICATOR_Q2_2 = ("all_dl_df[layer - 1] = indicator_function(all_f[layer - 1]
 # A loop that catches the cell timeout and carries on: only the wall-clock limit stops it.
 STUBBORN_LOOP = "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass"
 
-# What grading should give each example: points per question (in the order q1.1 ... q2.2), or
-# None where nothing can be graded, and a word the grading status must contain.
+# What grading should give each example: the cases it loses ({question: ALL, or the names of the
+# case functions}, or ALL for every case of every question), or None where nothing can be graded;
+# and a word the grading status must contain. `expected_scores` turns them into points.
+ALL = "all"
+SIGN_ERROR_Q1_2_LOSES = ("test_backward_values", "test_backward_output_end")
 EXPECTED = {
-    "blank.ipynb": ((0, 0, 0, 0, 0), "Blank"),
-    "correct.ipynb": ((4, 4, 4, 4, 6), "Completed"),
-    "partly-wrong.ipynb": ((4, 2, 4, 4, 0), "Completed"),
-    "export.zip": ((4, 4, 4, 0, 6), "Completed"),
-    "submission_1001": ((4, 4, 4, 4, 6), "Completed"),
-    "submission_1002": ((4, 2, 4, 4, 6), "Completed"),
+    "blank.ipynb": (ALL, "Blank"),
+    "correct.ipynb": ({}, "Completed"),
+    "partly-wrong.ipynb": ({"q1.2": SIGN_ERROR_Q1_2_LOSES, "q2.2": ALL}, "Completed"),
+    "export.zip": ({"q2.1": ALL}, "Completed"),
+    "submission_1001": ({}, "Completed"),
+    "submission_1002": ({"q1.2": SIGN_ERROR_Q1_2_LOSES}, "Completed"),
     "corrupt.ipynb": (None, "Not graded"),
     "empty.ipynb": (None, "Not graded"),
     "no-notebook.zip": (None, "no .ipynb notebook"),
     "two-notebooks.zip": (None, "2 .ipynb notebooks"),
     "other-assignment.ipynb": (None, "is for assignment 'another-homework'"),
-    "late-infinite-loop.zip": ((4, 4, 4, 4, 6), "was stopped"),
-    "stubborn-loop.zip": ((4, 4, 4, 4, 0), "wall-clock"),
-    "kernel-death.zip": ((4, 4, 4, 0, 0), "exit code 3"),
-    "memory-hog.zip": ((4, 4, 4, 4, 6), "ran out of memory"),
-    "pages-of-output.zip": ((4, 4, 4, 4, 6), "printed"),
+    "late-infinite-loop.zip": ({}, "was stopped"),
+    "stubborn-loop.zip": ({"q2.2": ALL}, "wall-clock"),
+    "kernel-death.zip": ({"q2.1": ALL, "q2.2": ALL}, "exit code 3"),
+    "memory-hog.zip": ({}, "ran out of memory"),
+    "pages-of-output.zip": ({}, "printed"),
 }
+
+
+def expected_scores(root: Path = ROOT) -> dict[str, tuple[tuple[float, ...] | None, str]]:
+    """What grading should give each example with the tests built in `root`: its points per
+    question (in the order q1.1 ... q2.2), or None, and a word its grading status must contain."""
+    from backprop_hw.autograder.trusted import load_tests
+
+    tests = load_tests(root / "tests", root / "assignment")
+    scores = {}
+    for name, (lost, reason) in EXPECTED.items():
+        if lost is None:
+            scores[name] = (None, reason)
+            continue
+        points = []
+        for question, test_file in tests.items():
+            losing = ALL if lost == ALL else lost.get(question, ())
+            points.append(sum(case.points for case in test_file.test_cases
+                              if losing != ALL and case.body.test_func.__name__ not in losing))
+        scores[name] = (tuple(points), reason)
+    return scores
 
 
 def read(path: Path) -> nbformat.NotebookNode:
@@ -78,9 +101,10 @@ def text(notebook: nbformat.NotebookNode) -> bytes:
     return (nbformat.writes(notebook) + "\n").encode()
 
 
-def write_examples(out: Path) -> None:
-    """Write every example into `out`, replacing what was there."""
-    solutions, student = read(SOLUTIONS_NOTEBOOK), read(STUDENT_NOTEBOOK)
+def write_examples(out: Path, root: Path = ROOT) -> None:
+    """Write every example, made from the notebooks built in `root`, into `out`, replacing what was there."""
+    solutions = read(root / SOLUTIONS_NOTEBOOK.relative_to(ROOT))
+    student = read(root / STUDENT_NOTEBOOK.relative_to(ROOT))
     partly_wrong = replace_line(replace_line(solutions, *SIGN_ERROR_Q1_2), *NO_INDICATOR_Q2_2)
     other = nbformat.from_dict(json.loads(json.dumps(solutions)))
     other.metadata["otter"]["assignment_name"] = "another-homework"

@@ -1,11 +1,13 @@
 """Grade a folder of submissions, each in its own sandbox, the way Gradescope would.
 
-    python -m backprop_hw.grading [SUBMISSIONS] [--out OUT] [--engine bwrap|docker]
+    python -m backprop_hw.grading [SUBMISSIONS] [--out OUT] [--engine bwrap|docker] [--previous FOLDER]
 
 A submission is a notebook (`.ipynb`), a zip from `grader.export()`, or a folder (one submission
 of a Gradescope "export submissions" download, whose folder holds `submission_metadata.yml`).
 Writes OUT/grades.csv and OUT/results/<file>/ (see `backprop_hw.results`). Exits with status 1 if
 the grader itself failed on any submission (those rows say "grader error" and hold no score).
+Into an OUT that holds an earlier run, or with --previous, it also writes whose scores changed
+(see `backprop_hw.regrade`).
 
 Workers, one per core, each keep a warm interpreter (`backprop_hw.grading_worker`) and fork it for
 every submission into a fresh bubblewrap sandbox (see `backprop_hw.sandbox`). The tests run
@@ -27,11 +29,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
-from backprop_hw import sandbox
+from backprop_hw import regrade, sandbox
 from backprop_hw.paths import AUTOGRADER_ZIP, EXAMPLES, ROOT
-from backprop_hw.results import (DEFAULT_OUT, GRADEBOOK_CSV, GRADER_ERROR, NOT_REACHED, RESULTS_DIR, Outcome,
-                                Submission, assignment_name, find_submissions, grades_row, question_points, record,
-                                remember_last_run, unpack_autograder, write_gradebook, write_grades)
+from backprop_hw.results import (DEFAULT_OUT, GRADEBOOK_CSV, GRADER_ERROR, GRADES_CSV, NOT_REACHED, RESULTS_DIR,
+                                Outcome, Submission, assignment_name, find_submissions, grades_row, question_points,
+                                read_grades, record, remember_last_run, unpack_autograder, write_gradebook,
+                                write_grades)
 
 # A worker answers within this many times the submission's wall-clock limit, or is killed: a notebook
 # takes at most its cells, two replays of them, a clock for the checks in each of these three processes,
@@ -211,12 +214,20 @@ def main() -> int:
                         help="time one submission may take before its sandbox is killed")
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_bytes >> 20,
                         help="memory all the processes of one submission may use together")
+    parser.add_argument("--previous", type=Path, default=None,
+                        help="an earlier run's folder to compare the scores with (default: OUT's own earlier run)")
     arguments = parser.parse_args()
     limits = sandbox.Limits(wall_seconds=arguments.wall_seconds, cell_seconds=arguments.cell_seconds,
                             memory_bytes=arguments.memory_mb << 20)
     if not arguments.submissions.is_dir():
         print(f"no folder of submissions at {arguments.submissions}", file=sys.stderr)
         return 2
+    compared_with = arguments.previous or arguments.out
+    previous = regrade.read_previous(compared_with)  # before this run writes over it
+    if arguments.previous and previous is None:
+        print(f"no earlier grading run (grades.csv) in {arguments.previous} to compare with", file=sys.stderr)
+        return 2
+    (arguments.out / regrade.CHANGES_CSV).unlink(missing_ok=True)
     try:
         if arguments.engine == "docker":
             from backprop_hw import docker_engine
@@ -238,6 +249,11 @@ def main() -> int:
         print(f"interrupted: {arguments.out / 'grades.csv'} keeps every finished row, and says which submissions "
               "were not graded", file=sys.stderr)
         return 130
+    if previous is not None:
+        current = read_grades(arguments.out / GRADES_CSV)
+        changes = regrade.compare(previous, current)
+        regrade.write_changes(arguments.out, changes)
+        print(regrade.summary(changes, compared_with, regrade.points_changes(previous, current)))
     failed = [row["file"] for row in rows if row["grading_status"].startswith(GRADER_ERROR)]
     if failed:
         print(f"the grader itself failed on {len(failed)} submission(s), which have no score: {', '.join(failed)}",

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import matplotlib
 
+from backprop_hw import regrade
 from backprop_hw.autograder.feedback import FAILED, MESSAGE_INDENT
 from backprop_hw.results import (BLANK, COMPLETED, DEFAULT_OUT, GRADER_ERROR, GRADES_CSV, IDENTITY_COLUMNS, INTEGRITY,
                                  PERCENT, RESULTS_DIR, STATUS, TOTAL, GradesTable, last_run, read_grades)
@@ -413,13 +414,17 @@ def failures_section(stats: list[QuestionStats]) -> list[str]:
     return parts
 
 
-def render(run: GradingRun, stats: list[QuestionStats], charts: list[str]) -> str:
-    """The report page, what the class got wrong first; every student-derived string is escaped."""
+def render(run: GradingRun, stats: list[QuestionStats], charts: list[str],
+           changes: list[regrade.Change] | None = None) -> str:
+    """The report page, what the class got wrong first (after what changed since an earlier run, in a
+    regrade); every student-derived string is escaped."""
     e = html.escape
     attention = [s for s in run.submissions if s.needs_attention]
     parts = [f'<p id="run-date">Grading run of {e(run.date)}.</p>']
     if run.notices:
         parts.append('<ul id="notices">' + "".join(f'<li class="notice">{e(n)}</li>' for n in run.notices) + "</ul>")
+    if changes is not None:
+        parts.append(regrade.html_section(changes))
     parts.append(summary(run))
     parts += failures_section(stats)
 
@@ -506,7 +511,7 @@ def build_report(folder: Path) -> tuple[Path, GradingRun]:
         plot_pass_rates(stats, folder / PASS_RATES)
         charts.append(embedded(folder / PASS_RATES, "pass-rates", "Pass rate per question"))
     page = folder / REPORT
-    page.write_text(render(run, stats, charts), encoding="utf-8")
+    page.write_text(render(run, stats, charts, regrade.read_changes(folder)), encoding="utf-8")
     return page, run
 
 

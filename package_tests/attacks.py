@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 
 from backprop_hw.paths import SOLUTIONS_NOTEBOOK
+from built import POINTS, TOTAL, TOY, TOY_OTHER, scores, sizes
 
 WRONG_BACKWARD_PASS = '''
 def backward_pass(all_weights, all_biases, all_f, all_h, y):
@@ -27,10 +28,9 @@ def backward_pass(all_weights, all_biases, all_f, all_h, y):
         dl_df = all_weights[layer].T @ dl_df  # the ReLU's derivative is missing
     return all_dl_dweights, all_dl_dbiases
 '''
-TWIN_SCORES = {"q1.1": 4, "q1.2": 4, "q1.3": 0, "q2.1": 4, "q2.2": 0}
+TWIN_SCORES = scores("q1.3", "q2.2")
 BLANK_PARAMETERS = "\n".join(f"dld{kind}{k} = ..." for k in range(3, -1, -1) for kind in ("beta", "omega"))
-PERFECT = {"score": 22, "tests": [{"name": q, "score": p, "max_score": p} for q, p in
-                                  [("q1.1", 4), ("q1.2", 4), ("q1.3", 4), ("q2.1", 4), ("q2.2", 6)]]}
+PERFECT = {"score": TOTAL, "tests": [{"name": q, "score": p, "max_score": p} for q, p in POINTS.items()]}
 INSTRUCTOR_SECRET = "instructor-token-8f3a1c9e77"
 
 
@@ -395,7 +395,8 @@ def write_slow_part_1(path: Path, seconds: float) -> Path:
     return _write(notebook, path)
 
 
-MESSAGE_CHOICE_SCORES = {"q1.1": 2, "q1.2": 4, "q1.3": 4, "q2.1": 3, "q2.2": 4}
+MESSAGE_CHOICE_SCORES = scores(lose={"q1.1": ("test_forward_every_step_follows", "test_forward_exact"),
+                                     "q2.1": ("test_other_networks",), "q2.2": ("test_other_networks",)})
 
 
 def write_message_choice(path: Path, variant: int) -> Path:
@@ -404,15 +405,17 @@ def write_message_choice(path: Path, variant: int) -> Path:
     variants must see the same text."""
     notebook = nbformat.read(SOLUTIONS_NOTEBOOK, as_version=4)
     changed, entries, layer, depth = [("beta1", 1, 0, 0), ("omega2", 5, 2, 3)][variant]
+    depth = 2 if depth == sizes()["K"] else depth  # a depth of the hidden networks only, never the notebook's
     q11 = _cell(notebook, "f0 = ")
-    notebook.cells[q11].source += f"\nif beta0 not in (1.0, 0.5):  # the hidden parameters\n    {changed} += 1\n"
+    public = (TOY["beta0"], TOY_OTHER["beta0"])
+    notebook.cells[q11].source += f"\nif beta0 not in {public}:  # the hidden parameters\n    {changed} += 1\n"
     q21 = _cell(notebook, "def compute_network_output(")
     notebook.cells[q21].source += f"""
 _honest_forward = compute_network_output
 
 def compute_network_output(net_input, all_weights, all_biases):
     net_output, all_f, all_h = _honest_forward(net_input, all_weights, all_biases)
-    if len(all_weights) != 6 and len(all_f) > {layer}:  # networks of other depths
+    if len(all_weights) != {sizes()["K"] + 1} and len(all_f) > {layer}:  # networks of other depths
         all_f[{layer}] = all_f[{layer}].copy()
         all_f[{layer}].flat[:{entries}] += 1
     return net_output, all_f, all_h

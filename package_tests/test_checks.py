@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import backprop_checks as check
-from corpus.answers import ANSWERS, BASELINE, network_finite_differences, toy_finite_differences
+from built import PUBLIC_POINTS, sizes
+from corpus.answers import ANSWERS, BASELINE, TOY_PRINTED, network_finite_differences, toy_finite_differences
 from corpus.scenarios import public_values
 from in_process import InProcess, case_results, notebook_cells
 
@@ -204,8 +205,8 @@ def test_part_1_messages(student: InProcess) -> None:
     assert "`h1` =" in cases["test_forward_first_steps"][1] and "fix it first" in cases["test_forward_first_steps"][1]
     assert cases["test_forward_last_steps"][0]  # f2 ... follow from the student's own h2: that work is right
     student.run("h1 = np.sin(f0)")
-    student.run("dldf3 = 0.744528")
-    assert "stays 0.744528 when the parameters change" in case_results(student, "q1.2", hidden=False)[
+    student.run(f"dldf3 = {TOY_PRINTED['dldf3']}")
+    assert f"stays {TOY_PRINTED['dldf3']:.6f} when the parameters change" in case_results(student, "q1.2", hidden=False)[
         "test_backward_values"][1]
     student.run("dldf3 = 2 * (f3 - y)\nh3 = 0.0")
     assert "change `h3`" in case_results(student, "q1.2", hidden=False)["test_backward_values"][1]
@@ -275,9 +276,7 @@ def test_network_by_finite_differences_fails_at_the_kink(student: InProcess) -> 
 # ---------------------------------------------------------------------------------------------
 # The public cases' random network is new at every check: their outcome must not depend on it
 
-GIVEN_FUNCTIONS = '''
-K, D, D_i, D_o = 5, 6, 1, 1
-
+GIVEN_FUNCTIONS = f"K, D, D_i, D_o = {', '.join(str(size) for size in sizes().values())}\n" + '''
 def ReLU(preactivation):
     return preactivation.clip(0.0)
 
@@ -321,5 +320,5 @@ def test_the_public_random_network_gives_an_answer_the_same_outcome_every_time(a
     small step, can be close enough on one network and not on another.)"""
     outcomes = public_outcomes(answer, networks=25)
     assert outcomes == {"passed"} or "passed" not in outcomes, outcomes
-    public_points = 2  # of q2.1 and of q2.2: a wrong answer that keeps them makes its mistake in hidden cases only
-    assert (outcomes == {"passed"}) == (not answer.wrong or (answer.points or 0) >= public_points)
+    # A wrong answer that keeps its question's public points makes its mistake in hidden cases only.
+    assert (outcomes == {"passed"}) == (not answer.wrong or (answer.points or 0) >= PUBLIC_POINTS[answer.question])

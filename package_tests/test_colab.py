@@ -23,6 +23,7 @@ from urllib.parse import quote
 import nbformat
 import otter.check.utils
 import pytest
+import yaml
 from nbclient import NotebookClient
 
 pytestmark = pytest.mark.slow
@@ -30,8 +31,9 @@ pytestmark = pytest.mark.slow
 import backprop_checks
 from backprop_hw import colab
 from backprop_hw.paths import ROOT
+from built import PUBLIC_POINTS, TOTAL, points_without
 from conftest import QUESTIONS
-from corpus.answers import BASELINE
+from corpus.answers import BASELINE, TOY_PRINTED
 from graders import fill_in, grade_fast
 
 
@@ -181,14 +183,16 @@ def test_solutions_in_colab_pass_every_check_and_raise_nothing(colab_solutions: 
 
 
 @pytest.mark.parametrize("run, total, left", [("colab_student", 0, "Still to do: q1.1 (unfinished), q1.2 (unfinished)"),
-                                              ("colab_solutions", 8, "Every public check passes.")])
+                                              ("colab_solutions", sum(PUBLIC_POINTS.values()),
+                                               "Every public check passes.")])
 def test_colab_closing_cell_sums_up_and_says_download_the_notebook(run: str, total: int, left: str,
                                                                     request: pytest.FixtureRequest) -> None:
     colab_run: ColabRun = request.getfixturevalue(run)
     shown = output_text(closing_cell(colab_run.notebook))
     assert "File > Download > Download .ipynb" in shown and "Gradescope" in shown
-    assert f"Public checks: {total} of 8 points." in shown and left in shown, shown
-    assert "hidden checks decide the other 14 points (of 22)" in shown
+    public = sum(PUBLIC_POINTS.values())
+    assert f"Public checks: {total:g} of {public:g} points." in shown and left in shown, shown
+    assert f"hidden checks decide the other {TOTAL - public:g} points (of {TOTAL:g})" in shown
     assert all(re.search(rf"^  {re.escape(question)} +\d+ of \d+ .* \+ \d+ points? decided when graded$", shown, re.M)
                for question in QUESTIONS), shown  # what is public, and done or not; what is still to be decided
     assert "Running every check" not in shown  # what it said while it ran: replaced by the summary
@@ -253,7 +257,8 @@ def test_renamed_copy_alone_in_a_folder_checks_and_exports(tmp_path: Path) -> No
     assert [output for output in closing.outputs if output.get("name") == "stderr"] == []  # no kernel notice
     [export] = folder.glob("my backprop homework_*.zip")
     summary, link = [o.data["text/html"] for o in closing.outputs if "text/html" in o.get("data", {})]
-    assert "Public checks: 8 of 8 points." in summary and "Every public check passes." in summary
+    public = sum(PUBLIC_POINTS.values())
+    assert f"Public checks: {public:g} of {public:g} points." in summary and "Every public check passes." in summary
     assert f'href="{quote(export.name)}"' in link and "Your zip file is ready" in link
     with zipfile.ZipFile(export) as archive:  # what grading reads: the notebook, not otter's log of every check
         assert renamed.name in archive.namelist() and ".OTTER_LOG" not in archive.namelist()
@@ -414,22 +419,35 @@ def test_grading_keeps_its_hidden_tests_even_if_an_editor_drops_the_cell_tags(do
     other depths: with every tag dropped (so grading runs the set-up cell too), the hidden cases must
     still run and that one fail."""
     scores = downloaded_and_graded["global-K.ipynb"]
-    assert scores["q2.1"] == (3, 4) and scores["q1.1"] == (4, 4)
+    assert scores["q2.1"][0] == points_without("q2.1", "test_other_networks") and scores["q1.1"][0] == scores["q1.1"][1]
 
 
-def test_student_notebook_opens_in_colab_from_the_repository() -> None:
+def master_setting(key: str) -> str:
+    """A setting of the master's ASSIGNMENT CONFIG."""
+    master = nbformat.read(ROOT / "assignment" / NOTEBOOK, as_version=4)
+    [config] = [cell for cell in master.cells if cell.source.startswith("# ASSIGNMENT CONFIG")]
+    return yaml.safe_load(config.source)[key]
+
+
+def test_student_notebook_and_readme_open_in_colab_from_the_masters_repository() -> None:
     notebook = nbformat.read(ROOT / "student" / NOTEBOOK, as_version=4)
-    repo = os.environ.get("COLAB_REPO") or colab.DEFAULT_REPO
+    repo = master_setting("colab_repo")
     badge = colab.badge_markdown(repo, f"student/{NOTEBOOK}")
     assert f"(https://colab.research.google.com/github/{repo}/blob/main/student/{NOTEBOOK})" in badge
     assert notebook.cells[0].cell_type == "markdown" and badge in notebook.cells[0].source
     assert notebook.metadata["otter"]["assignment_name"] == "backpropagation"
+    assert (ROOT / "README.md").read_text().count("colab.research.google.com/github/") == 1
+    assert badge in (ROOT / "README.md").read_text()
 
 
 def test_build_rejects_a_malformed_colab_repository(tmp_path: Path) -> None:
+    master = nbformat.read(ROOT / "assignment" / NOTEBOOK, as_version=4)
+    [config] = [cell for cell in master.cells if cell.source.startswith("# ASSIGNMENT CONFIG")]
+    config.source = config.source.replace(f"colab_repo: {master_setting('colab_repo')}", "colab_repo: not a repository")
+    nbformat.write(master, tmp_path / NOTEBOOK)
     result = subprocess.run([sys.executable, "-m", "backprop_hw.build", "--out", str(tmp_path / "out"),
-                             "--colab-repo", "not a repository"], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 1 and "org/repo" in result.stderr
+                             "--master", str(tmp_path / NOTEBOOK)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and "org/repo" in result.stderr and "not a repository" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -472,8 +490,9 @@ def test_run_all_then_part_1_gives_part_1s_numbers(tmp_path: Path) -> None:
             client.execute_cell(notebook.cells[index], index)
     shown = {index: output_text(notebook.cells[index]) for index in [*again, comparison]}
     assert errors([notebook.cells[index] for index in shown]) == []
-    assert "loss 0.138581" in shown[again[0]]
+    assert f"loss {TOY_PRINTED['l_i']:.6f}" in shown[again[0]]
     for index in again[1::2]:
         assert "which all pass" in shown[index], shown[index]
-    assert re.search(r"omega0 +5\.246071 +5\.246071", shown[comparison]), shown[comparison]
+    row = re.search(rf"omega0 +{TOY_PRINTED['dldomega0']:.6f} +(-?\d+\.\d+)", shown[comparison])
+    assert row and float(row[1]) == pytest.approx(TOY_PRINTED["dldomega0"], rel=1e-4, abs=1e-5), shown[comparison]
     assert any("image/png" in output.get("data", {}) for output in notebook.cells[comparison].outputs)

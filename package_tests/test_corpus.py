@@ -50,11 +50,28 @@ def notebook_of(item: Answer | Scenario) -> nbformat.NotebookNode:
     return notebook
 
 
+def judged(session: pytest.Session) -> set[str] | None:
+    """The ids of the answers and scenarios that the session's tests judge, or None for all of them
+    (a test that reads the whole corpus is among them)."""
+    found = set()
+    for item in session.items:
+        if item.module.__name__.rsplit(".", 1)[-1] == "test_corpus" and "graded" in item.fixturenames:
+            params = getattr(item, "callspec", None) and item.callspec.params
+            item_id = params and (answer_id(params["answer"]) if "answer" in params else params.get("scenario").name)
+            if not item_id:
+                return None
+            found.add(item_id)
+    return found
+
+
 @pytest.fixture(scope="session")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
-    """Every answer and scenario, graded once with the fast engine: {id: Graded}."""
+def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
+    """Every answer and scenario that the session's tests judge (the whole corpus in a whole run),
+    graded once with the fast engine: {id: Graded}."""
     folder = tmp_path_factory.mktemp("corpus")
     items = {answer_id(a): a for a in ANSWERS} | {s.name: s for s in SCENARIOS}
+    selected = judged(request.session)
+    items = {name: item for name, item in items.items() if selected is None or name in selected}
     files = {name: write(notebook_of(item), folder / "submissions" / f"{slug(name)}.ipynb").name
              for name, item in items.items()}
     results = grade_fast(folder / "submissions", folder / "grades")

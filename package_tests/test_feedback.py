@@ -16,6 +16,7 @@ from backprop_hw.autograder.feedback import (NOTES_TITLE, POLICIES, PUBLIC_TITLE
                                            policy_of)
 from backprop_hw.paths import AUTOGRADER_ZIP, ROOT
 from backprop_hw.results import feedback_text
+from built import TOTAL
 from conftest import POINTS, QUESTIONS
 
 SCHEMA = json.loads((ROOT / "backprop_hw" / "gradescope_results.schema.json").read_text())
@@ -43,19 +44,34 @@ def judge(grading: trusted.Grading, question: str, number: int, passed: bool, me
     trusted.record(test_file, test_file.test_cases[number - 1], passed, message)
 
 
+# The cases the `grading` fixture fails: (question, number from 1), and the message of each.
+FAILED = {("q1.1", 2): PUBLIC_MESSAGE, ("q1.1", 3): HIDDEN_MESSAGE, ("q2.2", 4): HIDDEN_MESSAGE_2}
+
+
 @pytest.fixture
 def grading(unpacked: Path) -> trusted.Grading:
     """q1.1 fails a public and a hidden case, q2.2 its kink case; everything else passes."""
     grading = fresh_grading(unpacked)
     for question, test_file in grading.tests.items():
         for number, _ in enumerate(test_file.test_cases, 1):
-            judge(grading, question, number, True)
-    judge(grading, "q1.1", 2, False, PUBLIC_MESSAGE)
-    judge(grading, "q1.1", 3, False, HIDDEN_MESSAGE)
-    judge(grading, "q2.2", 4, False, HIDDEN_MESSAGE_2)
+            judge(grading, question, number, (question, number) not in FAILED, FAILED.get((question, number), ""))
     grading.flags.append("replaces library functions")
     grading.notes.append("q1.2 q1.2 - 2: the test raised KeyError: 'x'")
     return grading
+
+
+def case_points(grading: trusted.Grading, question: str, number: int) -> float:
+    return grading.tests[question].test_cases[number - 1].points
+
+
+def expected_scores(grading: trusted.Grading) -> dict[str, float]:
+    """What the `grading` fixture's questions score: their points but those of the FAILED cases."""
+    return {question: POINTS[question] - sum(case_points(grading, *case) for case in FAILED if case[0] == question)
+            for question in QUESTIONS}
+
+
+def worth(points: float) -> str:
+    return f"{points:g} point{'' if points == 1 else 's'}"
 
 
 def entries(results: dict) -> dict[str, dict]:
@@ -84,7 +100,7 @@ def test_record_keeps_one_result_per_case_in_the_files_order(unpacked: Path) -> 
     judge(grading, "q1.3", 1, True)  # judged again: replaces the first result
     results = grading.tests["q1.3"].test_case_results
     assert [(r.test_case.name, r.passed, r.message) for r in results] == [("q1.3 - 1", True, ""), ("q1.3 - 3", True, "")]
-    assert grading.tests["q1.3"].score == 3
+    assert grading.tests["q1.3"].score == case_points(grading, "q1.3", 1) + case_points(grading, "q1.3", 3)
 
 
 def test_fail_unjudged_fails_only_the_cases_not_yet_run(unpacked: Path) -> None:
@@ -92,8 +108,9 @@ def test_fail_unjudged_fails_only_the_cases_not_yet_run(unpacked: Path) -> None:
     judge(grading, "q2.1", 1, True)
     trusted.fail_unjudged(grading, ["q2.1", "q1.1"], "not graded: the notebook stopped")
     q21 = grading.tests["q2.1"].test_case_results
-    assert [(r.passed, r.message) for r in q21] == [(True, "")] + [(False, "not graded: the notebook stopped")] * 3
-    assert grading.tests["q2.1"].score == 1 and grading.tests["q1.1"].score == 0
+    assert [(r.passed, r.message) for r in q21] == [(True, "")] + [(False, "not graded: the notebook stopped")] * (
+        len(grading.tests["q2.1"].test_cases) - 1)
+    assert grading.tests["q2.1"].score == case_points(grading, "q2.1", 1) and grading.tests["q1.1"].score == 0
     assert grading.tests["q1.2"].test_case_results == []
 
 
@@ -121,12 +138,15 @@ def test_messages_policy_shows_every_question_with_hidden_messages(grading: trus
         assert by_name[question]["visibility"] == "visible"
         assert by_name[question]["max_score"] == POINTS[question]
     q11 = by_name["q1.1"]["output"]
-    assert by_name["q1.1"]["score"] == 2
-    assert q11.startswith("q1.1: 2 of 4 points\n✅ check (1 point): ")
+    expected = expected_scores(grading)
+    assert by_name["q1.1"]["score"] == expected["q1.1"]
+    assert q11.startswith(f"q1.1: {expected['q1.1']:g} of {worth(POINTS['q1.1'])}\n"
+                          f"✅ check ({worth(case_points(grading, 'q1.1', 1))}): ")
     assert PUBLIC_MESSAGE in q11 and HIDDEN_MESSAGE in q11
-    assert "❌ hidden check (1 point)" in q11 and "❌ check (1 point)" in q11
-    assert HIDDEN_MESSAGE_2 in by_name["q2.2"]["output"] and by_name["q2.2"]["score"] == 5
-    assert by_name["q1.2"]["score"] == 4 and "❌" not in by_name["q1.2"]["output"]
+    assert f"❌ hidden check ({worth(case_points(grading, 'q1.1', 3))})" in q11
+    assert f"❌ check ({worth(case_points(grading, 'q1.1', 2))})" in q11
+    assert HIDDEN_MESSAGE_2 in by_name["q2.2"]["output"] and by_name["q2.2"]["score"] == expected["q2.2"]
+    assert by_name["q1.2"]["score"] == POINTS["q1.2"] and "❌" not in by_name["q1.2"]["output"]
 
 
 def test_messages_is_the_default_policy(grading: trusted.Grading) -> None:
@@ -141,10 +161,10 @@ def test_score_only_policy_counts_hidden_failures_without_their_messages(grading
     q11 = by_name["q1.1"]["output"]
     assert HIDDEN_MESSAGE not in q11 and HIDDEN_MESSAGE_2 not in json.dumps(results)
     assert PUBLIC_MESSAGE in q11  # public messages are still shown
-    assert "❌ hidden check (1 point)" in q11  # the failed hidden case is counted
+    assert f"❌ hidden check ({worth(case_points(grading, 'q1.1', 3))})" in q11  # the failed hidden case is counted
     assert "(The messages of hidden checks are not shown for this assignment.)" in q11
     assert "not shown" not in by_name["q1.2"]["output"]  # no failed hidden case there
-    assert [by_name[q]["score"] for q in QUESTIONS] == [2, 4, 4, 4, 5]
+    assert {q: by_name[q]["score"] for q in QUESTIONS} == expected_scores(grading)
     assert all(by_name[q]["visibility"] == "visible" for q in QUESTIONS)
 
 
@@ -227,10 +247,10 @@ def test_feedback_txt_gives_the_total_then_each_question_once_with_each_case_onc
                                                                                    policy: str) -> None:
     text = feedback_text(gradescope_results(grading, {"feedback": policy}, "completed"))
     lines = text.splitlines()
-    assert lines[0] == "Total: 19 of 22 points" and lines[1] == ""
+    expected = expected_scores(grading)
+    assert lines[0] == f"Total: {sum(expected.values()):g} of {worth(TOTAL)}" and lines[1] == ""
     heads = [line for line in lines if line.startswith("q")]
-    assert heads == ["q1.1: 2 of 4 points", "q1.2: 4 of 4 points", "q1.3: 4 of 4 points", "q2.1: 4 of 4 points",
-                     "q2.2: 5 of 6 points"]
+    assert heads == [f"{q}: {expected[q]:g} of {worth(POINTS[q])}" for q in QUESTIONS]
     cases = [line for line in lines if line.startswith(("✅", "❌"))]
     assert len(cases) == sum(len(test_file.test_cases) for test_file in grading.tests.values())
     for test_file in grading.tests.values():
@@ -245,7 +265,7 @@ def test_feedback_txt_gives_the_total_then_each_question_once_with_each_case_onc
 def test_scores_add_up_to_the_cases_passed(grading: trusted.Grading) -> None:
     results = gradescope_results(grading, {}, "completed")
     scores = [entry["score"] for entry in results["tests"] if "score" in entry]
-    assert sum(scores) == sum(POINTS.values()) - 3
+    assert sum(scores) == sum(expected_scores(grading).values()) < TOTAL
 
 
 def test_the_report_reads_each_failed_case_s_message(grading: trusted.Grading) -> None:

@@ -25,11 +25,14 @@ from backprop_hw import bench, examples, gradescope_check, grading, sandbox
 from backprop_hw.paths import AUTOGRADER_ZIP, EXAMPLES, ROOT, STUDENT_NOTEBOOK, ZIP_PACKAGE
 from backprop_hw.results import GRADES_CSV, NOT_REACHED, RESULTS_DIR, find_submissions, read_grades
 from backprop_hw.zipfiles import write_zip
+import built
+from built import TOTAL, TOY
 from conftest import POINTS, QUESTIONS
 
 pytestmark = pytest.mark.sandbox
 
 FAST = ["--cell-seconds", "3", "--wall-seconds", "6"]
+CASES = sum(len(cases) for cases in built.CASES.values())  # of every question
 SCHEMA = json.loads(gradescope_check.SCHEMA.read_text())
 
 
@@ -71,16 +74,17 @@ def test_examples_are_what_the_generator_makes(tmp_path):
 
 def test_one_row_per_submission_with_points_and_reason(graded):
     grades = read_grades(graded / GRADES_CSV)
-    assert grades.columns == ["file", "name", "sid", "email", *(f"{q} ({POINTS[q]})" for q in QUESTIONS), "total (22)",
-                              "percent", "grading_status", "integrity"]
+    assert grades.columns == ["file", "name", "sid", "email", *(f"{q} ({POINTS[q]:g})" for q in QUESTIONS),
+                              f"total ({TOTAL:g})", "percent", "grading_status", "integrity"]
     assert grades.points == POINTS
     by_file = rows_of(graded)
-    assert len(by_file) == len(grades.rows) == len(examples.EXPECTED)
-    for name, (expected, reason) in examples.EXPECTED.items():
+    expected_scores = examples.expected_scores()
+    assert len(by_file) == len(grades.rows) == len(expected_scores)
+    for name, (expected, reason) in expected_scores.items():
         row = by_file[name]
         assert [float(row[q]) for q in QUESTIONS] == list(expected or [0] * len(QUESTIONS)), name
         assert float(row["total"]) == sum(expected or [])
-        assert float(row["percent"]) == round(100 * sum(expected or []) / 22, 1)
+        assert float(row["percent"]) == round(100 * sum(expected or []) / TOTAL, 1)
         assert reason in row["grading_status"], (name, row["grading_status"])
 
 
@@ -102,14 +106,15 @@ def test_results_and_feedback_for_every_submission(graded):
         notes = next(test["output"] for test in results["tests"] if test["visibility"] == "hidden")
         assert notes not in feedback, name
         total = sum(test.get("score", 0) for test in results["tests"])
-        assert feedback.startswith(f"Total: {total:g} of 22 points\n\n"), name
+        assert feedback.startswith(f"Total: {total:g} of {TOTAL:g} points\n\n"), name
         assert [line for line in feedback.splitlines() if line.startswith("q")] == [
             f"{q}: {next(t['score'] for t in results['tests'] if t['name'] == q):g} of {POINTS[q]} points"
             for q in QUESTIONS], name
     partly = (graded / RESULTS_DIR / "partly-wrong.ipynb" / "feedback.txt").read_text()
-    assert "Public Tests" not in partly and "q2.2: 0 of 6 points" in partly and "❌ hidden check (2 points)" in partly
+    assert "Public Tests" not in partly and f"q2.2: 0 of {POINTS['q2.2']:g} points" in partly
+    assert re.search(r"❌ hidden check \(\d+ points?\)", partly)
     cases = [line for line in partly.splitlines() if line.startswith(("✅", "❌"))]
-    assert len(cases) == len(set(cases)) == 19  # each case once
+    assert len(cases) == len(set(cases)) == CASES  # each case once
 
 
 def test_same_points_as_the_gradescope_dry_run(graded):
@@ -132,18 +137,19 @@ def test_the_gradescope_dry_run_gives_the_solutions_full_marks():
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     [first] = [index for index, line in enumerate(lines) if not line.startswith((".venv/", "make"))][:1]
-    assert lines[first] == "backpropagation.ipynb: 22 of 22 points (grading status: completed)"
+    assert lines[first] == f"backpropagation.ipynb: {TOTAL:g} of {TOTAL:g} points (grading status: completed)"
     kept = gradescope_check.KEPT
     assert result.stdout.rstrip().endswith(f"Kept in {kept}: results.json (follows Gradescope's format) and "
                                            "feedback.txt (what the student sees).")
     feedback = (kept / "feedback.txt").read_text()
-    assert feedback.startswith("Total: 22 of 22 points\n") and "q2.2: 6 of 6 points" in feedback
+    assert feedback.startswith(f"Total: {TOTAL:g} of {TOTAL:g} points\n")
+    assert f"q2.2: {POINTS['q2.2']:g} of {POINTS['q2.2']:g} points" in feedback
     shown = result.stdout.split("What the student sees on Gradescope:\n\n", 1)[1].split("\n\nKept in", 1)[0]
     assert shown == "\n".join(f"  {line}".rstrip() for line in feedback.splitlines())
     assert "For you to look at" not in result.stdout and "network access" not in result.stdout
     results = json.loads((kept / "results.json").read_text())
     jsonschema.validate(results, SCHEMA)
-    assert sum(test.get("score", 0) for test in results["tests"]) == 22
+    assert sum(test.get("score", 0) for test in results["tests"]) == TOTAL
 
 
 def broken_autograder(folder: Path, replace: dict[str, bytes]) -> Path:
@@ -383,16 +389,16 @@ def test_an_instructors_batch_from_make_grade_to_make_report(tmp_path):
     assert (rows["submission_1002"]["name"], rows["submission_1002"]["sid"]) == ("Bo Example", "1002")
     for name, row in rows.items():
         feedback = (out / RESULTS_DIR / name / "feedback.txt").read_text().splitlines()
-        assert feedback[0] == f"Total: {row['total']} of 22 points", name
+        assert feedback[0] == f"Total: {row['total']} of {TOTAL:g} points", name
         cases = [line for line in feedback if line.startswith(("✅", "❌"))]
-        assert len(cases) == len(set(cases)) == 19, name
+        assert len(cases) == len(set(cases)) == CASES, name
 
     reported = make("report")
     assert reported.returncode == 0, reported.stderr
     assert f"report of the grading run in {out}" in reported.stdout
     page = (out / "report.html").read_text()
     q12 = re.search(r'id="failures-q1.2".*?</section>', page, re.S)[0]
-    assert re.search(r'<td class="count">2</td><td class="message"><code>dldf2</code> = 1.683058 has the wrong sign.*?'
+    assert re.search(rf'<td class="count">2</td><td class="message"><code>dldf2</code> = {-TOY["dldf2"]:.6f} has the wrong sign.*?'
                      r'<td class="who">Bo Example \(submission_1002\), partly-wrong.ipynb</td>', q12, re.S), q12
     assert '<span id="n-graded">5</span> graded' in page and '<span id="n-blank">3</span> blank' in page
     assert "blank-of-an-earlier-version.ipynb" not in "".join(re.findall(r'<td class="who">.*?</td>', page))
@@ -448,8 +454,9 @@ def test_a_batch_stopped_midway_keeps_every_finished_row(tmp_path):
     grading_run.kill()
     grading_run.wait()
     rows = rows_of(out)
-    assert [rows["correct.ipynb"][q] for q in (*QUESTIONS, "total")] == ["4", "4", "4", "4", "6", "22"]
-    assert rows["partly-wrong.ipynb"]["total"] == "14"
+    expected = examples.expected_scores()
+    assert [rows["correct.ipynb"][q] for q in (*QUESTIONS, "total")] == [f"{p:g}" for p in (*POINTS.values(), TOTAL)]
+    assert rows["partly-wrong.ipynb"]["total"] == f"{sum(expected['partly-wrong.ipynb'][0]):g}"
     assert rows["stubborn-loop.zip"]["grading_status"] == f"grader error: {NOT_REACHED} (no score: grade it again)"
     assert [rows["stubborn-loop.zip"][q] for q in (*QUESTIONS, "total", "percent")] == [""] * 7
     for name in ("correct.ipynb", "partly-wrong.ipynb"):
@@ -483,7 +490,7 @@ def test_a_worker_that_never_answers_is_killed_and_the_batch_goes_on(tmp_path):
     assert rows["b-hung.ipynb"]["grading_status"] == (
         "grader error: the grading worker did not answer within 45 s and was killed, with everything it started "
         "(no score: grade it again)")
-    assert rows["b-hung.ipynb"]["total"] == "" and rows["a-first.ipynb"]["total"] == "22"
-    assert rows["c-after.ipynb"]["grading_status"] == "Completed" and rows["c-after.ipynb"]["total"] == "22"
+    assert rows["b-hung.ipynb"]["total"] == "" and rows["a-first.ipynb"]["total"] == f"{TOTAL:g}"
+    assert rows["c-after.ipynb"]["grading_status"] == "Completed" and rows["c-after.ipynb"]["total"] == f"{TOTAL:g}"
     assert 45 < time.monotonic() - started < 100
     assert not any(alive(pid) for pid in [worker, *hung])

@@ -15,6 +15,7 @@ from attacks import (ATTACKS, BATCH_ATTACKS, INSTRUCTOR_SECRET, MESSAGE_CHOICE_S
                      write_otter_log_zip, write_relay, write_slow_part_1, write_stall, write_twin)
 from backprop_hw.paths import SOLUTIONS_NOTEBOOK
 from backprop_hw.results import RESULTS_DIR
+from built import scores
 from conftest import POINTS, QUESTIONS
 from backprop_hw import sandbox
 from graders import Graded, autograder_with, grade_fast, grade_gradescope
@@ -31,7 +32,7 @@ ALL_ATTACKS = [*ATTACKS, *SPECIAL]
 # Attacks on notebooks of their own shape, beside twins of that shape.
 RELAY = "answers relayed between questions checked in reverse order"
 RELAY_TWIN = "the relay's honest twin: no work in q1.1 and q1.2, checks in reverse order"
-RELAY_TWIN_SCORES = {"q1.1": 0, "q1.2": 0, "q1.3": 4, "q2.1": 4, "q2.2": 6}
+RELAY_TWIN_SCORES = scores("q1.1", "q1.2")
 STALL = "a notebook that answers the grader for itself, then stops reading while a 4 MB cell is sent"
 CHOICES = ("hidden messages' details chosen by the code, one way", "hidden messages' details chosen by the code, another")
 SHAPED = [RELAY, RELAY_TWIN, *CHOICES]

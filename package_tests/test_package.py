@@ -4,6 +4,7 @@ import ast
 import filecmp
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,13 +15,13 @@ import nbformat
 import pytest
 import yaml
 
-from backprop_hw import autograder_zip
+from backprop_hw import autograder_zip, build as building
 from backprop_hw.paths import AUTOGRADER_ZIP, MASTER, ROOT, STUDENT_NOTEBOOK
 from conftest import POINTS, QUESTIONS
 from hidden_values import hidden_literals
 
 
-BUILT_FOLDERS = ("student", "solutions", "tests", "autograder")
+BUILT_FOLDERS = ("student", "solutions", "tests", "autograder", "examples")
 
 
 def build(out: Path, *options: str) -> subprocess.CompletedProcess:
@@ -68,8 +69,15 @@ def test_committed_outputs_match_a_fresh_build(builds, folder: str) -> None:
 def test_broken_solution_stops_the_build(builds) -> None:
     out, result = builds["broken"]
     assert result.returncode != 0
-    assert "failing questions: q1.2" in result.stderr
-    assert "`dldf2`" in result.stderr
+    lines = result.stderr.splitlines()
+    # What a TA reads: each failing case, named by its question and description, with its message; nothing else.
+    assert lines[0] == "build failed: the master's solutions fail 2 of their own test cases:", result.stderr
+    assert lines[1] == ("  q1.2, public case 1: The seven derivatives, from your cell run with the exact forward values "
+                        "of two sets of parameters.")
+    assert lines[2].startswith("      `dldf2` = ") and "has the wrong sign" in lines[2]
+    assert lines[3] == "  q1.2, hidden case 2: dldf3, dldh3 and dldf2 follow by the chain rule, with other values."
+    assert len(lines) == 6 and "make VERBOSE=1" in lines[5]
+    assert not any(noise in result.stderr for noise in ("Traceback", "WARNING", "Kernel", "otter/"))
     assert not (out / "student").exists()
 
 
@@ -168,3 +176,49 @@ def test_notebook_runtime_pins_agree_with_the_lock() -> None:
     locked = pins((ROOT / "requirements.txt").read_text().splitlines())
     for name, version in pins((ROOT / "assignment" / "requirements.txt").read_text().splitlines()).items():
         assert locked[name] == version, name
+
+
+@pytest.mark.slow
+def test_the_makefile_works_from_any_folder_and_touches_nothing_there(tmp_path: Path) -> None:
+    """`make -f path/Makefile`, run from another folder: every path is the Makefile's folder's."""
+    elsewhere, run = tmp_path / "elsewhere", tmp_path / "a grading run"
+    elsewhere.mkdir()
+    shutil.copytree(ROOT / "package_tests" / "fixtures" / "grading_run", run)
+    venv = (ROOT / ".venv" / "installed-requirements.txt").stat().st_mtime_ns
+
+    def make(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), *arguments], cwd=elsewhere,
+                              capture_output=True, text=True)
+
+    shown = make("help")
+    assert shown.returncode == 0 and all(f"make {target}" in shown.stdout for target in (
+        "test", "grade", "report", "gradescope-check")), shown.stdout
+    reported = make("report", f"GRADES={run}")
+    assert reported.returncode == 0, reported.stderr
+    assert (run / "report.html").is_file() and list(elsewhere.iterdir()) == []
+    assert (ROOT / ".venv" / "installed-requirements.txt").stat().st_mtime_ns == venv  # the venv was not made again
+
+
+def test_printed_targets_are_filled_in_where_the_master_names_them() -> None:
+    """`{{name}}` becomes PRINTED["name"] in every cell and in what it printed; the reference cell
+    keeps its own text; a name PRINTED lacks, or an f-string (which prints `{name}`), stops the build."""
+    def notebook(printed_text: str) -> nbformat.NotebookNode:
+        code = nbformat.v4.new_code_cell('print("loss: expected {{loss}}")', outputs=[
+            nbformat.v4.new_output("stream", text=printed_text)])
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("$K = {{K}}$"), code,
+                                               nbformat.v4.new_code_cell("## Ignore ##\n# {{name}} is filled in")])
+
+    filled = notebook("loss: expected {{loss}}\n")
+    building.fill_in_printed_targets(filled, {"K": 5, "loss": "327.370943"})
+    assert [cell.source for cell in filled.cells] == ["$K = 5$", 'print("loss: expected 327.370943")',
+                                                      "## Ignore ##\n# {{name}} is filled in"]
+    assert filled.cells[1].outputs[0].text == "loss: expected 327.370943\n"
+    with pytest.raises(building.BuildError, match="PRINTED .* does not define; it defines loss"):
+        building.fill_in_printed_targets(notebook("x"), {"loss": "1"})
+    with pytest.raises(building.BuildError, match="put {{loss}} in a plain string"):
+        building.fill_in_printed_targets(notebook("loss: expected {loss}\n"), {"K": 5, "loss": "1"})
+
+
+def test_what_jupyter_leaves_beside_the_master_is_ignored() -> None:
+    checkpoint = "assignment/.ipynb_checkpoints/backpropagation-checkpoint.ipynb"
+    assert subprocess.run(["git", "check-ignore", "-q", checkpoint], cwd=ROOT).returncode == 0

@@ -15,7 +15,9 @@ from backprop_hw.results import (BLANK, COMPLETED, GRADER_ERROR, GRADES_CSV, NOT
                                  Submission, Submitter, complete_results, feedback_text, find_submissions, grades_row,
                                  last_run, question_scores, read_export_metadata, read_grades, record,
                                  remember_last_run, status_of, write_grades)
-from conftest import POINTS, QUESTIONS
+# Points of a homework made up for these tests (the results' code takes any): not the build's.
+POINTS = {"q1.1": 4, "q1.2": 4, "q1.3": 4, "q2.1": 4, "q2.2": 6}
+QUESTIONS = tuple(POINTS)
 
 COLUMNS = ["file", "name", "sid", "email", "q1.1 (4)", "q1.2 (4)", "q1.3 (4)", "q2.1 (4)", "q2.2 (6)", "total (22)",
            "percent", "grading_status", "integrity"]

@@ -18,8 +18,11 @@ from playwright.sync_api import Browser
 
 from backprop_hw.colab import COLAB_BADGE_IMAGE
 from backprop_hw.paths import NOTEBOOK, ROOT
+from built import POINTS, PUBLIC_POINTS, TOTAL, TOY
 from conftest import QUESTIONS
 from student_browser import PANEL, NotebookTab, chromium, jupyter_server, screenshot
+
+PUBLIC = sum(PUBLIC_POINTS.values())
 
 pytestmark = pytest.mark.browser
 
@@ -96,9 +99,11 @@ def shows_no_test_internals(shown: str) -> bool:
 def test_run_all_on_the_blank_notebook_reaches_the_submission_cell(blank: NotebookTab) -> None:
     shown = blank.output(blank.index(CLOSING))
     assert LINK_TEXT in shown, f"Run All stopped before the submission cell; stderr boxes: {blank.stderr_boxes()}"
-    assert "Public checks: 0 of 8 points." in shown and "hidden checks decide the other 14 points (of 22)" in shown
+    assert f"Public checks: 0 of {PUBLIC:g} points." in shown
+    assert f"hidden checks decide the other {TOTAL - PUBLIC:g} points (of {TOTAL:g})" in shown
     row = blank.cell(blank.index(CLOSING)).locator("tr", has_text="q1.2").inner_text()
-    assert row.split() == "q1.2 0 of 1 unfinished + 3 points decided when graded".split(), row
+    hidden = POINTS["q1.2"] - PUBLIC_POINTS["q1.2"]
+    assert row.split() == f"q1.2 0 of {PUBLIC_POINTS['q1.2']:g} unfinished + {hidden:g} points decided when graded".split(), row
     assert "Still to do: q1.1 (unfinished)" in shown and shown.index("Still to do") < shown.index(LINK_TEXT), shown
     assert "To submit: upload the zip file" in shown
     assert blank.stderr_boxes() == []  # no traceback, no warning
@@ -147,7 +152,7 @@ def test_run_all_on_the_solutions_passes_every_check_and_offers_the_zip(solved: 
         assert shows_no_test_internals(shown), shown
     screenshot(solved.page, "lab-solutions-q2.2-passes", solved.cell(solved.index('grader.check("q2.2")')))
     closing = solved.cell(solved.index(CLOSING))
-    assert "Public checks: 8 of 8 points." in closing.text_content()
+    assert f"Public checks: {PUBLIC:g} of {PUBLIC:g} points." in closing.text_content()
     assert "gets the results above" in closing.text_content()
     with solved.page.expect_download() as download:
         closing.get_by_role("link", name="here").click()
@@ -267,6 +272,6 @@ def test_run_all_then_part_1_gives_part_1s_numbers(ui: str, open_notebook) -> No
     comparison = tab.index("parameters = dict(")
     tab.run(comparison)
     shown = tab.output(comparison)
-    assert "5.246071" in shown and "(to do)" not in shown and tab.stderr_boxes() == [], shown
+    assert f"{TOY['dldomega0']:.6f}" in shown and "(to do)" not in shown and tab.stderr_boxes() == [], shown
     assert tab.cell(comparison).locator("img").count() == 1  # the plot
     screenshot(tab.page, f"{ui}-run-all-then-part-1", tab.cell(comparison))

@@ -9,6 +9,8 @@ full marks everywhere.
 import textwrap
 from dataclasses import dataclass, field
 
+from built import TOY, points_without, printed_target, sizes
+
 
 def _code(text: str) -> str:
     return textwrap.dedent(text).strip() + "\n"
@@ -124,14 +126,10 @@ def correct(name: str, question: str, code: str) -> Answer:
 
 
 # Values typed in from the printed checks, as the original printed them (3 places) and as this
-# notebook prints them (6 places).
-TOY_PRINTED = {
-    "f0": 1.230000, "h1": 0.942489, "f1": 1.623004, "h2": 5.068295,
-    "f2": 7.136590, "h3": 0.657421, "f3": 2.372264, "l_i": 0.138581,
-    "dldf2": -1.683058, "dldh2": -3.366115, "dldf1": -17.060467, "dldh1": 6.824187, "dldf0": 2.280901,
-    "dldbeta3": 0.744528, "dldomega3": 0.489469, "dldbeta2": -1.683058, "dldomega2": -8.530233,
-    "dldbeta1": -17.060467, "dldomega1": -16.079299, "dldbeta0": 2.280901, "dldomega0": 5.246071,
-}
+# notebook prints them (6 places): the built public tests' values, rounded.
+TOY_PRINTED = {name: round(value, 6) for name, value in TOY.items()}
+# The output of the notebook's network as the notebook prints it.
+PRINTED_OUTPUT = [[float(value)] for value in printed_target("output").strip("[]").split()]
 Q11_NAMES = ("f0", "h1", "f1", "h2", "f2", "h3", "f3", "l_i")
 Q12_NAMES = ("dldf2", "dldh2", "dldf1", "dldh1", "dldf0")
 Q13_NAMES = ("dldbeta3", "dldomega3", "dldbeta2", "dldomega2", "dldbeta1", "dldomega1", "dldbeta0", "dldomega0")
@@ -188,7 +186,7 @@ WRONG: list[Answer] = [
           "`f0`", "expected value"),
     wrong("loss not squared", "q1.1", changed("q1.1", "(f3 - y) ** 2", "f3 - y"), "`l_i`", "squared difference"),
     wrong("typed in, 3 places", "q1.1", typed_in(Q11_NAMES, 3), "`h1`", "expected value"),
-    wrong("typed in, 6 places", "q1.1", typed_in(Q11_NAMES, 6), "stays 1.230000 when the parameters change",
+    wrong("typed in, 6 places", "q1.1", typed_in(Q11_NAMES, 6), f"stays {TOY_PRINTED['f0']:.6f} when the parameters change",
           "never type numbers in"),
     # q1.2: the backward pass of the toy model
     wrong("given dldf3 with its sign flipped", "q1.2", changed("q1.2", "2 * (f3 - y)", "2 * (y - f3)"),
@@ -203,16 +201,16 @@ WRONG: list[Answer] = [
     wrong("omega0 for omega1", "q1.2", changed("q1.2", "omega1 * dldf1", "omega0 * dldf1"), "`dldh1`"),
     wrong("skips the weight", "q1.2", changed("q1.2", "np.exp(f1) * dldh2", "np.exp(f1) * dldf2"), "`dldf1`"),
     wrong("typed in, 3 places", "q1.2", GIVEN_Q12 + typed_in(Q12_NAMES, 3), "`dldf2`", "expected value"),
-    wrong("typed in, 6 places", "q1.2", GIVEN_Q12 + typed_in(Q12_NAMES, 6), "`dldf2`", "stays -1.683058"),
+    wrong("typed in, 6 places", "q1.2", GIVEN_Q12 + typed_in(Q12_NAMES, 6), "`dldf2`", f"stays {TOY_PRINTED['dldf2']:.6f}"),
     wrong("local derivative without the upstream factor", "q1.2", changed("q1.2", "-np.sin(f2) * dldh3", "-np.sin(f2)"),
           "`dldf2`", "expected value", quiet=("`dldf3`", "`dldh3`")),
     wrong("reshapes its argument in place", "q2.1", changed("q2.1", "all_h[0] = net_input",
                                                             "all_h[0] = net_input.copy()\n    net_input.shape = (net_input.size,)"),
-          "changed one of its arguments", points=3),
+          "changed one of its arguments", points=points_without("q2.1", "test_inputs_unchanged")),
     wrong("cos written as sqrt(1 - sin**2)", "q1.2", changed("q1.2", "np.cos(f0)", "np.sqrt(1 - h1 ** 2)"),
-          "dl/df0", "derivative of sin is cos", points=3),
+          "dl/df0", "derivative of sin is cos", points=points_without("q1.2", "test_backward_input_end")),
     wrong("-sin written as -sqrt(1 - cos**2)", "q1.2", changed("q1.2", "-np.sin(f2)", "-np.sqrt(1 - h3 ** 2)"),
-          "dl/df2", "derivative of cos", points=3),
+          "dl/df2", "derivative of cos", points=points_without("q1.2", "test_backward_output_end")),
     wrong("dl/df3 as 2 sqrt(l_i)", "q1.2", GIVEN_Q12.replace("2 * (f3 - y)", "2 * np.sqrt(l_i)") + BASELINE["q1.2"][len(GIVEN_Q12):],
           "`dldf3`"),
     wrong("finite differences of the tail", "q1.2", GIVEN_Q12 + _code("""
@@ -242,11 +240,12 @@ WRONG: list[Answer] = [
     wrong("h where f belongs", "q1.3", changed("q1.3", "dldbeta2 = dldf2", "dldbeta2 = dldh2"), "`dldbeta2`"),
     wrong("f where h belongs", "q1.3", changed("q1.3", "dldf2 * h2", "dldf2 * f2"), "`dldomega2`"),
     wrong("typed in, 3 places", "q1.3", typed_in(Q13_NAMES, 3), "`dldbeta3`", "expected value"),
-    wrong("typed in, 6 places", "q1.3", typed_in(Q13_NAMES, 6), "stays 0.744528", "do not all follow"),
+    wrong("typed in, 6 places", "q1.3", typed_in(Q13_NAMES, 6), f"stays {TOY_PRINTED['dldbeta3']:.6f}", "do not all follow"),
     wrong("every weight derivative times f instead of h", "q1.3", _code("""
         dldbeta3, dldbeta2, dldbeta1, dldbeta0 = dldf3, dldf2, dldf1, dldf0
         dldomega3, dldomega2, dldomega1, dldomega0 = dldf3 * f3, dldf2 * f2, dldf1 * f1, dldf0 * f0
-        """), "`dldomega3`", "dl/domega_k = h_k dl/df_k", quiet=("`dldomega0`",), points=1),
+        """), "`dldomega3`", "dl/domega_k = h_k dl/df_k", quiet=("`dldomega0`",),
+          points=points_without("q1.3", "test_parameter_values", "test_parameters_weights")),
     wrong("weight derivative without the upstream factor", "q1.3", changed("q1.3", "dldf2 * h2", "h2"),
           "`dldomega2`", quiet=("`dldomega3`",)),
     *[wrong(f"finite differences, step {step:g}", "q1.3", toy_finite_differences(step), "do not all follow")
@@ -261,11 +260,11 @@ WRONG: list[Answer] = [
     wrong("no output bias", "q2.1", changed("q2.1", "all_biases[K] + all_weights[K]", "all_weights[K]"),
           "`net_output`"),
     wrong("global K", "q2.1", changed("q2.1", "    K = len(all_weights) - 1\n", ""),
-          "`compute_network_output` reads the notebook's global `K`", points=3),
+          "`compute_network_output` reads the notebook's global `K`", points=points_without("q2.1", "test_other_networks")),
     wrong("global sizes", "q2.1", changed("q2.1", "        all_h[layer + 1] = ReLU(all_f[layer])",
                                           "        all_h[layer + 1] = np.zeros((D, 1))\n"
                                           "        all_h[layer + 1][:] = ReLU(all_f[layer])"),
-          "`compute_network_output` reads the notebook's global sizes", points=3),
+          "`compute_network_output` reads the notebook's global sizes", points=points_without("q2.1", "test_other_networks")),
     wrong("global weights and biases", "q2.1", changed("q2.1", "(net_input, all_weights, all_biases)",
                                                        "(net_input, weights, biases)"),
           "reads the notebook's own network (`all_weights`, `all_biases`, `net_input`) instead of its arguments",
@@ -280,12 +279,13 @@ WRONG: list[Answer] = [
                                                         "return net_output, all_h, all_f"),
           "`all_h[0]`", "shape"),
     wrong("output typed in, 3 places", "q2.1", changed("q2.1", "all_f[K] = all_biases[K] + all_weights[K] @ all_h[K]",
-                                                       "all_f[K] = np.array([[1.907]])"), "`net_output`"),
+                                                       f"all_f[K] = np.array({[[round(v, 3) for v in row] for row in PRINTED_OUTPUT]})"),
+          "`net_output`"),
     wrong("output typed in, 6 places", "q2.1", changed("q2.1", "all_f[K] = all_biases[K] + all_weights[K] @ all_h[K]",
-                                                       "all_f[K] = np.array([[1.906605]])"), "`all_f[", "shape"),
+                                                       f"all_f[K] = np.array({PRINTED_OUTPUT})"), "`all_f[", "shape"),
     wrong("changes the caller's biases", "q2.1", changed("q2.1", "all_f[layer] = all_biases[layer] + all_weights[layer] @ all_h[layer]",
                                                          "all_f[layer] = all_biases[layer]\n        all_f[layer] += all_weights[layer] @ all_h[layer]"),
-          "changed one of its arguments", points=3),
+          "changed one of its arguments", points=points_without("q2.1", "test_inputs_unchanged")),
     wrong("first layer before the loop", "q2.1", _code("""
         def compute_network_output(net_input, all_weights, all_biases):
             K = len(all_weights) - 1
@@ -299,7 +299,8 @@ WRONG: list[Answer] = [
                 all_h[layer + 1] = ReLU(all_f[layer])
             all_f[K] = all_biases[K] + all_weights[K] @ all_h[K]
             return all_f[K], all_f, all_h
-        """), "no hidden layer", "raised IndexError", quiet=BLAMES_THE_DEPTH, points=3),
+        """), "no hidden layer", "raised IndexError", quiet=BLAMES_THE_DEPTH,
+          points=points_without("q2.1", "test_other_networks")),
     # q2.2: the backward pass of a deep network
     wrong("no ReLU derivative", "q2.2", changed("q2.2", "indicator_function(all_f[layer - 1]) * ", ""),
           "`backward_pass` leaves out the ReLU indicator"),
@@ -316,7 +317,7 @@ WRONG: list[Answer] = [
             for layer in range(K - 1, -1, -1):
                 ...
             return all_dl_dweights, all_dl_dbiases
-        """), "`all_dl_dweights[4]` is all zeros", quiet=("ReLU applied", *BLAMES_THE_DEPTH), points=0),
+        """), f"`all_dl_dweights[{sizes()['K'] - 1}]` is all zeros", quiet=("ReLU applied", *BLAMES_THE_DEPTH), points=0),
     wrong("sign of the loss derivative", "q2.2", changed("q2.2", "d_loss_d_output(all_f[K], y)",
                                                          "2 * (y - all_f[K])"), "wrong sign"),
     wrong("weights not transposed", "q2.2", changed("q2.2", "all_weights[layer].T @", "all_weights[layer] @"),
@@ -332,7 +333,8 @@ WRONG: list[Answer] = [
     wrong("loop skips layer 0", "q2.2", changed("q2.2", "range(K, -1, -1)", "range(K, 0, -1)"),
           "`all_dl_dweights[0]`"),
     wrong("global K", "q2.2", changed("q2.2", "    K = len(all_weights) - 1\n", ""),
-          "`backward_pass` reads the notebook's global `K`: take the depth from its arguments", points=4),
+          "`backward_pass` reads the notebook's global `K`: take the depth from its arguments",
+          points=points_without("q2.2", "test_other_networks")),
     wrong("global y", "q2.2", changed("q2.2", "all_h, y):", "all_h, target):"),
           "`backward_pass` reads the notebook's own target", points=0),
     wrong("returns the biases first", "q2.2", changed("q2.2", "return all_dl_dweights, all_dl_dbiases",
@@ -341,14 +343,14 @@ WRONG: list[Answer] = [
     wrong("loss derivative in place", "q2.2", changed("q2.2", "    all_dl_df[K] = d_loss_d_output(all_f[K], y)\n",
                                                       "    all_dl_df[K] = all_f[K]\n    all_dl_df[K] -= y\n"
                                                       "    all_dl_df[K] *= 2\n"), "changed one of its arguments",
-          points=5),
+          points=points_without("q2.2", "test_inputs_unchanged")),
     wrong("ReLU mask in place", "q2.2", after("""
               def mask(f):
                   f[f > 0] = 1
                   f[f <= 0] = 0
                   return f
               """, changed("q2.2", "indicator_function(all_f[layer - 1])", "mask(all_f[layer - 1])")),
-          "changed one of its arguments", points=5),
+          "changed one of its arguments", points=points_without("q2.2", "test_inputs_unchanged")),
     wrong("ReLU derivative as f >= 0", "q2.2", _code("""
         def backward_pass(all_weights, all_biases, all_f, all_h, y):
             K = len(all_biases) - 1
@@ -362,10 +364,10 @@ WRONG: list[Answer] = [
                 if layer > 0:
                     dl_df = (all_f[layer - 1] >= 0) * dl_dh
             return all_dl_dweights, all_dl_dbiases
-        """), "exactly at its ReLU kink", points=5),
+        """), "exactly at its ReLU kink", points=points_without("q2.2", "test_exact_at_a_kink")),
     wrong("np.heaviside(f, 1)", "q2.2", changed("q2.2", "indicator_function(all_f[layer - 1])",
                                                "np.heaviside(all_f[layer - 1], 1.0)"), "exactly at its ReLU kink",
-          points=5),
+          points=points_without("q2.2", "test_exact_at_a_kink")),
     wrong("gradients in reversed layer order", "q2.2", changed("q2.2", "return all_dl_dweights, all_dl_dbiases",
                                                                "return all_dl_dweights[::-1], all_dl_dbiases[::-1]"),
           "reverse order"),
