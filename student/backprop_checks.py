@@ -826,6 +826,8 @@ def check_gradients(result: Any, case: dict, *, hidden: bool, where: str) -> Non
     if _same_layers(dweights, case["dl_dbiases"]) and _same_layers(dbiases, case["dl_dweights"]):
         _fail("`backward_pass` returns the bias gradients first: return (all_dl_dweights, all_dl_dbiases).")
     for mistake, (mistaken_weights, mistaken_biases) in case.get("mistakes", {}).items():
+        if not any(np.any(layer) for layer in mistaken_weights[:-1]):
+            continue  # on this network the mistake gives zeros below the output: a chain of zeros looks the same
         if _same_layers(dweights, mistaken_weights) and _same_layers(dbiases, mistaken_biases):
             _fail(f"`backward_pass` {INDICATOR_MISTAKES[mistake]} ({where}).")
     check_layers("all_dl_dweights", dweights, case["dl_dweights"], hidden=hidden, where=where, **_tolerance(case),

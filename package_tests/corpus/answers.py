@@ -617,7 +617,7 @@ WRONG += [
     wrong("derivative of sin as -sin", "q1.2", changed("q1.2", "np.cos(f0)", "-np.sin(f0)"), "`dldf0`"),
     wrong("dldh1 without the upstream factor", "q1.2", changed("q1.2", "omega1 * dldf1", "omega1"), "`dldh1`"),
     wrong("bias derivative as its local derivative 1", "q1.3", changed("q1.3", "dldbeta1 = dldf1", "dldbeta1 = 1.0"),
-          "`dldbeta1`", points=2),
+          "`dldbeta1`", points=points_without("q1.3", "test_parameter_values", "test_parameters_biases")),
     wrong("global K, the lists sized from the arguments", "q2.2", _code("""
         def backward_pass(all_weights, all_biases, all_f, all_h, y):
             depth = len(all_weights)
@@ -629,7 +629,7 @@ WRONG += [
                 if layer:
                     dl_df = indicator_function(all_f[layer - 1]) * (all_weights[layer].T @ dl_df)
             return all_dl_dweights, all_dl_dbiases
-        """), "`backward_pass`", points=4),
+        """), "`backward_pass`", points=points_without("q2.2", "test_other_networks")),
 ]
 
 # The answers of each named mistake, by their ids (question and name).
