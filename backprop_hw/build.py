@@ -8,7 +8,9 @@
    carry numbers and no reference code.
 3. Run Otter Assign, which also runs every test on the solutions and fails if one does not pass.
 4. Lay the results out at the top of the repository, normalised so that a rebuild changes nothing,
-   with notebooks that work alone, in Colab too (see `colab.py`).
+   with notebooks that work alone, in Colab too (see `colab.py`); grade the solutions with the
+   hardened grader, which must give them full marks, and keep how long the reference solution's
+   functions take (the limit of a student's calls in grading derives from it).
 """
 
 import argparse
@@ -28,7 +30,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from backprop_hw import autograder_zip, colab
+from backprop_hw.autograder import trusted
 from backprop_hw.autograder.feedback import POLICIES
+from backprop_hw.autograder.gradescope_run import CELL_SECONDS, GRADESCOPE_TIMEOUT, as_student
 from backprop_hw.paths import ASSIGNMENT, AUTOGRADER_ZIP, MASTER, NAME, NOTEBOOK, ROOT
 
 SUPPORT_FILES = ("backprop_checks.py", "requirements.txt")
@@ -115,19 +119,46 @@ def describe_hidden_checks(full_tests: Path, student_tests: Path) -> None:
                         f"HIDDEN_CHECKS = {hidden!r}\n")
 
 
-def take_feedback_policy(notebook: nbformat.NotebookNode) -> str:
-    """Remove the `feedback:` setting from the notebook's ASSIGNMENT CONFIG (it is ours: otter
-    refuses keys it does not know) and return it."""
+# Our own keys in the master's ASSIGNMENT CONFIG, each with its default, what a value must be, and
+# that in words. The build takes them out before otter reads the configuration (otter refuses keys
+# it does not know).
+OUR_SETTINGS = {
+    "feedback": (POLICIES[0], lambda value: value in POLICIES, f"one of {', '.join(POLICIES)}"),
+    # Gradescope lets an instructor set from 1 to 40 minutes; grading plans its time from it.
+    "gradescope_timeout": (GRADESCOPE_TIMEOUT, lambda value: type(value) in (int, float) and 60 <= value <= 2400,
+                           "the assignment's overall timeout on Gradescope, in seconds (60 to 2400)"),
+}
+
+
+def take_our_settings(notebook: nbformat.NotebookNode) -> dict:
+    """Remove our own keys (OUR_SETTINGS) from the notebook's ASSIGNMENT CONFIG; return their values."""
     [config] = [cell for cell in notebook.cells if cell.cell_type == "raw" and cell.source.startswith(CONFIG_MARKER)]
     settings = yaml.safe_load(config.source)
-    policy = settings.pop("feedback", POLICIES[0])
-    if policy not in POLICIES:
-        raise BuildError(f"the master's `feedback:` must be one of {', '.join(POLICIES)}, not {policy!r}")
+    ours = {}
+    for key, (default, valid, meaning) in OUR_SETTINGS.items():
+        ours[key] = settings.pop(key, default)
+        if not valid(ours[key]):
+            raise BuildError(f"the master's `{key}:` must be {meaning}, not {ours[key]!r}")
     config.source = f"{CONFIG_MARKER}\n{yaml.safe_dump(settings, sort_keys=False)}"
-    return policy
+    return ours
 
 
-def lay_out(dist: Path, root: Path, student_badge: str, feedback: str) -> None:
+def reference_call_limits(solutions: Path, tests: Path) -> dict[str, float]:
+    """Grade the solutions with the hardened grader (unsandboxed: they are the instructor's own),
+    which must give them full marks; return, for each function the tests call, the time limit of a
+    student's call to it (`trusted.call_limit` of the reference solution's longest call)."""
+    budget = trusted.Budget(GRADESCOPE_TIMEOUT, CELL_SECONDS)
+    with tempfile.TemporaryDirectory(prefix="backprop-reference-") as folder:
+        grading = trusted.grade(nbformat.read(solutions, as_version=4), tests, ASSIGNMENT,
+                                as_student(Path(folder), None, False, CELL_SECONDS), budget)
+    lost = [name for name, test in grading.tests.items() if not all(r.passed for r in test.test_case_results)]
+    if lost or not grading.finished:
+        raise BuildError(f"the hardened grader does not give the solutions full marks (lost: {', '.join(lost)}; "
+                         f"{'; '.join(grading.problems) or 'no problem noted'})")
+    return {name: trusted.call_limit(seconds) for name, seconds in sorted(budget.longest_calls.items())}
+
+
+def lay_out(dist: Path, root: Path, student_badge: str, settings: dict) -> None:
     """Put otter's outputs where instructors, students and graders look for them."""
     for folder in OUTPUT_FOLDERS:
         shutil.rmtree(root / folder, ignore_errors=True)
@@ -142,7 +173,8 @@ def lay_out(dist: Path, root: Path, student_badge: str, feedback: str) -> None:
     normalise_notebook(autograder / NOTEBOOK, root / "solutions" / NOTEBOOK, root / "student", None)
     replace_tree(autograder / "tests", root / "tests")
     [zip_path] = autograder.glob(f"{NAME}-autograder_*.zip")
-    autograder_zip.pack(zip_path, root / AUTOGRADER_ZIP.relative_to(ROOT), feedback)
+    calls = reference_call_limits(root / "solutions" / NOTEBOOK, autograder / "tests")
+    autograder_zip.pack(zip_path, root / AUTOGRADER_ZIP.relative_to(ROOT), {**settings, "call_seconds": calls})
 
 
 def build(root: Path = ROOT, master_path: Path = MASTER, colab_repo: str = colab.DEFAULT_REPO) -> None:
@@ -150,7 +182,7 @@ def build(root: Path = ROOT, master_path: Path = MASTER, colab_repo: str = colab
     student notebook's "Open in Colab" badge points to GitHub repository `colab_repo`."""
     student_badge = colab.badge_markdown(colab_repo, f"student/{NOTEBOOK}")
     master = nbformat.read(master_path, as_version=4)
-    feedback = take_feedback_policy(master)
+    settings = take_our_settings(master)
     with tempfile.TemporaryDirectory(prefix="backprop-build-") as temporary:
         workdir = Path(temporary) / "master"
         workdir.mkdir()
@@ -162,7 +194,7 @@ def build(root: Path = ROOT, master_path: Path = MASTER, colab_repo: str = colab
         nbformat.write(executed, workdir / NOTEBOOK)
         print("running otter assign (and the solutions against every test) ...", flush=True)
         run_otter_assign(workdir / NOTEBOOK, Path(temporary) / "dist")
-        lay_out(Path(temporary) / "dist", root, student_badge, feedback)
+        lay_out(Path(temporary) / "dist", root, student_badge, settings)
     print(f"built {', '.join(OUTPUT_FOLDERS)} in {root}")
 
 

@@ -76,7 +76,7 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """What one submission may use."""
 
-    wall_seconds: float = 60.0  # the whole submission (and again its hidden checks), on the grader's clock
+    wall_seconds: float = 120.0  # the whole submission, its checks included (see trusted.Budget)
     cell_seconds: float = 15.0  # one notebook cell, after which the cell is interrupted
     memory_bytes: int = 1 * GIB  # all its processes together (cgroup), and each one's address space
     processes: int = 64  # all its processes together (cgroup), and RLIMIT_NPROC for the sandbox uid
@@ -116,6 +116,7 @@ class Cgroup:
 
     def __init__(self, name: str, limits: Limits):
         self.closed: Optional[tuple[bool, bool]] = None
+        self.peak_bytes: Optional[int] = None
         self.removed = False
         self.paths = [CGROUP_ROOT / controller / CGROUP_PARENT / name for controller in self.CONTROLLERS]
         for path in self.paths:
@@ -157,10 +158,20 @@ class Cgroup:
         (usable after a chroot, where /sys is out of sight)."""
         return [os.open(path / "cgroup.procs", os.O_WRONLY) for path in self.paths]
 
+    def limit_memory(self, limit: int) -> None:
+        """Hold everything in the cgroup to `limit` bytes of memory, swap included, as a container is
+        held (no headroom: the grader's own processes count too)."""
+        memory = self.paths[0]
+        (memory / "memory.limit_in_bytes").write_text(str(limit))
+        if (memory / "memory.memsw.limit_in_bytes").exists():
+            (memory / "memory.memsw.limit_in_bytes").write_text(str(limit))
+
     def counters(self) -> tuple[bool, bool]:
-        """(ran out of memory, hit the process limit): read while the cgroup exists, kept after."""
+        """(ran out of memory, hit the process limit): read while the cgroup exists, kept after, with
+        the most memory it ever held (`peak_bytes`)."""
         if self.closed is None:
             memory, pids = self.paths[0], self.paths[1]
+            self.peak_bytes = int((memory / "memory.max_usage_in_bytes").read_text())
             oom = dict(line.split() for line in (memory / "memory.oom_control").read_text().splitlines())
             events = (pids / "pids.events").read_text().split()
             self.closed = (int(oom.get("oom_kill", 0)) > 0 or int((memory / "memory.failcnt").read_text()) > 0,
