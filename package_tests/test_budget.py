@@ -146,7 +146,9 @@ def test_a_request_gets_its_own_limit_or_what_its_part_has_left() -> None:
     budget.end = time.monotonic() + budget.kept["q2"]  # q1's time is spent
     with pytest.raises(trusted.OutOfTime, match="the time for the checks of q1 ran out"):
         student.limited({"call": "f", "args": []}, 2.0, "a call")
-    assert process.requests() == []  # nothing was sent
+    with pytest.raises(trusted.OutOfTime, match="the time for the checks of q1 ran out"):
+        student.request({"get": "f0"})
+    assert process.requests() == [] and student.alive  # nothing was sent, and the process goes on
 
 
 def test_a_timeout_counts_only_when_this_processs_clock_saw_it() -> None:

@@ -417,7 +417,9 @@ class StudentProcess:
 
     def request(self, message: dict, seconds: float = FLOOR_SECONDS + GRACE_SECONDS, limit: Optional[str] = None) -> dict:
         """Send `message`; its answer must come within `seconds` (`limit` says whose) and the time its part has left."""
-        left = max(0.0, self.budget.time_left())
+        left = self.budget.time_left()
+        if left <= 0.01:
+            raise OutOfTime(f"the time for {self.budget.describe()} ran out")
         if left < seconds:
             seconds, limit = left, f"{left:.1f} s left for {self.budget.describe()}"
         self.channel.restart_clock(seconds, limit)
