@@ -8,8 +8,9 @@ that fills 700 MB, and everything at once) goes through the committed zip's own 
 as `make gradescope-check` runs it, in a cgroup held to Gradescope's defaults: half a CPU
 (`cpu.cfs_quota_us` 50000 of 100000) and 768 MB for every process together, the grader's own
 included; killed, as on Gradescope, at the assignment's overall timeout. Prints, for each, the time
-until results.json was written, the peak memory and the points per question, against what it
-should get and the time it must take; exits with status 1 if any misses.
+until results.json was written, the CPU time the container used (on a busy machine the wall time
+grows, the CPU time does not), the peak memory and the points per question, against what it should
+get and the time it must take; exits with status 1 if any misses.
 """
 
 import argparse
@@ -149,6 +150,7 @@ class Measured:
     name: str
     seconds: Optional[float]  # until results.json was written; None if it never was
     peak_mb: Optional[float]
+    cpu_seconds: float  # the CPU time the container used: at half a CPU it takes twice that at least
     scores: dict[str, float]
     expected: dict[str, float]
     limit: float  # the time it may take
@@ -163,8 +165,8 @@ def measure(item: Slow, path: Path, expected: dict[str, float], timeout: float,
     limits = gradescope_check.limits_for(autograder, cpus=CPUS)
     run = gradescope_check.timed_run(path, autograder, limits, container_bytes=CONTAINER_BYTES)
     scores = {test["name"]: test["score"] for test in (run.results or {}).get("tests", []) if test["name"] in expected}
-    return Measured(item.name, run.seconds_to_results, run.peak_bytes / 2**20 if run.peak_bytes else None, scores,
-                    expected, item.seconds or WORST * timeout)
+    return Measured(item.name, run.seconds_to_results, run.peak_bytes / 2**20 if run.peak_bytes else None,
+                    run.run.cpu_seconds, scores, expected, item.seconds or WORST * timeout)
 
 
 def bench(names: Optional[list[str]] = None, jobs: int = 1, autograder: Path = AUTOGRADER_ZIP) -> Iterator[Measured]:
@@ -189,16 +191,16 @@ def main() -> int:
     print(f"load average before: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     width = max(len(item.name) for item in SLOW_SET)
     questions = list(expected_points({}))
-    print(f"\n{'notebook':<{width}}  {'results':>8}  {'may take':>8}  {'peak':>7}  {'  '.join(questions)}  as it should",
-          flush=True)
+    print(f"\n{'notebook':<{width}}  {'results':>8}  {'may take':>8}  {'CPU':>7}  {'peak':>7}  {'  '.join(questions)}"
+          "  as it should", flush=True)
     missed = 0
     try:
         for m in bench(arguments.only, arguments.jobs):
             seconds = f"{m.seconds:7.1f}s" if m.seconds is not None else "    none"
             peak = f"{m.peak_mb:5.0f}MB" if m.peak_mb else "      ?"
             points = "  ".join(f"{m.scores.get(q, float('nan')):>{len(q)}g}" for q in questions)
-            print(f"{m.name:<{width}}  {seconds}  {m.limit:7.0f}s  {peak}  {points}  {'yes' if m.met else 'NO'}",
-                  flush=True)
+            print(f"{m.name:<{width}}  {seconds}  {m.limit:7.0f}s  {m.cpu_seconds:6.1f}s  {peak}  {points}  "
+                  f"{'yes' if m.met else 'NO'}", flush=True)
             missed += not m.met
     except sandbox.SandboxUnavailable as error:
         print(f"refusing to run: {error}", file=sys.stderr)

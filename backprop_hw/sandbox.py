@@ -406,6 +406,7 @@ class SandboxedRun:
     output_total: int = 0  # how many bytes it printed in all
     exit_code: int = 0  # as a shell reports it: 128 + N for signal N
     killed: bool = False  # stopped at the wall-clock limit
+    cpu_seconds: float = 0.0  # the CPU time it and the processes it waited for used
 
 
 def run(holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[], int]) -> SandboxedRun:
@@ -423,9 +424,9 @@ def run(holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[]
     exit_code: Optional[int] = None
     while True:
         if exit_code is None:
-            finished, status = os.waitpid(enterer, os.WNOHANG)
+            finished, status, usage = os.wait4(enterer, os.WNOHANG)
             if finished:
-                exit_code = _exit_code(status)
+                exit_code, result.cpu_seconds = _exit_code(status), usage.ru_utime + usage.ru_stime
                 holder.close()  # ends anything the payload left running, so the pipe closes
             elif not result.killed and time.monotonic() > deadline:
                 result.killed = True
@@ -438,7 +439,10 @@ def run(holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[]
             result.output_total += len(chunk)
             output += chunk[:max(0, limits.output_bytes - len(output))]
     os.close(output_read)
-    result.exit_code = exit_code if exit_code is not None else _exit_code(os.waitpid(enterer, 0)[1])
+    if exit_code is None:
+        _, status, usage = os.wait4(enterer, 0)
+        exit_code, result.cpu_seconds = _exit_code(status), usage.ru_utime + usage.ru_stime
+    result.exit_code = exit_code
     holder.close()
     result.output = bytes(output)
     return result
