@@ -17,7 +17,7 @@ ifeq ($(origin COLAB_REPO),command line)
 $(error COLAB_REPO is set in the master now: `colab_repo: org/repo` in the ASSIGNMENT CONFIG of assignment/backpropagation.ipynb)
 endif
 
-.PHONY: all help venv build test test-fast test-browser report pdfs clean-venv grade gradescope-check bench examples
+.PHONY: all help venv build test test-fast test-browser report pdfs clean-venv grade gradescope-check bench bench-gradescope examples
 all: build
 
 help:
@@ -36,6 +36,7 @@ help:
 	@echo "  make test-browser         the student's side in headless Chromium"
 	@echo "  make test-fast            the unit tests alone, in seconds"
 	@echo "  make bench                make grade against a plain otter run loop"
+	@echo "  make bench-gradescope     the Gradescope zip on slow and hung notebooks, in Gradescope's default container"
 	@echo "  make clean-venv           remove .venv (the next make creates it again)"
 
 venv:
@@ -100,6 +101,13 @@ gradescope-check: venv
 BENCH_COPIES ?= 5
 bench: venv
 	@$(IN_HERE) $(PY) -m backprop_hw.bench --copies $(BENCH_COPIES)
+
+# The zip's run_autograder on slow and hung notebooks, each in a cgroup held to Gradescope's default
+# container (half a CPU, 768 MB): time to results.json, peak memory and points per question.
+# BENCH_JOBS notebooks at once (each in its own container).
+BENCH_JOBS ?= 1
+bench-gradescope: venv
+	@$(IN_HERE) $(PY) -m backprop_hw.bench_gradescope --jobs $(BENCH_JOBS)
 
 # The instructor report of a grading run: report.html and its two charts, in GRADES (default: the
 # folder the last make grade wrote to, else grades).

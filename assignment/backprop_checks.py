@@ -446,6 +446,10 @@ def _rerun_checked(env: Any, question: str, point: dict, hidden: bool, where: st
     result = rerun(env, question, point)
     if not result.found:
         _fail(f"No cell you ran assigns {', '.join(f'`{n}`' for n in outputs[:2])}, ...: run the cell of {question}.")
+    if result.error is not None and type(result.error).__name__ == "DidNotFinish":
+        # In a hidden message, no number: the limit follows from what the student's cells took.
+        within = "in time" if hidden and getattr(result.error, "seconds", None) else _within(result.error)
+        _fail(f"Your cells for {question} did not finish {within} when run again {where}.")
     if result.error is not None:
         kind = type(result.error).__name__
         _fail(f"Your cells for {question} raised {kind}{_detail(f': {result.error}', hidden)} when run again "
@@ -622,6 +626,18 @@ def check_array(name: str, value: Any, expected: Any, *, hidden: bool, hint: str
     _fail(f"`{name}` {problem}{at}. {hint}".strip())
 
 
+class DidNotFinish(AssertionError):
+    """A case failed because the student's code ran out of its time: trying it again would only
+    spend more of it."""
+
+
+def _within(error: Exception) -> str:
+    """How long code that ran out of time had: its own limit (the grader's `DidNotFinish.seconds`),
+    or what was left of its question's time."""
+    seconds = getattr(error, "seconds", None)
+    return f"in {seconds:g} s" if seconds else "in the time left for this question's checks"
+
+
 def call_student(function: Any, name: str, *args: Any, where: str, hidden: bool = False) -> Any:
     """Call the student's function; turn its crash into a failure that says where it happened."""
     if not callable(function):
@@ -630,8 +646,8 @@ def call_student(function: Any, name: str, *args: Any, where: str, hidden: bool 
         return function(*args)
     except Exception as error:  # any crash of student code is a failed case, not a test error
         kind = type(error).__name__
-        if kind == "CellTimeout":
-            _fail(f"`{name}` did not finish in time ({where}).")
+        if kind == "DidNotFinish":  # the grader stopped it at its time limit
+            raise DidNotFinish(f"`{name}` did not finish {_within(error)} ({where}).") from None
         _fail(f"`{name}` raised {kind}{_detail(f': {error}', hidden)} ({where}).")
 
 
@@ -719,6 +735,8 @@ def _judged(function: Any, name: str, case: dict, check_one: Callable[[Any], Non
     fail saying which globals the function reads."""
     try:
         check_one(function)
+    except DidNotFinish:
+        raise
     except AssertionError:
         if callable(function):
             for names, mistake in GLOBAL_MISTAKES[name]:

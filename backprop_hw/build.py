@@ -14,11 +14,14 @@
    docstring's first line) and its message.
 5. Lay the results out at the top of the repository, normalised so that a rebuild changes nothing,
    with notebooks that work alone, in Colab too (see `colab.py`), the example submissions, and the
-   README's badge; then list what changed, to commit with the master.
+   README's badge; grade the solutions with the hardened grader, which must give them full marks,
+   and keep how long the reference solution's functions take (the limit of a student's calls in
+   grading derives from it); then list what changed, to commit with the master.
 
-The master's ASSIGNMENT CONFIG holds two settings of our own, which the build takes out before otter
-reads it: `feedback:` (what students see on Gradescope) and `colab_repo:` (the GitHub repository the
-"Open in Colab" badges point to).
+The master's ASSIGNMENT CONFIG holds the course's settings of our own (`OUR_SETTINGS`), which the
+build takes out before otter reads it: `feedback:` (what students see on Gradescope),
+`gradescope_timeout:` (the assignment's overall timeout there, which grading plans its time from) and
+`colab_repo:` (the GitHub repository the "Open in Colab" badges point to).
 """
 
 import argparse
@@ -38,7 +41,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from backprop_hw import autograder_zip, colab, examples
+from backprop_hw.autograder import trusted
 from backprop_hw.autograder.feedback import POLICIES
+from backprop_hw.autograder.gradescope_run import CELL_SECONDS, GRADESCOPE_TIMEOUT, as_student
 from backprop_hw.paths import ASSIGNMENT, AUTOGRADER_ZIP, EXAMPLES, MASTER, NAME, NOTEBOOK, ROOT
 
 SUPPORT_FILES = ("backprop_checks.py", "requirements.txt")
@@ -245,20 +250,57 @@ def describe_hidden_checks(full_tests: Path, student_tests: Path) -> None:
                         f"HIDDEN_CHECKS = {hidden!r}\n")
 
 
-def take_feedback_policy(notebook: nbformat.NotebookNode) -> tuple[str, str]:
-    """Remove our own settings, `feedback:` and `colab_repo:`, from the notebook's ASSIGNMENT CONFIG
-    (otter refuses keys it does not know) and return them."""
+# Our own keys in the master's ASSIGNMENT CONFIG, each with its default, what a value must be, and
+# that in words. The build takes them out before otter reads the configuration (otter refuses keys
+# it does not know).
+OUR_SETTINGS = {
+    "feedback": (POLICIES[0], lambda value: value in POLICIES, f"one of {', '.join(POLICIES)}"),
+    # Gradescope lets an instructor set from 1 to 40 minutes; grading plans its time from it.
+    "gradescope_timeout": (GRADESCOPE_TIMEOUT, lambda value: type(value) in (int, float) and 60 <= value <= 2400,
+                           "the assignment's overall timeout on Gradescope, in seconds (60 to 2400)"),
+    "colab_repo": (colab.DEFAULT_REPO, lambda value: isinstance(value, str) and colab.REPO_PATTERN.fullmatch(value),
+                   "a GitHub repository, org/repo"),
+}
+
+
+def take_our_settings(notebook: nbformat.NotebookNode) -> dict:
+    """Remove our own keys (OUR_SETTINGS) from the notebook's ASSIGNMENT CONFIG; return their values."""
     [config] = [cell for cell in notebook.cells if cell.cell_type == "raw" and cell.source.startswith(CONFIG_MARKER)]
     settings = yaml.safe_load(config.source)
-    policy = settings.pop("feedback", POLICIES[0])
-    if policy not in POLICIES:
-        raise BuildError(f"the master's `feedback:` must be one of {', '.join(POLICIES)}, not {policy!r}")
-    colab_repo = str(settings.pop("colab_repo", colab.DEFAULT_REPO))
+    ours = {}
+    for key, (default, valid, meaning) in OUR_SETTINGS.items():
+        ours[key] = settings.pop(key, default)
+        if not valid(ours[key]):
+            raise BuildError(f"the master's `{key}:` must be {meaning}, not {ours[key]!r}")
     config.source = f"{CONFIG_MARKER}\n{yaml.safe_dump(settings, sort_keys=False)}"
-    return policy, colab_repo
+    return ours
 
 
-def lay_out(dist: Path, root: Path, student_badge: str, feedback: str) -> None:
+def reference_call_limits(solutions: Path, tests: Path, tries: int = 3) -> dict[str, float]:
+    """Grade the solutions with the hardened grader (unsandboxed: they are the instructor's own),
+    which must give them full marks; return, for each function the tests call, the time limit of a
+    student's call to it (`trusted.call_limit` of the reference solution's longest call).
+
+    The times are the machine's wall clock: where a limit comes out above the floor, the solutions
+    are graded again (up to `tries` times) and each function keeps its shortest longest call, so that
+    one moment of a busy machine does not change what the build writes."""
+    longest: dict[str, float] = {}
+    for _ in range(tries):
+        budget = trusted.Budget(GRADESCOPE_TIMEOUT, CELL_SECONDS)
+        with tempfile.TemporaryDirectory(prefix="backprop-reference-") as folder:
+            grading = trusted.grade(nbformat.read(solutions, as_version=4), tests, ASSIGNMENT,
+                                    as_student(Path(folder), None, False, CELL_SECONDS), budget)
+        lost = [name for name, test in grading.tests.items() if not all(r.passed for r in test.test_case_results)]
+        if lost or not grading.finished:
+            raise BuildError(f"the hardened grader does not give the solutions full marks (lost: {', '.join(lost)}; "
+                             f"{'; '.join(grading.problems) or 'no problem noted'})")
+        longest = {name: min(seconds, longest.get(name, seconds)) for name, seconds in budget.longest_calls.items()}
+        if all(trusted.call_limit(seconds) == trusted.FLOOR_SECONDS for seconds in longest.values()):
+            break
+    return {name: trusted.call_limit(seconds) for name, seconds in sorted(longest.items())}
+
+
+def lay_out(dist: Path, root: Path, student_badge: str, settings: dict) -> None:
     """Put otter's outputs where instructors, students and graders look for them."""
     for folder in OUTPUT_FOLDERS:
         shutil.rmtree(root / folder, ignore_errors=True)
@@ -273,7 +315,8 @@ def lay_out(dist: Path, root: Path, student_badge: str, feedback: str) -> None:
     normalise_notebook(autograder / NOTEBOOK, root / "solutions" / NOTEBOOK, root / "student", None)
     replace_tree(autograder / "tests", root / "tests")
     [zip_path] = autograder.glob(f"{NAME}-autograder_*.zip")
-    autograder_zip.pack(zip_path, root / AUTOGRADER_ZIP.relative_to(ROOT), feedback)
+    calls = reference_call_limits(root / "solutions" / NOTEBOOK, autograder / "tests")
+    autograder_zip.pack(zip_path, root / AUTOGRADER_ZIP.relative_to(ROOT), {**settings, "call_seconds": calls})
 
 
 def store_without_outputs(path: Path) -> bool:
@@ -304,8 +347,8 @@ def build(root: Path = ROOT, master_path: Path = MASTER, verbose: bool = False) 
     master = nbformat.read(master_path, as_version=4)
     questions = question_cases(master)
     check_points(questions)
-    feedback, colab_repo = take_feedback_policy(master)
-    student_badge = colab.badge_markdown(colab_repo, f"student/{NOTEBOOK}")
+    settings = take_our_settings(master)
+    student_badge = colab.badge_markdown(settings.pop("colab_repo"), f"student/{NOTEBOOK}")
     with tempfile.TemporaryDirectory(prefix="backprop-build-") as temporary:
         workdir, dist = Path(temporary) / "master", Path(temporary) / "dist"
         workdir.mkdir()
@@ -326,7 +369,7 @@ def build(root: Path = ROOT, master_path: Path = MASTER, verbose: bool = False) 
             print("running otter assign, and the solutions against every test ...", flush=True)
             run_otter_assign(workdir / NOTEBOOK, dist)
             check_the_solutions(client, dist / "autograder" / "tests", questions, verbose)
-        lay_out(dist, root, student_badge, feedback)
+        lay_out(dist, root, student_badge, settings)
     examples.write_examples(root / EXAMPLES.relative_to(ROOT), root)
     point_readme_badge(root / "README.md", student_badge)
     print(f"built {', '.join(OUTPUT_FOLDERS)} and the example submissions in {root}")

@@ -4,8 +4,9 @@ Used where a Docker engine runs and bubblewrap does not. Each container runs the
 `run_autograder`, so the hardened grader grades there exactly as on Gradescope (as root in a
 container with Docker's capabilities, the notebook as `nobody`, no network). Otter's containers
 grade one extension per run, so notebooks and zips go in two runs; a folder of a Gradescope export
-goes in as its one notebook. Otter kills a container at the wall-clock limit: such a submission
-scores zero as a whole, with otter's message as its status.
+goes in as its one notebook. The grader in a container plans its time from the zip's Gradescope
+timeout (`gradescope_timeout`), and otter kills a container at that same limit: such a submission
+would score zero as a whole, with otter's message as its status.
 """
 
 import json
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from backprop_hw import results, sandbox
+from backprop_hw.autograder.gradescope_run import timeout_of
 from backprop_hw.autograder.submission import is_junk
 
 BASE_IMAGE = "ubuntu:22.04"
@@ -53,7 +55,7 @@ def outcome(result: Any, ag_config: Any) -> results.Outcome:
     return results.Outcome(grader_error=error)
 
 
-def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox.Limits) -> list[dict]:
+def grade_folder(submissions: Path, out: Path, autograder: Path) -> list[dict]:
     """Grade every submission in `submissions` with otter grade; write grades.csv, gradebook.csv and results/."""
     require_docker()
     from otter.grade.containers import launch_containers
@@ -65,7 +67,8 @@ def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox
         folder = Path(temporary)
         source = results.unpack_autograder(autograder, folder / "autograder")
         points, assignment = results.question_points(source), results.assignment_name(source)
-        ag_config = AutograderConfig(json.loads((source / "otter_config.json").read_text()))
+        config = json.loads((source / "otter_config.json").read_text())
+        ag_config = AutograderConfig(config)
         staged = {}
         for submission in found:
             if submission.problem is None:
@@ -80,7 +83,7 @@ def grade_folder(submissions: Path, out: Path, autograder: Path, limits: sandbox
             for result in launch_containers(str(autograder), paths, num_containers=os.cpu_count() or 1,
                                             base_image=BASE_IMAGE, tag="backpropagation",
                                             config=AutograderConfig({"zips": extension == "zip"}),
-                                            timeout=int(limits.wall_seconds), network=False):
+                                            timeout=int(timeout_of(config)), network=False):
                 outcomes[staged[result.file]] = outcome(result, ag_config)
     rows = [results.record(out, submission, outcomes.get(submission.name, results.Outcome(
         error="otter grade returned no result")), points) for submission in found]

@@ -23,8 +23,11 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
+import time
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -32,7 +35,7 @@ import jsonschema
 
 from backprop_hw import sandbox
 from backprop_hw.autograder.feedback import NOTES_TITLE
-from backprop_hw.autograder.gradescope_run import NETWORK_NOTE
+from backprop_hw.autograder.gradescope_run import NETWORK_NOTE, timeout_of
 from backprop_hw.autograder.submission import MAX_BYTES, remove_tree
 from backprop_hw.paths import AUTOGRADER_ZIP, ROOT, SOLUTIONS_NOTEBOOK
 from backprop_hw.results import feedback_text, total_score, write_atomically
@@ -44,8 +47,16 @@ RESULTS_JSON, FEEDBACK_TXT = "results.json", "feedback.txt"
 STATUS_NOTE = "grading status: "  # the first line of the hidden notes
 # Notes every submission gets on Gradescope's platform: nothing for the instructor to do about one.
 PLATFORM_NOTES = (NETWORK_NOTE,)
-# The kernel and otter together need more room than one warm fork, and the kernel takes seconds to start.
-LIMITS = sandbox.Limits(memory_bytes=4 * sandbox.GIB, wall_seconds=300.0)
+# The grader and the notebook's process together need more room than one warm fork; the run is killed,
+# as on Gradescope, at the zip's own overall timeout (`limits_for`).
+MEMORY_BYTES = 4 * sandbox.GIB
+
+
+def limits_for(autograder: Path, **changes) -> sandbox.Limits:
+    """The sandbox's limits for a dry run of `autograder`: killed at its Gradescope timeout."""
+    with zipfile.ZipFile(autograder) as archive:
+        timeout = timeout_of(json.loads(archive.read("otter_config.json")))
+    return sandbox.Limits(**{"memory_bytes": MEMORY_BYTES, "wall_seconds": timeout, **changes})
 
 
 def lay_out(autograder: Path, submission: Path, folder: Path, mode: int = 0o755) -> Path:
@@ -97,9 +108,28 @@ def run_autograder_payload() -> int:
     return 127
 
 
-def dry_run(submission: Path, autograder: Path = AUTOGRADER_ZIP, limits: sandbox.Limits = LIMITS,
+@dataclass
+class DryRun:
+    """What a dry run gave, and what it took."""
+
+    results: Optional[dict]  # results.json, None if it was not written
+    run: sandbox.SandboxedRun
+    seconds_to_results: Optional[float]  # from the start of run_autograder until results.json was there
+    peak_bytes: Optional[int]  # the most memory the run held, all its processes together (None without a cgroup)
+
+
+def dry_run(submission: Path, autograder: Path = AUTOGRADER_ZIP, limits: Optional[sandbox.Limits] = None,
             mode: int = 0o755) -> tuple[Optional[dict], sandbox.SandboxedRun]:
     """Run the autograder on `submission` in a sandbox; return results.json (None if absent) and the run."""
+    measured = timed_run(submission, autograder, limits, mode)
+    return measured.results, measured.run
+
+
+def timed_run(submission: Path, autograder: Path = AUTOGRADER_ZIP, limits: Optional[sandbox.Limits] = None,
+              mode: int = 0o755, container_bytes: Optional[int] = None) -> DryRun:
+    """`dry_run`, timed; with `container_bytes`, all its processes (the grader's too, as in Gradescope's
+    container) are held to that much memory together."""
+    limits = limits or limits_for(autograder)
     bwrap = sandbox.find_bwrap()
     folder = Path(tempfile.mkdtemp(prefix="backprop-gradescope-"))
     try:
@@ -107,14 +137,33 @@ def dry_run(submission: Path, autograder: Path = AUTOGRADER_ZIP, limits: sandbox
         binds = ["--bind", str(root), "/autograder", "--perms", "0755", "--dir", str(Path(SHIM).parent),
                  "--ro-bind", str(folder / "shim"), SHIM]
         holder = sandbox.Holder(bwrap, binds, limits)
-        run = sandbox.run(holder, None, limits, run_autograder_payload)  # Gradescope runs it as root
+        if container_bytes is not None:
+            if holder.cgroup is None:
+                holder.close()
+                raise sandbox.SandboxUnavailable("a container's memory limit needs a writable cgroup v1 memory controller")
+            holder.cgroup.limit_memory(container_bytes)
         results_path = root / "results" / "results.json"
+        started, written = time.monotonic(), []
+        done = threading.Event()
+
+        def watch() -> None:  # results.json appears, atomically, a little before run_autograder ends
+            while not done.wait(0.05):
+                if results_path.is_file():
+                    written.append(time.monotonic() - started)
+                    return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        run = sandbox.run(holder, None, limits, run_autograder_payload)  # Gradescope runs it as root
+        done.set()
+        watcher.join()
         results = json.loads(results_path.read_text()) if results_path.is_file() else None
     finally:
         left_behind = remove_tree(folder)  # the submission as laid out may be nested too deep for shutil
         if left_behind:
             print("; ".join(left_behind), file=sys.stderr)
-    return results, run
+    seconds = written[0] if written else (time.monotonic() - started if results is not None else None)
+    return DryRun(results, run, seconds, holder.cgroup.peak_bytes if holder.cgroup else None)
 
 
 def validate(results: dict) -> None:

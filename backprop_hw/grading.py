@@ -36,10 +36,10 @@ from backprop_hw.results import (DEFAULT_OUT, GRADEBOOK_CSV, GRADER_ERROR, GRADE
                                 read_grades, record, remember_last_run, unpack_autograder, write_gradebook,
                                 write_grades)
 
-# A worker answers within this many times the submission's wall-clock limit, or is killed: a notebook
-# takes at most its cells, two replays of them, a clock for the checks in each of these three processes,
-# and the checks' rerun budget (trusted.RERUN_FACTOR), 14 times the limit.
-ANSWER_FACTOR = 15
+# A worker answers within this many times the submission's limit, or is killed: its monitor grades
+# within trusted.FINISH of the limit (the budget counts from the monitor's start), and what is left
+# (the sandbox's start and end, writing the outcome) takes seconds.
+ANSWER_FACTOR = 2
 READY_SECONDS = 120.0  # for a new worker to warm up
 # The whole environment of a worker, and so of every sandbox forked from it: nothing of the instructor's.
 WORKER_ENVIRONMENT = {
@@ -211,7 +211,7 @@ def main() -> int:
     parser.add_argument("--cell-seconds", type=float, default=sandbox.Limits.cell_seconds,
                         help="time one cell may run before it is interrupted")
     parser.add_argument("--wall-seconds", type=float, default=sandbox.Limits.wall_seconds,
-                        help="time one submission may take before its sandbox is killed")
+                        help="time one submission may take in all, its checks included")
     parser.add_argument("--memory-mb", type=int, default=sandbox.Limits.memory_bytes >> 20,
                         help="memory all the processes of one submission may use together")
     parser.add_argument("--previous", type=Path, default=None,
@@ -234,7 +234,7 @@ def main() -> int:
 
             docker_engine.require_docker()
             remember_last_run(arguments.out)
-            rows = docker_engine.grade_folder(arguments.submissions, arguments.out, arguments.autograder, limits)
+            rows = docker_engine.grade_folder(arguments.submissions, arguments.out, arguments.autograder)
         else:
             sandbox.find_bwrap()
             remember_last_run(arguments.out)

@@ -108,9 +108,9 @@ def monitor(job: dict, source: Path, bwrap: str, limits: sandbox.Limits, uid: in
         return launched[-1]
 
     handed_out = frozenset(config.get(submission.HANDED_OUT_CELLS, ()))
+    budget = trusted.Budget(limits.wall_seconds, limits.cell_seconds, config.get("call_seconds"), started)
     try:
-        grading = trusted.grade(notebook, tests, support, launch, cell_seconds=limits.cell_seconds,
-                                wall_seconds=limits.wall_seconds, handed_out=handed_out)
+        grading = trusted.grade(notebook, tests, support, launch, budget, handed_out=handed_out)
     except trusted.GraderFailure as failure:
         return Outcome(grader_error=str(failure), log=log_of(launched[0]) if launched else "")
     first = launched[0]

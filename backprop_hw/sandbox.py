@@ -76,7 +76,7 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """What one submission may use."""
 
-    wall_seconds: float = 60.0  # the whole submission (and again its hidden checks), on the grader's clock
+    wall_seconds: float = 120.0  # the whole submission, its checks included (see trusted.Budget)
     cell_seconds: float = 15.0  # one notebook cell, after which the cell is interrupted
     memory_bytes: int = 1 * GIB  # all its processes together (cgroup), and each one's address space
     processes: int = 64  # all its processes together (cgroup), and RLIMIT_NPROC for the sandbox uid
@@ -116,6 +116,7 @@ class Cgroup:
 
     def __init__(self, name: str, limits: Limits):
         self.closed: Optional[tuple[bool, bool]] = None
+        self.peak_bytes: Optional[int] = None
         self.removed = False
         self.paths = [CGROUP_ROOT / controller / CGROUP_PARENT / name for controller in self.CONTROLLERS]
         for path in self.paths:
@@ -157,10 +158,20 @@ class Cgroup:
         (usable after a chroot, where /sys is out of sight)."""
         return [os.open(path / "cgroup.procs", os.O_WRONLY) for path in self.paths]
 
+    def limit_memory(self, limit: int) -> None:
+        """Hold everything in the cgroup to `limit` bytes of memory, swap included, as a container is
+        held (no headroom: the grader's own processes count too)."""
+        memory = self.paths[0]
+        (memory / "memory.limit_in_bytes").write_text(str(limit))
+        if (memory / "memory.memsw.limit_in_bytes").exists():
+            (memory / "memory.memsw.limit_in_bytes").write_text(str(limit))
+
     def counters(self) -> tuple[bool, bool]:
-        """(ran out of memory, hit the process limit): read while the cgroup exists, kept after."""
+        """(ran out of memory, hit the process limit): read while the cgroup exists, kept after, with
+        the most memory it ever held (`peak_bytes`)."""
         if self.closed is None:
             memory, pids = self.paths[0], self.paths[1]
+            self.peak_bytes = int((memory / "memory.max_usage_in_bytes").read_text())
             oom = dict(line.split() for line in (memory / "memory.oom_control").read_text().splitlines())
             events = (pids / "pids.events").read_text().split()
             self.closed = (int(oom.get("oom_kill", 0)) > 0 or int((memory / "memory.failcnt").read_text()) > 0,
@@ -395,6 +406,7 @@ class SandboxedRun:
     output_total: int = 0  # how many bytes it printed in all
     exit_code: int = 0  # as a shell reports it: 128 + N for signal N
     killed: bool = False  # stopped at the wall-clock limit
+    cpu_seconds: float = 0.0  # the CPU time it and the processes it waited for used
 
 
 def run(holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[], int]) -> SandboxedRun:
@@ -412,9 +424,9 @@ def run(holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[]
     exit_code: Optional[int] = None
     while True:
         if exit_code is None:
-            finished, status = os.waitpid(enterer, os.WNOHANG)
+            finished, status, usage = os.wait4(enterer, os.WNOHANG)
             if finished:
-                exit_code = _exit_code(status)
+                exit_code, result.cpu_seconds = _exit_code(status), usage.ru_utime + usage.ru_stime
                 holder.close()  # ends anything the payload left running, so the pipe closes
             elif not result.killed and time.monotonic() > deadline:
                 result.killed = True
@@ -427,7 +439,10 @@ def run(holder: Holder, uid: Optional[int], limits: Limits, payload: Callable[[]
             result.output_total += len(chunk)
             output += chunk[:max(0, limits.output_bytes - len(output))]
     os.close(output_read)
-    result.exit_code = exit_code if exit_code is not None else _exit_code(os.waitpid(enterer, 0)[1])
+    if exit_code is None:
+        _, status, usage = os.wait4(enterer, 0)
+        exit_code, result.cpu_seconds = _exit_code(status), usage.ru_utime + usage.ru_stime
+    result.exit_code = exit_code
     holder.close()
     result.output = bytes(output)
     return result

@@ -14,9 +14,10 @@ from backprop_hw.paths import AUTOGRADER_ZIP, STUDENT_NOTEBOOK
 from backprop_hw.results import RESULTS_DIR
 from conftest import QUESTIONS
 
-# Short limits keep the loops in the tests to seconds, and a smaller share of memory makes a
-# submission that takes too much hit the limit sooner.
-FAST_LIMITS = sandbox.Limits(cell_seconds=5, wall_seconds=30, memory_bytes=512 * sandbox.MIB)
+# Short cells keep the loops in the tests to seconds (a notebook's overall limit costs time only to
+# one that hangs, and leaves each question's checks room on a loaded machine), and a smaller share
+# of memory makes a submission that takes too much hit the limit sooner.
+FAST_LIMITS = sandbox.Limits(cell_seconds=5, wall_seconds=120, memory_bytes=512 * sandbox.MIB)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import backprop_checks as check
+from backprop_hw.autograder import trusted
 from built import PUBLIC_POINTS, sizes
 from corpus.answers import ANSWERS, BASELINE, TOY_PRINTED, network_finite_differences, toy_finite_differences
 from corpus.scenarios import public_values
@@ -171,12 +172,15 @@ def test_calling_the_students_function() -> None:
     assert "raised KeyError: '4159 secret' (c)" in message(lambda: check.call_student(broken, "f", where="c"))
     hidden = message(lambda: check.call_student(broken, "f", where="c", hidden=True))
     assert hidden == "`f` raised KeyError (c)."
-    timeout = type("CellTimeout", (Exception,), {})
 
-    def slow(*_):
-        raise timeout()
+    def stopped(seconds):  # the grader stopped the call at its own limit, or at its question's time left
+        def slow(*_):
+            raise trusted.DidNotFinish(seconds)
+        return slow
 
-    assert "did not finish in time" in message(lambda: check.call_student(slow, "f", where="c"))
+    assert message(lambda: check.call_student(stopped(3.0), "f", where="c", hidden=True)) == "`f` did not finish in 3 s (c)."
+    assert message(lambda: check.call_student(stopped(None), "f", where="c")) == (
+        "`f` did not finish in the time left for this question's checks (c).")
     assert "should return 3 values (a, b, c), but it returned list of length 4" in message(
         lambda: check.unpack([1, 2, 3, 4], "f", ("a", "b", "c")))
     assert "of length" not in message(lambda: check.unpack([1, 2, 3, 4], "f", ("a", "b", "c"), hidden=True))

@@ -36,8 +36,9 @@ RELAY_TWIN_SCORES = scores("q1.1", "q1.2")
 STALL = "a notebook that answers the grader for itself, then stops reading while a 4 MB cell is sent"
 CHOICES = ("hidden messages' details chosen by the code, one way", "hidden messages' details chosen by the code, another")
 SHAPED = [RELAY, RELAY_TWIN, *CHOICES]
-# Limits short enough that a notebook reaches them in seconds: 3 s a cell and 10 s for the notebook.
-SHORT_LIMITS = {"cell_seconds": 3, "wall_seconds": 10}
+# Limits short enough that a notebook reaches them in seconds: 3 s a cell (the notebook's overall
+# limit leaves each question's checks time for the slow Part 1's reruns, on a loaded machine too).
+SHORT_LIMITS = {"cell_seconds": 3, "wall_seconds": 120}
 # The attacks on what Gradescope's path does its own way; the rest meet the same code as in make grade.
 GRADESCOPE_ATTACKS = ["write results.json and modules of its own, then kill the grader",
                       "forge answers on the grading pipe", "an answer nested 100,000 levels deep",
@@ -99,8 +100,9 @@ def gradescope(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
     as in `make grade`."""
     base = tmp_path_factory.mktemp("integrity-gradescope")
     paths = write_submissions(base / "submissions", [*GRADESCOPE_ATTACKS, *SHAPED, STALL], base / "unpickled-marker")
-    # The stall ends at the wall-clock limit, which is 600 s on Gradescope: here, 10 s.
-    short = autograder_with(SHORT_LIMITS, base / "short-limits.zip")
+    # The stall ends at the wall-clock limit of a cell, which is 30 s on Gradescope: here, 3 s.
+    short = autograder_with({"cell_seconds": SHORT_LIMITS["cell_seconds"],
+                             "gradescope_timeout": SHORT_LIMITS["wall_seconds"]}, base / "short-limits.zip")
 
     def grade(name: str) -> Graded:
         return grade_gradescope(paths[name], mode=0o777, **({"autograder": short} if name == STALL else {}))
@@ -273,7 +275,8 @@ def test_a_stalled_pipe_ends_at_the_wall_clock_limit(short_batch: dict[str, Grad
 @pytest.fixture(scope="module")
 def short_batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
     """make grade with SHORT_LIMITS: the stall, and Part 1 in one cell with a search of 1.5 s beside
-    the same notebook without it (the checks run that cell again 15 times: 22 s)."""
+    the same notebook without it (the checks run that cell again 15 times: 22 s, each question's
+    reruns from its own share of the time)."""
     base = tmp_path_factory.mktemp("short-limits")
     paths = {STALL: write_stall(base / "submissions" / "stall.ipynb"),
              "slow": write_slow_part_1(base / "submissions" / "slow.ipynb", 1.5),
@@ -282,7 +285,7 @@ def short_batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
     return {name: results[path.name] for name, path in paths.items()}
 
 
-def test_an_honest_slow_cell_never_pays_for_the_checks_running_it_again(short_batch: dict[str, Graded]) -> None:
+def test_an_honest_slow_cell_has_the_time_for_the_checks_running_it_again(short_batch: dict[str, Graded]) -> None:
     for name in ("slow", "quick"):
         assert short_batch[name].scores == POINTS, short_batch[name].visible
         assert short_batch[name].row["grading_status"].startswith("Completed"), short_batch[name].row

@@ -413,15 +413,6 @@ def test_channel_stops_at_the_deadline_when_the_process_stops_reading(fake_proce
     assert 0 < len(process.sent()) < 7_000_000  # what the pipe took before it was full
 
 
-def test_channel_extend_gives_the_requests_to_come_more_time(fake_process: Callable[..., FakeProcess]) -> None:
-    process = fake_process()
-    channel = Channel(process, 0.2)
-    channel.extend(0.5)
-    time.sleep(0.3)
-    process.say(b'{"ok": 1}\n')
-    assert channel.receive() == {"ok": 1}
-
-
 @pytest.mark.parametrize("line", [
     b"[" * 100_000 + b"]" * 100_000,  # nested 100,000 levels deep
     b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
@@ -529,10 +520,12 @@ class FakeStudent:
         self.values, self.call, self.rerun = values or {}, call or {}, rerun or {}
         self.sources = ["a = 1", "b = 2", "c = 3", "d = 4"]
         self.requests: list[dict] = []
-        self.cell_seconds, self.allowed = 60.0, 0.0
+        self.budget = trusted.Budget(600, 60)
+        self.limits: list[float] = []  # the time limit of each limited request
 
-    def allow(self, seconds: float) -> None:
-        self.allowed += seconds
+    def limited(self, message: dict, limit: float, kind: str) -> trusted.Answer:
+        self.limits.append(limit)
+        return trusted.Answer(self.request(message), False, limit, True)
 
     def request(self, message: dict) -> dict:
         self.requests.append(across(message))
@@ -677,23 +670,21 @@ def test_rerun_sends_only_cells_before_the_check_and_decodes_hidden() -> None:
     [request] = student.requests
     assert request["at"] == "q1.1"
     assert request["rerun"] == {"helpers": [1], "cells": [0, 1], "clear": ["f0"], "names": ["f0", "h1", "missing"],
-                                "inputs": {"x": encode_argument(2.0), "w": encode_argument(np.ones(2))}, "seconds": 60.0}
+                                "inputs": {"x": encode_argument(2.0), "w": encode_argument(np.ones(2))}}
     assert found["f0"] == 0.5
     assert unreadable_name(found["h1"]) == "object"
     assert unreadable_name(found["missing"]) == "malformed_answer"
     assert type(error).__name__ == "Exception" and str(error) == ""
 
 
-def test_a_rerun_is_charged_to_the_checks_by_what_its_cells_took_when_the_notebook_ran() -> None:
+def test_a_rerun_may_take_what_its_cells_took_when_the_notebook_ran() -> None:
     student = FakeStudent(rerun={"values": {}, "error": None})
-    StudentValues(student, "q1.3", 3, hidden=True, cell_times=[40.0, 0.5, 8.0]).rerun_cells([0], [2], [], {}, [])
-    assert student.requests[0]["rerun"]["seconds"] == 81.0  # twice the slowest cell's first run, and a second
-    assert student.allowed == 81.0 + 17.0  # the clock of the checks grows by as much as the rerun may take
-
-
-def test_the_reruns_of_a_notebook_and_its_replays_share_one_budget() -> None:
-    budget = trusted.RerunBudget(8.0)
-    assert [budget.take(5.0), budget.take(5.0), budget.take(5.0)] == [5.0, 3.0, 0.0]
+    runs = [trusted.CellRun(0, 40.0, None, None, 60), trusted.CellRun(1, 0.5, None, None, 60),
+            trusted.CellRun(2, 60.0, "CellTimeout", None, 60)]
+    StudentValues(student, "q1.3", 3, hidden=True, runs=runs).rerun_cells([0], [1], [], {}, [])
+    StudentValues(student, "q1.3", 3, hidden=True, runs=runs).rerun_cells([], [2], [], {}, [])
+    # Twice what each took and a second more, at least the floor; a cell that ran out of time, the floor.
+    assert student.limits == [81.0 + trusted.FLOOR_SECONDS, trusted.FLOOR_SECONDS]
 
 
 def test_rerun_without_error_returns_none() -> None:
@@ -755,10 +746,10 @@ def test_quote_names_the_failing_line_from_the_graders_copy() -> None:
 
 def test_cell_problems_believe_this_processs_clock_not_the_harness() -> None:
     cells = [trusted.Cell("while True:\n    pass", ()), trusted.Cell("a = [0] * 10**12", ()), trusted.Cell("b = 1", ())]
-    runs = [trusted.CellRun(0, 15.2, "CellTimeout", 2), trusted.CellRun(1, 0.5, "MemoryError", 1),
-            trusted.CellRun(2, 0.1, "CellTimeout", None),  # claims a timeout it did not take: not believed
-            trusted.CellRun(0, 16.0, None, None)]  # slow with no error reported: still too slow
-    assert trusted.cell_problems(runs, cells, 15) == [
+    runs = [trusted.CellRun(0, 15.2, "CellTimeout", 2, 15), trusted.CellRun(1, 0.5, "MemoryError", 1, 15),
+            trusted.CellRun(2, 0.1, "CellTimeout", None, 15),  # claims a timeout it did not take: not believed
+            trusted.CellRun(0, 16.0, None, None, 15)]  # slow with no error reported: still too slow
+    assert trusted.cell_problems(runs, cells) == [
         "a cell ran past 15 s and was stopped (line 2: pass)",
         "a cell ran out of memory (line 1: a = [0] * 10**12)",
         "a cell ran past 15 s and was stopped (the cell starting while True:)",
@@ -768,5 +759,5 @@ def test_cell_problems_believe_this_processs_clock_not_the_harness() -> None:
 def test_cell_problems_say_each_problem_once() -> None:
     cells = [trusted.Cell("a = [0] * 10**12", ())]
     runs = [trusted.CellRun(0, 0.1, "MemoryError", 1)] * 3
-    assert trusted.cell_problems(runs, cells, 15) == ["a cell ran out of memory (line 1: a = [0] * 10**12)"]
-    assert trusted.cell_problems([trusted.CellRun(0, 0.1, "ValueError", 1)], cells, 15) == []
+    assert trusted.cell_problems(runs, cells) == ["a cell ran out of memory (line 1: a = [0] * 10**12)"]
+    assert trusted.cell_problems([trusted.CellRun(0, 0.1, "ValueError", 1, 15)], cells) == []

@@ -102,7 +102,7 @@ def grade(notebook: nbformat.NotebookNode) -> tuple[trusted.Grading, list[bool]]
         launches.append(replay)
         return ForkedHere()
 
-    return trusted.grade(notebook, TESTS, SUPPORT, launch, cell_seconds=10, wall_seconds=60), launches
+    return trusted.grade(notebook, TESTS, SUPPORT, launch, trusted.Budget(60, 10)), launches
 
 
 def scores(grading: trusted.Grading) -> dict[str, float]:
@@ -114,7 +114,7 @@ def scores(grading: trusted.Grading) -> dict[str, float]:
                                          (b"not json\n", "failed before it was ready")])
 def test_a_process_that_never_gets_ready_is_a_grader_failure(lines: bytes, says: str) -> None:
     with pytest.raises(trusted.GraderFailure, match=says):
-        trusted.StudentProcess(Finished(lines), cell_seconds=1, wall_seconds=1)
+        trusted.StudentProcess(Finished(lines), trusted.Budget(1, 1))
 
 
 def test_each_question_is_judged_as_it_stood_at_its_check() -> None:
@@ -142,13 +142,13 @@ def test_a_real_check_decides_and_a_comment_does_not() -> None:
 
 def test_cell_problems_quote_the_line_that_failed() -> None:
     cells = [trusted.Cell("import numpy as np\nhog = np.ones((10**6, 10**6))", ())]
-    runs = [trusted.CellRun(0, 0.1, "MemoryError", 2)]
-    assert trusted.cell_problems(runs, cells, 15) == ["a cell ran out of memory (line 2: hog = np.ones((10**6, 10**6)))"]
-    slow = [trusted.CellRun(0, 16.0, "CellTimeout", None)]
-    assert trusted.cell_problems(slow, cells, 15) == [
+    runs = [trusted.CellRun(0, 0.1, "MemoryError", 2, 15)]
+    assert trusted.cell_problems(runs, cells) == ["a cell ran out of memory (line 2: hog = np.ones((10**6, 10**6)))"]
+    slow = [trusted.CellRun(0, 16.0, "CellTimeout", None, 15)]
+    assert trusted.cell_problems(slow, cells) == [
         "a cell ran past 15 s and was stopped (the cell starting import numpy as np)"]
-    forged = [trusted.CellRun(0, 0.1, "CellTimeout", 1)]  # a timeout that this process's clock did not see
-    assert trusted.cell_problems(forged, cells, 15) == []
+    forged = [trusted.CellRun(0, 0.1, "CellTimeout", 1, 15)]  # a timeout that this process's clock did not see
+    assert trusted.cell_problems(forged, cells) == []
 
 
 def test_the_tests_are_never_in_a_forked_harness() -> None:
@@ -166,7 +166,7 @@ def test_the_tests_are_never_in_a_forked_harness() -> None:
 
     trusted.load_tests = load
     try:
-        trusted.grade(solutions_with({}), TESTS, SUPPORT, launch, cell_seconds=10, wall_seconds=60)
+        trusted.grade(solutions_with({}), TESTS, SUPPORT, launch, trusted.Budget(60, 10))
     finally:
         trusted.load_tests = real_load
     assert order == ["launch", "load"]

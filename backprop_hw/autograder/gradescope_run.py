@@ -12,6 +12,12 @@ comes back (see `trusted.py`). When grading is over, every process of that user 
 to be root's (and, for `otter grade`'s containers, `results/results.pkl`). The results file is always written; if the grader's own environment fails (the
 student's process never gets ready), it says so and this process exits with status 1, so that
 Gradescope shows the run as failed rather than a student's zero.
+
+The grading fits the assignment's overall timeout on Gradescope (`gradescope_timeout`, Gradescope's
+default 600 s; see `trusted.Budget`). Gradescope's container shares its memory (768 MB by default)
+between this process and the student's, so the kernel's OOM killer is told to take the student's
+first; and a small guardian process, which does nothing else, writes results that say the grader
+failed if the grading process is killed all the same, or has not finished by GUARD of the timeout.
 """
 
 import ctypes
@@ -31,7 +37,7 @@ from typing import Optional
 
 from . import feedback
 from .submission import HANDED_OUT_CELLS, SubmissionProblem, find_notebook, read_notebook, remove_tree
-from .trusted import HARNESS, GraderFailure, Grading, Launcher, grade, grade_nothing
+from .trusted import HARNESS, Budget, GraderFailure, Grading, Launcher, grade, grade_nothing
 
 STUDENT_UID = 65534  # "nobody": owns nothing, reads only world-readable files
 CLONE_NEWNET = 0x40000000
@@ -39,9 +45,16 @@ CLONE_NEWNET = 0x40000000
 NETWORK_NOTE = "the notebook ran WITH network access"
 LIMITS = {resource.RLIMIT_AS: 4 << 30, resource.RLIMIT_NPROC: 256, resource.RLIMIT_FSIZE: 256 << 20,
           resource.RLIMIT_CORE: 0}
-# What one cell may take, and the notebook's cells (then its checks, on a clock of their own); the
-# autograder's otter_config.json may set others (`cell_seconds`, `wall_seconds`).
-CELL_SECONDS, WALL_SECONDS = 60.0, 600.0
+# What one cell may take (on half a vCPU, twice make grade's 15 s on one), and Gradescope's overall
+# timeout for a submission (its default); the autograder's otter_config.json may set others
+# (`cell_seconds`, and `gradescope_timeout` from the master's ASSIGNMENT CONFIG).
+CELL_SECONDS, GRADESCOPE_TIMEOUT = 30.0, 600.0
+# How likely the kernel's OOM killer is to take a process when the container runs out of memory
+# (-1000 to 1000, by size otherwise): the student's processes first, then the grading process; the
+# guardian keeps the default, 0 (lowering it would need CAP_SYS_RESOURCE, which Gradescope's
+# containers lack).
+STUDENT_OOM_SCORE, GRADER_OOM_SCORE = 1000, 500
+GUARD = 0.78  # of the overall timeout: past it, the guardian stops the grading and says so
 
 
 class PopenProcess:
@@ -84,6 +97,7 @@ def as_student(folder: Path, uid: Optional[int], isolate_network: bool, cell_sec
     """Start the harness in `folder` in its own session with resource limits, as user `uid` if given."""
 
     def demote() -> None:
+        set_oom_score(STUDENT_OOM_SCORE)
         for limit, value in LIMITS.items():
             resource.setrlimit(limit, (value, value))
         if isolate_network and ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) != 0:
@@ -166,11 +180,19 @@ def prepare_scratch(uid: Optional[int]) -> Path:
     return folder
 
 
-def run(autograder: Path) -> tuple[dict, Optional[Grading]]:
-    """Grade the submission in `autograder`; return Gradescope's results, and the grading (None if
-    the grader itself failed)."""
+def read_config(autograder: Path) -> dict:
+    return json.loads((autograder / "source" / "otter_config.json").read_text())
+
+
+def timeout_of(config: dict) -> float:
+    return float(config.get("gradescope_timeout", GRADESCOPE_TIMEOUT))
+
+
+def run(autograder: Path, started: float) -> tuple[dict, Optional[Grading]]:
+    """Grade the submission in `autograder` within the assignment's overall timeout, counted from
+    `started`; return Gradescope's results, and the grading (None if the grader itself failed)."""
     source = autograder / "source"
-    config = json.loads((source / "otter_config.json").read_text())
+    config = read_config(autograder)
     tests, support = source / "tests", source / "files"
     uid = STUDENT_UID if os.geteuid() == 0 else None
     if uid is not None:
@@ -190,9 +212,9 @@ def run(autograder: Path) -> tuple[dict, Optional[Grading]]:
     folder = prepare_scratch(uid)
     try:
         cell_seconds = float(config.get("cell_seconds", CELL_SECONDS))
+        budget = Budget(timeout_of(config), cell_seconds, config.get("call_seconds"), started)
         grading = grade(notebook, tests, support, as_student(folder, uid, isolation_problem is None, cell_seconds),
-                        cell_seconds=cell_seconds, wall_seconds=float(config.get("wall_seconds", WALL_SECONDS)),
-                        handed_out=frozenset(config.get(HANDED_OUT_CELLS, ())))
+                        budget, handed_out=frozenset(config.get(HANDED_OUT_CELLS, ())))
     except GraderFailure as failure:
         return failed_results(str(failure)), None
     finally:
@@ -202,7 +224,9 @@ def run(autograder: Path) -> tuple[dict, Optional[Grading]]:
     grading.flags[:0] = flags
     grading.notes[:0] = notes
     grading.notes += left_behind
-    return feedback.gradescope_results(grading, config, status(grading)), grading
+    results = feedback.gradescope_results(grading, config, status(grading))
+    results["execution_time"] = round(time.monotonic() - started, 2)  # in Gradescope's format: seconds
+    return results, grading
 
 
 def status(grading: Grading) -> str:
@@ -256,16 +280,69 @@ def keep_for_otter_grade(autograder: Path, results: dict, grading: Grading) -> N
         pickle.dump(scores, handle)
 
 
-def main() -> int:
-    autograder = Path(sys.argv[1] if len(sys.argv) > 1 else "/autograder")
+def set_oom_score(score: int) -> None:
+    """Make this process as likely as `score` says to be the one the OOM killer takes (raising it
+    needs no privilege)."""
     try:
-        results, grading = run(autograder)
+        Path("/proc/self/oom_score_adj").write_text(str(score))
+    except OSError:  # no /proc here: the kernel chooses by size alone
+        pass
+
+
+def grade_and_write(autograder: Path, started: float) -> int:
+    """Grade the submission and write its results; the exit status (1 if the grader itself failed)."""
+    set_oom_score(GRADER_OOM_SCORE)
+    try:
+        results, grading = run(autograder, started)
     except Exception:  # a bug of the grader: still a valid results.json, and a failed run
         results, grading = failed_results(traceback.format_exc()), None
     write_results(autograder, results)
     if grading is not None and (autograder / "results" / "results.pkl").is_file():
         keep_for_otter_grade(autograder, results, grading)
     return 0 if grading is not None else 1
+
+
+def guard(grader: int, autograder: Path, started: float, timeout: float, uid: Optional[int]) -> int:
+    """Wait for the grading process until GUARD of the overall `timeout` from `started`; if it is
+    killed (by the OOM killer, say) or has not finished by then, stop it and the student's processes
+    (those of `uid`), and write results that say the grader failed. The exit status: the grading
+    process's own, or 1."""
+    deadline = started + GUARD * timeout
+    ended, status = os.waitpid(grader, os.WNOHANG)
+    while not ended and time.monotonic() < deadline:
+        time.sleep(0.1)
+        ended, status = os.waitpid(grader, os.WNOHANG)
+    finished = bool(ended)
+    if not finished:
+        os.kill(grader, signal.SIGKILL)
+        status = os.waitpid(grader, 0)[1]
+    code = os.waitstatus_to_exitcode(status)
+    if finished and code >= 0:
+        return code
+    if uid is not None:
+        kill_user_processes(uid)
+    reason = (f"the grading process was killed by signal {-code} (out of memory?)" if finished
+              else f"the grading had not finished {GUARD * timeout:.0f} s after it started (of the "
+                   f"assignment's {timeout:g} s), and was stopped")
+    write_results(autograder, failed_results(reason))
+    return 1
+
+
+def main() -> int:
+    started = time.monotonic()
+    autograder = Path(sys.argv[1] if len(sys.argv) > 1 else "/autograder")
+    try:
+        timeout = timeout_of(read_config(autograder))
+    except (OSError, ValueError, TypeError):  # the grading process says what is wrong with the configuration
+        timeout = GRADESCOPE_TIMEOUT
+    grader = os.fork()
+    if grader == 0:
+        code = 1
+        try:
+            code = grade_and_write(autograder, started)
+        finally:
+            os._exit(code)
+    return guard(grader, autograder, started, timeout, STUDENT_UID if os.geteuid() == 0 else None)
 
 
 if __name__ == "__main__":

@@ -12,22 +12,24 @@ of it is within the student's reach.
 The protocol is one JSON object per line, requests on stdin and one answer per request on stdout:
 
     harness -> grader   {"ready": true}            once its imports are done, before any student code
-    {"run": SOURCE}                                 -> {"ran": {"error": TYPE or null, "line": N or null}}
+    {"run": SOURCE, "seconds": S}                   -> {"ran": {"error": TYPE or null, "line": N or null}}
     {"snapshot": NAME}                              -> {"kept": NAME}
     {"get": NAME, "at": SNAPSHOT or null}           -> {"value": PLAIN}
-    {"call": NAME, "args": [PLAIN, ...], "globals": {NAME: PLAIN} (optional), "at": ...}
+    {"call": NAME, "args": [PLAIN, ...], "globals": {NAME: PLAIN} (optional), "at": ..., "seconds": S}
                                                     -> {"result": PLAIN, "args_after": [PLAIN, ...]}
                                                        or {"error": {"type": ..., "message": ...}}
     {"rerun": {"helpers": [I, ...], "cells": [I, ...], "clear": [NAME, ...], "inputs": {NAME: PLAIN},
-               "names": [NAME, ...], "seconds": S}, "at": ...}
+               "names": [NAME, ...]}, "at": ..., "seconds": S}
                                                     -> {"values": {NAME: PLAIN}, "error": ... or null}
     {"end": true}                                   flushes the notebook's output and exits
 
 Cells are numbered in the order they are run. `at` names a snapshot of the namespace taken at a
 question's check: the request sees the names as they were then. Values cross as plain data only
 (`encode_value`); the grading process trusts none of it beyond its shape. A call's `globals` are set
-in the namespace for that call only (to see whether a function reads the notebook's globals); a
-rerun's `seconds` is the time each of its cells may take (its first run's, with room to spare).
+in the namespace for that call only (to see whether a function reads the notebook's globals). The
+`seconds` of a run, a call or a rerun (all its cells together) is its time limit: past it, the
+student's code is interrupted (CellTimeout) and the answer says so; the grading process, which
+keeps its own clock, stops the whole process if no answer comes soon after.
 """
 
 import contextlib
@@ -35,6 +37,7 @@ import json
 import os
 import signal
 import sys
+import time
 from typing import Any, Callable, Iterator, TextIO
 
 MAX_ITEMS = 64
@@ -158,16 +161,16 @@ class Student:
         raise CellTimeout()
 
     def limited(self, action: Callable[[], Any], seconds: float | None = None) -> Any:
-        signal.setitimer(signal.ITIMER_REAL, seconds or self.timeout)
+        signal.setitimer(signal.ITIMER_REAL, max(self.timeout if seconds is None else seconds, 0.001))
         try:
             return action()
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
-    def run_cell(self, source: str) -> dict:
+    def run_cell(self, source: str, seconds: float | None = None) -> dict:
         self.cells.append(source)
         try:
-            result = self.limited(lambda: self.shell.run_cell(source, store_history=False))
+            result = self.limited(lambda: self.shell.run_cell(source, store_history=False), seconds)
         except CellTimeout:
             return {"error": "CellTimeout", "line": None}
         finally:
@@ -191,9 +194,9 @@ class Student:
             namespace.clear()
             namespace.update(saved)
 
-    def rerun(self, namespace: dict, order: dict) -> dict:
+    def rerun(self, namespace: dict, order: dict, seconds: float | None) -> dict:
         """Run earlier cells again with some names set first (the helper cells, whatever they raise,
-        then the names set again, then the cells); return the names asked for."""
+        then the names set again, then the cells), all within `seconds`; return the names asked for."""
         import numpy
 
         for name in order["clear"]:
@@ -202,11 +205,12 @@ class Student:
         inputs = {name: numpy.float64(value) if isinstance(value, float) else value
                   for name, value in ((name, decode_argument(plain)) for name, plain in order["inputs"].items())}
 
-        seconds = float(order.get("seconds") or self.timeout)
+        seconds = float(seconds or self.timeout)
+        end = time.monotonic() + seconds
 
         def run(index: int) -> None:
             code = compile(self.shell.transform_cell(self.cells[index]), f"<cell {index}>", "exec")
-            self.limited(lambda: exec(code, namespace), seconds)
+            self.limited(lambda: exec(code, namespace), end - time.monotonic())
 
         namespace.update(inputs)
         for index in order["helpers"]:
@@ -225,8 +229,9 @@ class Student:
 
     def answer(self, request: dict) -> dict:
         """Evaluate one grader request in the student's namespace."""
+        seconds = request.get("seconds")
         if "run" in request:
-            return {"ran": self.run_cell(request["run"])}
+            return {"ran": self.run_cell(request["run"], seconds)}
         if "snapshot" in request:
             self.snapshots[request["snapshot"]] = dict(self.shell.user_ns)
             return {"kept": request["snapshot"]}
@@ -234,14 +239,14 @@ class Student:
             if "get" in request:
                 return {"value": encode_value(namespace.get(request["get"]))}
             if "rerun" in request:
-                return self.rerun(namespace, request["rerun"])
+                return self.rerun(namespace, request["rerun"], seconds)
             function = namespace.get(request["call"])
             arguments = [decode_argument(argument) for argument in request["args"]]
             namespace.update({name: decode_argument(plain) for name, plain in (request.get("globals") or {}).items()})
             try:
-                result = self.limited(lambda: function(*arguments))
+                result = self.limited(lambda: function(*arguments), seconds)
             except CellTimeout:
-                return {"error": {"type": "CellTimeout", "message": f"it ran past {self.timeout:g} s"}}
+                return {"error": {"type": "CellTimeout", "message": f"it ran past {seconds or self.timeout:g} s"}}
             except BaseException as error:  # student code may raise anything, SystemExit included
                 return {"error": describe_error(error)}
             return {"result": encode_value(result), "args_after": [encode_value(a) for a in arguments]}
