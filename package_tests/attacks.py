@@ -373,6 +373,38 @@ def write_relay(path: Path, relay: bool) -> Path:
     return _write(notebook, path)
 
 
+NETWORK_PROBE = """
+import ctypes, errno, socket
+tried = []
+for family, kind in (("AF_INET", socket.SOCK_STREAM), ("AF_INET6", socket.SOCK_STREAM), ("AF_PACKET", socket.SOCK_RAW),
+                     ("AF_NETLINK", socket.SOCK_RAW)):
+    try:
+        socket.socket(getattr(socket, family), kind).close()
+        tried.append(f"{family} opened")
+    except OSError as error:
+        tried.append(f"{family} {errno.errorcode.get(error.errno)}")
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=2).sendall(b"what the grader sent")
+    tried.append("connected")
+except OSError as error:
+    tried.append(f"connect {errno.errorcode.get(error.errno)}")
+ring = ctypes.CDLL(None, use_errno=True).syscall(425, 8, ctypes.create_string_buffer(120))  # io_uring_setup
+tried.append(f"io_uring {'opened' if ring >= 0 else errno.errorcode.get(ctypes.get_errno())}")
+
+def compute_network_output(net_input, all_weights, all_biases):
+    raise RuntimeError("network: " + ", ".join(tried))
+"""
+NETWORK_REFUSED = ("network: AF_INET EPERM, AF_INET6 EPERM, AF_PACKET EPERM, AF_NETLINK EPERM, connect EPERM, "
+                   "io_uring EPERM")
+
+
+def write_network_probe(path: Path, port: int) -> Path:
+    """The twin with a cell before q2.1's check that opens a socket of every family that reaches a
+    network, connects to `port` on 127.0.0.1 (where the test listens, as a server elsewhere would)
+    and sets up an io_uring, then says in q2.1's public message what worked."""
+    return write_attack("before q2.1", NETWORK_PROBE.replace("PORT", str(port)), path)
+
+
 def write_stall(path: Path) -> Path:
     """The twin, with a cell after its last check that answers the grader for itself through the
     harness's own reply function, switches off its alarm and never returns, then a 4 MB cell: the

@@ -4,15 +4,16 @@ submission still gets a valid result, through `make grade` and through the Grade
 
 import os
 import re
+import socket
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from attacks import (ATTACKS, BATCH_ATTACKS, INSTRUCTOR_SECRET, MESSAGE_CHOICE_SCORES, TWIN_SCORES, UNFLAGGED,
-                     encoded, write_attack, write_large_zip, write_link_folder, write_message_choice,
-                     write_otter_log_zip, write_relay, write_slow_part_1, write_stall, write_twin)
+from attacks import (ATTACKS, BATCH_ATTACKS, INSTRUCTOR_SECRET, MESSAGE_CHOICE_SCORES, NETWORK_REFUSED, TWIN_SCORES,
+                     UNFLAGGED, encoded, write_attack, write_large_zip, write_link_folder, write_message_choice,
+                     write_network_probe, write_otter_log_zip, write_relay, write_slow_part_1, write_stall, write_twin)
 from backprop_hw.paths import SOLUTIONS_NOTEBOOK
 from backprop_hw.results import RESULTS_DIR
 from conftest import POINTS, QUESTIONS
@@ -26,7 +27,8 @@ HIDDEN_ONLY_NAMES = ("test_forward_every_step_follows", "test_exact_at_a_kink", 
 PICKLE = ".OTTER_LOG pickle in an export zip"
 LINK = "a folder whose notebook is a link to the solutions"
 LARGE_ZIP = "an export zip of 2.6 MB that unpacks to 2.6 GB"
-SPECIAL = (PICKLE, LINK, LARGE_ZIP)
+NETWORK = "sockets of every family, a connection to a listening server and an io_uring"
+SPECIAL = (PICKLE, LINK, LARGE_ZIP, NETWORK)
 ALL_ATTACKS = [*ATTACKS, *SPECIAL]
 # Attacks on notebooks of their own shape, beside twins of that shape.
 RELAY = "answers relayed between questions checked in reverse order"
@@ -41,14 +43,22 @@ SHORT_LIMITS = {"cell_seconds": 3, "wall_seconds": 10}
 GRADESCOPE_ATTACKS = ["write results.json and modules of its own, then kill the grader",
                       "forge answers on the grading pipe", "an answer nested 100,000 levels deep",
                       "a process that outlives grading and forges the results",
-                      "read the submission metadata and the hidden tests, and show them", PICKLE]
+                      "read the submission metadata and the hidden tests, and show them", PICKLE, NETWORK]
 
 
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def write_submissions(folder: Path, names: list[str], marker: Path) -> dict[str, Path]:
+@pytest.fixture(scope="module")
+def listener() -> socket.socket:
+    """A server on 127.0.0.1 that the network attack tries to reach (as it would one elsewhere)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.setblocking(False)
+        yield server
+
+
+def write_submissions(folder: Path, names: list[str], marker: Path, port: int) -> dict[str, Path]:
     """Every named attack (and the twin) as a submission in `folder`: {name: path}."""
     attacks = ATTACKS | BATCH_ATTACKS
     paths = {"honest twin": write_twin(folder / "honest-twin.ipynb")}
@@ -64,6 +74,8 @@ def write_submissions(folder: Path, names: list[str], marker: Path) -> dict[str,
             paths[name] = write_relay(target.with_suffix(".ipynb"), relay=name == RELAY)
         elif name == STALL:
             paths[name] = write_stall(target.with_suffix(".ipynb"))
+        elif name == NETWORK:
+            paths[name] = write_network_probe(target.with_suffix(".ipynb"), port)
         elif name in CHOICES:
             paths[name] = write_message_choice(target.with_suffix(".ipynb"), CHOICES.index(name))
         else:
@@ -72,10 +84,11 @@ def write_submissions(folder: Path, names: list[str], marker: Path) -> dict[str,
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
+def batch(tmp_path_factory: pytest.TempPathFactory, listener: socket.socket) -> dict[str, Graded]:
     """The twin and every attack, graded by `make grade` with a secret in the instructor's environment."""
     base = tmp_path_factory.mktemp("integrity-batch")
-    paths = write_submissions(base / "submissions", [*ALL_ATTACKS, *BATCH_ATTACKS, *SHAPED], base / "unpickled-marker")
+    paths = write_submissions(base / "submissions", [*ALL_ATTACKS, *BATCH_ATTACKS, *SHAPED], base / "unpickled-marker",
+                              listener.getsockname()[1])
     mode = stat.S_IMODE(os.stat(SOLUTIONS_NOTEBOOK).st_mode)
     os.environ["INSTRUCTOR_TOKEN"] = INSTRUCTOR_SECRET
     try:
@@ -91,13 +104,14 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
 
 
 @pytest.fixture(scope="module")
-def gradescope(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
+def gradescope(tmp_path_factory: pytest.TempPathFactory, listener: socket.socket) -> dict[str, Graded]:
     """The twin and the attacks on what Gradescope's path does its own way (its files, its results,
     its processes, its notebook), through the zip's entry point, two at a time; /autograder is left
     world-writable, the worst mode Gradescope could give it. The others meet the same trusted code
     as in `make grade`."""
     base = tmp_path_factory.mktemp("integrity-gradescope")
-    paths = write_submissions(base / "submissions", [*GRADESCOPE_ATTACKS, *SHAPED, STALL], base / "unpickled-marker")
+    paths = write_submissions(base / "submissions", [*GRADESCOPE_ATTACKS, *SHAPED, STALL], base / "unpickled-marker",
+                              listener.getsockname()[1])
     # The stall ends at the wall-clock limit, which is 600 s on Gradescope: here, 10 s.
     short = autograder_with(SHORT_LIMITS, base / "short-limits.zip")
 
@@ -239,7 +253,20 @@ def test_hidden_case_outputs_show_no_test_source(gradescope: dict[str, Graded]) 
         assert "def test_" not in graded.visible and "REFERENCE_VALUES" not in graded.visible
         notes = next(t for t in graded.results["tests"] if t["name"].startswith("Grading notes"))
         assert notes["visibility"] == "hidden"
-        assert "WITH network access" in notes["output"] or "not graded" in graded.visible.lower()
+        assert "not graded" in graded.visible.lower() or (
+            "no network: sockets but AF_UNIX refused (seccomp), as this platform gives no network namespace "
+            "(unshare(CLONE_NEWNET) failed: Operation not permitted); nothing to do" in notes["output"])
+
+
+def test_the_notebook_reaches_no_network(batch: dict[str, Graded], gradescope: dict[str, Graded],
+                                         listener: socket.socket) -> None:
+    """Every socket but AF_UNIX, and io_uring, is refused on both paths: on Gradescope by the seccomp
+    filter alone (the container gives no network namespace), which the notes say held."""
+    for graded in (batch, gradescope):
+        assert NETWORK_REFUSED in graded[NETWORK].output("q2.1"), graded[NETWORK].output("q2.1")
+    assert "no network: sockets but AF_UNIX refused (seccomp)" in gradescope[NETWORK].notes
+    with pytest.raises(BlockingIOError):
+        listener.accept()  # nobody ever connected
 
 
 def test_answers_relayed_between_questions_checked_in_reverse_order_earn_nothing(

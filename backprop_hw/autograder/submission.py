@@ -495,6 +495,8 @@ SUSPICIOUS = {
     r"def\s+__(eq|ne|float|array|bool|lt|le|gt|ge)__": "defines comparison or conversion methods",
     r"\bos\._exit\b|\bsys\.modules\b|\bctypes\b|\bsignal\.|\bsetsid\b|\bprctl\b": "manipulates the interpreter",
     r"\bos\.(write|dup2?|fdopen|kill|fork)\(|/proc/": "writes to raw file descriptors or reaches other processes",
+    r"\bimport\s+(socket|requests|urllib|http\.client)\b|\bfrom\s+(socket|requests|urllib|http)\b"
+    r"|\bsocket\.(socket|create_connection)\b": "reaches for the network",
 }
 
 
