@@ -4,8 +4,9 @@
 
 1. Execute the master (solutions included) so the solutions notebook carries its outputs, and read
    the reference values its `## Ignore ##` cell computes.
-2. Paste those values into the tests in place of `REFERENCE_VALUES["key"]`, so the hidden cases
-   carry numbers and no reference code.
+2. Paste those values into the tests in place of `REFERENCE_VALUES["key"]`, so the public cases
+   carry numbers and no reference code (the hidden ones draw theirs at grading time, with
+   `assignment/backprop_reference.py`, which only the autograder zip holds).
 3. Run Otter Assign, which also runs every test on the solutions and fails if one does not pass.
 4. Lay the results out at the top of the repository, normalised so that a rebuild changes nothing,
    with notebooks that work alone, in Colab too (see `colab.py`).
@@ -31,7 +32,7 @@ from backprop_hw import autograder_zip, colab
 from backprop_hw.autograder.feedback import POLICIES
 from backprop_hw.paths import ASSIGNMENT, AUTOGRADER_ZIP, MASTER, NAME, NOTEBOOK, ROOT
 
-SUPPORT_FILES = ("backprop_checks.py", "requirements.txt")
+SUPPORT_FILES = ("backprop_checks.py", "backprop_reference.py", "requirements.txt")
 CONFIG_MARKER = "# ASSIGNMENT CONFIG"
 OUTPUT_FOLDERS = ("student", "solutions", "tests", "autograder")
 REFERENCE_PATTERN = re.compile(r'REFERENCE_VALUES\["([\w-]+)"\]')

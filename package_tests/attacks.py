@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import numpy as np
 
 from backprop_hw.paths import SOLUTIONS_NOTEBOOK
 
@@ -32,11 +33,7 @@ BLANK_PARAMETERS = "\n".join(f"dld{kind}{k} = ..." for k in range(3, -1, -1) for
 PERFECT = {"score": 22, "tests": [{"name": q, "score": p, "max_score": p} for q, p in
                                   [("q1.1", 4), ("q1.2", 4), ("q1.3", 4), ("q2.1", 4), ("q2.2", 6)]]}
 INSTRUCTOR_SECRET = "instructor-token-8f3a1c9e77"
-
-
-def encoded(weight: float) -> int:
-    """How the side-channel attack writes a hidden weight: as a whole number."""
-    return int(round(abs(weight) * 10_000))
+HIDDEN_PHASE = "PRINTED IN A HIDDEN CASE"  # what an attack prints with what hidden cases give it: the log keeps none
 
 
 ATTACKS = {
@@ -120,7 +117,7 @@ print(stolen)
 def compute_network_output(net_input, all_weights, all_biases):
     raise RuntimeError(stolen[-400:] or "nothing to steal")
 '''),
-    "a check in a comment runs hidden cases early, and a public message echoes what they gave": ("before q2.1", '''
+    "a check in a comment runs hidden cases early, and a public message echoes what they gave": ("before q2.1", f'''
 # grader.check("q2.2")
 import pathlib
 STASH = pathlib.Path("/tmp/stash.txt")
@@ -130,7 +127,7 @@ def compute_network_output(net_input, all_weights, all_biases):
 
 def backward_pass(all_weights, all_biases, all_f, all_h, y):
     text = repr([w.tolist() for w in all_weights] + [f.tolist() for f in all_f] + [y.tolist()])
-    print(text)  # into the log
+    print(("{HIDDEN_PHASE} " if len(all_weights) != 6 else "") + text)  # into the log (other depths: hidden cases)
     with STASH.open("a") as stash:
         stash.write(text)
     raise ValueError(text[:400])
@@ -403,6 +400,56 @@ def write_network_probe(path: Path, port: int) -> Path:
     network, connects to `port` on 127.0.0.1 (where the test listens, as a server elsewhere would)
     and sets up an io_uring, then says in q2.1's public message what worked."""
     return write_attack("before q2.1", NETWORK_PROBE.replace("PORT", str(port)), path)
+
+
+TABLE_SCORES = {"q1.1": 2, "q1.2": 1, "q1.3": 4, "q2.1": 0, "q2.2": 0}  # the public values' worth, q1.3 done
+
+
+def lookup_table(toy_points: list[dict], networks: list[dict]) -> dict:
+    """What a submission could gather, in gradings before its own, of the values the grader sends and
+    their answers: Part 1's values by parameters, a network's forward pass and gradients by its weights."""
+    parameters = "beta0 beta1 beta2 beta3 omega0 omega1 omega2 omega3 x y".split()
+    key = lambda weights: tuple(float(v) for w in weights for v in np.ravel(w))  # noqa: E731
+    return {"forward": {tuple(p[n] for n in parameters): [p[n] for n in PART_1_NAMES["forward"].split()]
+                        for p in toy_points},
+            "backward": {tuple(p[n] for n in parameters): [p[n] for n in PART_1_NAMES["backward"].split()]
+                         for p in toy_points},
+            "networks": {key(n["weights"]): [n["all_f"], n["all_h"], n.get("dl_dweights"), n.get("dl_dbiases")]
+                         for n in networks}}
+
+
+TABLE_CELLS = {"q1.1": """
+given = tuple(float(v) for v in (beta0, beta1, beta2, beta3, omega0, omega1, omega2, omega3, x, y))
+f0, h1, f1, h2, f2, h3, f3, l_i = TABLE["forward"].get(given, [0.0] * 8)
+""", "q1.2": """
+given = tuple(float(v) for v in (beta0, beta1, beta2, beta3, omega0, omega1, omega2, omega3, x, y))
+dldf3, dldh3, dldf2, dldh2, dldf1, dldh1, dldf0 = TABLE["backward"].get(given, [0.0] * 7)
+""", "q2.1": """
+def compute_network_output(net_input, all_weights, all_biases):
+    found = TABLE["networks"].get(tuple(float(v) for w in all_weights for v in np.ravel(w)))
+    all_f = [np.array(f) for f in found[0]] if found else [np.zeros((len(b), 1)) for b in all_biases]
+    all_h = [np.array(h) for h in found[1]] if found else [net_input] + all_f[:-1]
+    return all_f[-1], all_f, all_h
+""", "q2.2": """
+def backward_pass(all_weights, all_biases, all_f, all_h, y):
+    found = TABLE["networks"].get(tuple(float(v) for w in all_weights for v in np.ravel(w)))
+    if found and found[2]:
+        return [np.array(g) for g in found[2]], [np.array(g) for g in found[3]]
+    return [np.zeros_like(w) for w in all_weights], [np.zeros_like(b) for b in all_biases]
+"""}
+
+
+def write_table_lookup(path: Path, table: dict) -> Path:
+    """The solutions with q1.1, q1.2, q2.1 and q2.2 answered from `table` (zeros where it has
+    nothing), which a cell at the start defines; q1.3 is done. With a table of the public values
+    only, it is the honest twin of the same notebook with a table of every value of earlier gradings."""
+    notebook = nbformat.read(SOLUTIONS_NOTEBOOK, as_version=4)
+    starts = {"q1.1": "f0 = ", "q1.2": "dldf3 = ", "q2.1": "def compute_network_output(", "q2.2": "def backward_pass("}
+    for question, start in starts.items():
+        notebook.cells[_cell(notebook, start)].source = TABLE_CELLS[question]
+    first = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+    notebook.cells.insert(first + 1, nbformat.v4.new_code_cell(f"TABLE = {table!r}\n"))
+    return _write(notebook, path)
 
 
 def write_stall(path: Path) -> Path:

@@ -349,6 +349,7 @@ class StudentValues(dict):
         self.student, self.at, self.cells, self.hidden = student, at, cells, hidden
         self.cell_times = cell_times  # what each cell took when the notebook ran, in seconds
         self.reruns: dict = {}  # what the checks asked to rerun, kept for the other cases of this check
+        self.drawn: dict = {}  # the hidden inputs drawn for this check, shared by its cases (backprop_reference)
 
     def request(self, message: dict) -> dict:
         return self.student.request({**message, "at": self.at})
