@@ -578,6 +578,20 @@ def write_link_folder(folder: Path) -> Path:
     return folder
 
 
+def write_names_of_its_own(folder: Path, classmate: str) -> Path:
+    """A folder submission of the twin's notebook that also holds a submission_metadata.yml, as an
+    export's, naming itself after the instructor's name for `classmate` and `classmate` after its
+    author, and twenty empty folders named like the submissions of an export (`classmate` among them)."""
+    write_twin(folder / "backpropagation.ipynb")
+    member = ":submitters:\n  - :name: {}\n    :sid: '{}'\n    :email: {}\n"
+    (folder / "submission_metadata.yml").write_text(
+        f"{folder.name}:\n  " + member.format("Ada Twin", "9001", "ada@example.edu")
+        + f"{classmate}:\n  " + member.format("Mallory", "6666", "mallory@example.edu"))
+    for name in [classmate, *(f"submission_{number}" for number in range(1, 20))]:
+        (folder / name).mkdir()
+    return folder
+
+
 def write_large_zip(folder: Path, members: int = 40) -> Path:
     """A folder holding an export zip of about 2.6 MB that unpacks to 2.6 GB."""
     folder.mkdir(parents=True, exist_ok=True)

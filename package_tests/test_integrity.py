@@ -14,7 +14,7 @@ import pytest
 
 from attacks import (ATTACKS, BATCH_ATTACKS, HIDDEN_PHASE, INSTRUCTOR_SECRET, MESSAGE_CHOICE_SCORES, NETWORK_REFUSED,
                      TABLE_SCORES, TWIN_SCORES, UNFLAGGED, lookup_table, write_attack, write_large_zip, write_link_folder, write_message_choice,
-                     write_network_probe, write_otter_log_zip, write_relay, write_slow_part_1, write_stall, write_table_lookup,
+                     write_names_of_its_own, write_network_probe, write_otter_log_zip, write_relay, write_slow_part_1, write_stall, write_table_lookup,
                      write_twin)
 from backprop_hw.paths import ROOT, SOLUTIONS_NOTEBOOK
 from backprop_hw.results import RESULTS_DIR
@@ -41,6 +41,21 @@ RELAY_TWIN = "the relay's honest twin: no work in q1.1 and q1.2, checks in rever
 RELAY_TWIN_SCORES = {"q1.1": 0, "q1.2": 0, "q1.3": 4, "q2.1": 4, "q2.2": 6}
 STALL = "a notebook that answers the grader for itself, then stops reading while a 4 MB cell is sent"
 CHOICES = ("hidden messages' details chosen by the code, one way", "hidden messages' details chosen by the code, another")
+# The batch is an export: its submission_metadata.yml, the instructor's, names the twin (with a
+# right-to-left override in the name) and its copy, with one SID; a student's folder holds one too.
+NAMES = "a student's folder whose own submission_metadata.yml names it and a classmate, and twenty empty folders"
+TWIN_AGAIN = "the honest twin again, under the same SID"
+INSTRUCTORS_METADATA = """honest-twin.ipynb:
+  :submitters:
+  - :name: "Ada \\u202eniwT"
+    :sid: '9001'
+    :email: ada@example.edu
+{again}:
+  :submitters:
+  - :name: Ada Again
+    :sid: '9001'
+    :email: ada.again@example.edu
+"""
 TABLE = "answers looked up in a table of every hidden value of three earlier gradings, answers included"
 TABLE_TWIN = "the table's honest twin: the same lookups in a table of the public values"
 SHAPED = [RELAY, RELAY_TWIN, *CHOICES, TABLE, TABLE_TWIN]
@@ -108,6 +123,10 @@ def write_submissions(folder: Path, names: list[str], marker: Path, port: int,
             paths[name] = write_network_probe(target.with_suffix(".ipynb"), port)
         elif name in tables:
             paths[name] = write_table_lookup(target.with_suffix(".ipynb"), tables[name])
+        elif name == NAMES:
+            paths[name] = write_names_of_its_own(target, paths["honest twin"].name)
+        elif name == TWIN_AGAIN:
+            paths[name] = write_twin(target.with_suffix(".ipynb"))
         elif name in CHOICES:
             paths[name] = write_message_choice(target.with_suffix(".ipynb"), CHOICES.index(name))
         else:
@@ -119,14 +138,16 @@ def write_submissions(folder: Path, names: list[str], marker: Path, port: int,
 def batch(tmp_path_factory: pytest.TempPathFactory, listener: socket.socket, tables: dict) -> dict[str, Graded]:
     """The twin and every attack, graded by `make grade` with a secret in the instructor's environment."""
     base = tmp_path_factory.mktemp("integrity-batch")
-    paths = write_submissions(base / "submissions", [*ALL_ATTACKS, *BATCH_ATTACKS, *SHAPED], base / "unpickled-marker",
-                              listener.getsockname()[1], tables)
+    paths = write_submissions(base / "submissions", [*ALL_ATTACKS, *BATCH_ATTACKS, *SHAPED, NAMES, TWIN_AGAIN],
+                              base / "unpickled-marker", listener.getsockname()[1], tables)
+    (base / "submissions" / "submission_metadata.yml").write_text(INSTRUCTORS_METADATA.format(again=paths[TWIN_AGAIN].name))
     mode = stat.S_IMODE(os.stat(SOLUTIONS_NOTEBOOK).st_mode)
     os.environ["INSTRUCTOR_TOKEN"] = INSTRUCTOR_SECRET
     try:
         results = grade_fast(base / "submissions", base / "grades")
     finally:
         del os.environ["INSTRUCTOR_TOKEN"]
+    assert sorted(results) == sorted(path.name for path in paths.values())  # a row per entry, and no other
     assert stat.S_IMODE(os.stat(SOLUTIONS_NOTEBOOK).st_mode) == mode, "the link's target was changed"
     assert not (base / "unpickled-marker").exists(), "a submitted pickle was loaded"
     graded = {name: results[path.name] for name, path in paths.items()}
@@ -304,6 +325,18 @@ def test_answers_relayed_between_questions_checked_in_reverse_order_earn_nothing
     for graded in (batch, gradescope):
         assert graded[RELAY_TWIN].scores == RELAY_TWIN_SCORES
         assert graded[RELAY].scores == RELAY_TWIN_SCORES, graded[RELAY].visible
+
+
+def test_only_the_instructor_names_submitters(batch: dict[str, Graded]) -> None:
+    """A student's folder that holds a submission_metadata.yml is one row like any other: graded as
+    the folder it is, named by nobody, and its file changes no other row (the instructor's names the
+    twin, without the right-to-left override, and flags the SID it gives two rows)."""
+    twin, again, named = (batch[name].row for name in ("honest twin", TWIN_AGAIN, NAMES))
+    assert (twin["name"], twin["sid"]) == ("Ada niwT", "9001") and twin["grading_status"] == "Completed"
+    assert named["name"] == named["sid"] == named["email"] == "" and batch[NAMES].scores == TWIN_SCORES
+    assert "submission_metadata.yml in it was not read" in named["grading_status"]
+    assert twin["integrity"] == f"shares SID 9001 with {again['file']}" and again["integrity"].startswith("shares SID")
+    assert not named["integrity"]
 
 
 def test_a_table_of_earlier_gradings_earns_nothing_beyond_the_public_values(
