@@ -1,7 +1,7 @@
 """Hidden inputs drawn at every grading: no answer's hidden outcome may depend on the draw.
 
 Each answer of the corpus runs in this process (as `in_process` does), and its question's hidden
-cases run BACKPROP_DRAWS times (3 in `make test`), each time on inputs drawn anew: a correct answer
+cases run BACKPROP_DRAWS times (2 in `make test`), each time on inputs drawn anew: a correct answer
 passes every case of every draw, a wrong one fails the very same cases on every draw (its mistake
 shows whatever the draw), with its exact points where the corpus gives them, and no hidden message
 shows a number that was drawn. Only finite differences, a numerical estimate, may pass a case on one
@@ -22,7 +22,7 @@ from hidden_values import leaked_numbers, recorded_draws, secret_of
 from in_process import TESTS, InProcess, case_results, notebook_cells
 from backprop_hw.paths import ROOT
 
-DRAWS = int(os.environ.get("BACKPROP_DRAWS", "3"))
+DRAWS = int(os.environ.get("BACKPROP_DRAWS", "2"))
 # The cases made to defeat finite differences, which they fail on every draw.
 AGAINST_ESTIMATES = {"q1.2": ("test_backward_output_end",), "q1.3": ("test_parameters_biases", "test_parameters_weights"),
                      "q2.2": ("test_exact_at_a_kink",)}

@@ -62,8 +62,7 @@ SHAPED = [RELAY, RELAY_TWIN, *CHOICES, TABLE, TABLE_TWIN]
 # Limits short enough that a notebook reaches them in seconds: 3 s a cell and 10 s for the notebook.
 SHORT_LIMITS = {"cell_seconds": 3, "wall_seconds": 10}
 # The attacks on what Gradescope's path does its own way; the rest meet the same code as in make grade.
-GRADESCOPE_ATTACKS = ["hidden data in error names, shapes and lengths",
-                      "write results.json and modules of its own, then kill the grader",
+GRADESCOPE_ATTACKS = ["write results.json and modules of its own, then kill the grader",
                       "forge answers on the grading pipe", "an answer nested 100,000 levels deep",
                       "a process that outlives grading and forges the results",
                       "read the submission metadata and the hidden tests, and show them", PICKLE, NETWORK]
@@ -208,15 +207,18 @@ def test_attack_leaks_no_hidden_test(batch: dict[str, Graded], gradescope: dict[
         assert HIDDEN_PHASE not in log
 
 
-def test_no_hidden_number_in_error_names_shapes_or_lengths(batch: dict[str, Graded],
-                                                           gradescope: dict[str, Graded]) -> None:
+def test_no_hidden_number_in_error_names_shapes_or_lengths(batch: dict[str, Graded]) -> None:
     """The attack fails each hidden case with an error named, an array shaped, or a list as long as a
-    number it computes from a hidden weight: graded twice, on other networks, it reads the same text,
-    with no number in it."""
+    number it computes from a hidden weight: graded again (here, in this process), on other networks,
+    it reads the same text, with no number in it."""
     attack = "hidden data in error names, shapes and lengths"
-    first, second = (hidden_messages(graded[attack].output("q2.2")) for graded in (batch, gradescope))
-    assert "`backward_pass`" in first and first == second
-    assert not re.findall(r"\d{2,}", first), first
+    student = InProcess()
+    for source in notebook_cells({**BASELINE, "q2.2": ATTACKS[attack][1]}):
+        student.run(source)
+    again = [message for _, message in case_results(student, "q2.2", hidden=True).values()]
+    shown = hidden_messages(batch[attack].output("q2.2"))
+    assert "`backward_pass`" in shown and shown.splitlines() == again
+    assert not re.findall(r"\d{2,}", shown), shown
 
 
 def test_no_hidden_case_runs_before_the_public_ones(batch: dict[str, Graded]) -> None:
