@@ -74,8 +74,9 @@ class GradedRow:
     def label_html(self) -> str:
         """`label` as HTML, the name and the file each isolated (<bdi>): a name written right to left
         never turns the names around it."""
-        name, file = (f"<bdi>{html.escape(one_direction(text))}</bdi>" for text in (self.name, self.file))
-        return f"{name} ({file})" if self.name else file
+        name, file = one_direction(self.name), one_direction(self.file)
+        return f"<bdi>{html.escape(name)}</bdi> (<bdi>{html.escape(file)}</bdi>)" if name else \
+            f"<bdi>{html.escape(file)}</bdi>"
 
     @property
     def graded(self) -> bool:
