@@ -7,11 +7,11 @@ shows whatever the draw), with its exact points where the corpus gives them, and
 shows a number that was drawn. Only finite differences, a numerical estimate, may pass a case on one
 draw and fail it on another, but never the cases made for them: the toy model's relations and the
 ReLU's kink. Measured on many draws with, for example,
-`BACKPROP_DRAWS=1000 .venv/bin/python -m pytest package_tests/test_draws.py -s` (docs/checks.md).
+`BACKPROP_DRAWS=1000 .venv/bin/python -m pytest package_tests/test_draws.py -k "outcome and not finite"`
+(docs/checks.md).
 """
 
 import os
-import time
 from collections import Counter
 
 import pytest
@@ -32,27 +32,37 @@ def estimate(answer: Answer) -> bool:
     return "finite differences" in answer.name
 
 
-@pytest.fixture(scope="module")
-def draws() -> dict[str, tuple[list[dict], dict]]:
-    """{answer: (its hidden cases' results ({case: (passed, message)}) on each draw, its public
-    cases' results)}, and under "drawn", every value drawn."""
-    student = InProcess()
-    for source in notebook_cells(BASELINE):
-        student.run(source)
-    found, started = {}, time.monotonic()
-    with recorded_draws() as drawn:
-        for answer in ANSWERS:
-            student.run(answer.code)  # the last cell that assigns the question's names: its answer cell now
-            found[name(answer)] = ([case_results(student, answer.question, hidden=True) for _ in range(DRAWS)],
-                                   case_results(student, answer.question, hidden=False))
-            for question in BASELINE:  # the baseline's cells are the last ones again
-                student.run(BASELINE[question])
-    print(f"\n{len(ANSWERS)} answers, {DRAWS} draws each: {time.monotonic() - started:.0f} s")
-    return found | {"drawn": drawn}
-
-
 def name(answer: Answer) -> str:
     return f"{answer.question} {answer.name}"
+
+
+class Draws:
+    """The baseline run in this process, and each answer's results there, made when first asked for:
+    its hidden cases' ({case: (passed, message)}) on each of DRAWS draws, and its public cases'."""
+
+    def __init__(self) -> None:
+        self.student = InProcess()
+        for source in notebook_cells(BASELINE):
+            self.student.run(source)
+        self.found: dict[str, tuple[list[dict], dict]] = {}
+        self.drawn: list = []
+
+    def __getitem__(self, answer: Answer) -> tuple[list[dict], dict]:
+        if name(answer) not in self.found:
+            with recorded_draws() as drawn:
+                self.student.run(answer.code)  # the last cell that assigns the question's names: its answer cell now
+                self.found[name(answer)] = ([case_results(self.student, answer.question, hidden=True)
+                                             for _ in range(DRAWS)],
+                                            case_results(self.student, answer.question, hidden=False))
+                for question in BASELINE:  # the baseline's cells are the last ones again
+                    self.student.run(BASELINE[question])
+            self.drawn += drawn
+        return self.found[name(answer)]
+
+
+@pytest.fixture(scope="module")
+def draws() -> Draws:
+    return Draws()
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +76,7 @@ def points() -> dict[str, dict[str, float]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("answer", ANSWERS, ids=name)
 def test_no_hidden_outcome_depends_on_the_draw(draws, points, answer: Answer) -> None:
-    hidden, public = draws[name(answer)]
+    hidden, public = draws[answer]
     outcomes = Counter(tuple(sorted(name for name, (passed, _) in cases.items() if not passed)) for cases in hidden)
     if not answer.wrong:
         assert outcomes == Counter({(): DRAWS}), outcomes
@@ -86,7 +96,7 @@ def test_no_hidden_outcome_depends_on_the_draw(draws, points, answer: Answer) ->
 def test_what_a_hidden_case_draws_never_shows_in_its_messages(draws) -> None:
     """No hidden message of any answer, on any draw, shows a number that was drawn (the messages
     are fixed texts): a table of them is worth nothing."""
-    secret = secret_of(draws["drawn"])
+    shown = [message for answer in ANSWERS for cases in draws[answer][0] for _, message in cases.values()]
+    secret = secret_of(draws.drawn)
     assert len(secret) > 1000
-    shown = [message for answer in ANSWERS for cases in draws[name(answer)][0] for _, message in cases.values()]
     assert not leaked_numbers("\n".join(shown), secret)
