@@ -184,9 +184,10 @@ def sizes(case: dict) -> tuple[int, int, int, int]:
 
 
 # A hidden network's hidden units stay this far from the ReLU's kink (so that no round-off can put a
-# unit on the other side), every hidden layer has units on both sides of it (so that a missing ReLU,
-# or its derivative, shows), its output has a value below zero (so that a ReLU on the output shows),
-# and every layer's gradients are at least ALIVE of the largest (so that each layer counts).
+# unit on the other side), every layer has values on both sides of it (so that a missing ReLU or ReLU
+# derivative shows, and a ReLU on the output shows as one rather than as zeros; an output of one
+# value is below zero), and every layer's gradients are at least ALIVE of the largest (so that each
+# layer counts).
 KINK_MARGIN = 0.05
 ALIVE = 1e-3
 
@@ -197,19 +198,20 @@ def random_network(K: int, D: int, D_i: int, D_o: int, rng: np.random.Generator,
     layer_sizes = [D_i] + [D] * K + [D_o]
     name = f"a network with K={K}, D={D}, D_i={D_i}, D_o={D_o}" if K else \
         f"a network with no hidden layer (K=0), D_i={D_i}, D_o={D_o}"
-    while True:
+    for _ in range(10_000):  # a few dozen suffice for the shapes of the tests
         weights = [rng.normal(size=(layer_sizes[k + 1], layer_sizes[k])) for k in range(K + 1)]
         biases = [rng.normal(size=(layer_sizes[k + 1], 1)) for k in range(K + 1)]
         net_input = rng.normal(size=(D_i, 1))
         all_f, _ = exact_forward(weights, biases, net_input)
-        if any(min(abs(v) for v in f) < KINK_MARGIN or (len(f) > 1 and (min(f) > 0 or max(f) < 0)) for f in all_f[:-1]) \
-                or min(all_f[-1]) > -KINK_MARGIN:
+        if not all(min(abs(v) for v in f) >= KINK_MARGIN and min(f) < 0 < max(f) for f in all_f[:-1]) \
+                or not (min(all_f[-1]) < -KINK_MARGIN and (len(all_f[-1]) == 1 or max(all_f[-1]) > KINK_MARGIN)):
             continue
         network = dict(name=name, weights=weights, biases=biases, net_input=net_input, y=3 * rng.normal(size=(D_o, 1)))
         case = reference_case(network, backward)
         largest = [max(abs(g) for row in layer for g in row) for layer in case.get("dl_dweights", [[[1.0]]])]
         if min(largest) > ALIVE * max(largest):
             return case
+    raise AssertionError(f"no network with K={K}, D={D}, D_i={D_i}, D_o={D_o} has the properties the checks need")
 
 
 def hidden_networks(shapes: Sequence[Sequence[int]], backward: bool) -> list[dict]:
@@ -221,10 +223,11 @@ def hidden_networks(shapes: Sequence[Sequence[int]], backward: bool) -> list[dic
 
 def kink_network(K: int, D: int, D_i: int, D_o: int, rng: np.random.Generator) -> dict:
     """A network of these sizes with one hidden unit exactly at its ReLU kink and one 3e-10 above
-    it, and a large loss, with its exact gradients.
+    it, an output below zero and a large loss, with its exact gradients.
 
     Its values are multiples of 1/8 up to the kink, so the unit at 0 is exactly 0 whatever the
-    order of the sums: there the derivative is I[f > 0] = 0, and `f >= 0` gives other gradients.
+    order of the sums: there the derivative is I[f > 0] = 0, and `f >= 0` gives other gradients,
+    of the weights among them (so that its message is always about them).
     Finite differences cannot match backpropagation at the other unit: a step large enough to beat
     round-off on a loss of about 10^8 crosses the kink, and a smaller one drowns in round-off.
     """
@@ -242,9 +245,10 @@ def kink_network(K: int, D: int, D_i: int, D_o: int, rng: np.random.Generator) -
         biases[1][at_zero, 0] -= all_f[1][at_zero]
         biases[1][above, 0] += 3e-10 - all_f[1][above]
         all_f, all_h = exact_forward(weights, biases, net_input)
-        _, dbiases = exact_backward(weights, all_f, all_h, target)
-        _, greater_or_equal = exact_backward(weights, all_f, all_h, target, at_kink=1.0)
-        if all_f[1][at_zero] == 0.0 and abs(dbiases[1][above][0]) > 1.0 and greater_or_equal != dbiases:
+        dweights, dbiases = exact_backward(weights, all_f, all_h, target)
+        greater_or_equal, _ = exact_backward(weights, all_f, all_h, target, at_kink=1.0)
+        if all_f[1][at_zero] == 0.0 and abs(dbiases[1][above][0]) > 1.0 and greater_or_equal != dweights \
+                and max(all_f[-1]) < 0:  # below zero, as the other networks shaped like the notebook's
             name = "a network with a unit exactly at its ReLU kink, one just above it, and a large loss"
             return reference_case(dict(name=name, weights=weights, biases=biases, net_input=net_input, y=target))
     raise AssertionError(f"no network with K={K}, D={D} has two units at the kink that matter")

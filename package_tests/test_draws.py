@@ -2,8 +2,9 @@
 
 Each answer of the corpus runs in this process (as `in_process` does), and its question's hidden
 cases run BACKPROP_DRAWS times (2 in `make test`), each time on inputs drawn anew: a correct answer
-passes every case of every draw, a wrong one fails the very same cases on every draw (its mistake
-shows whatever the draw), with its exact points where the corpus gives them, and no hidden message
+passes every case of every draw, a wrong one fails the very same cases with the very same messages
+on every draw (its mistake shows, and reads the same, whatever the draw), with its exact points
+where the corpus gives them, and no hidden message
 shows a number that was drawn. Only finite differences, a numerical estimate, may pass a case on one
 draw and fail it on another, but never the cases made for them: the toy model's relations and the
 ReLU's kink. Measured on many draws with, for example,
@@ -85,6 +86,8 @@ def test_no_hidden_outcome_depends_on_the_draw(draws, points, answer: Answer) ->
         assert all(set(AGAINST_ESTIMATES[answer.question]) <= set(failed) for failed in outcomes), outcomes
         return
     assert len(outcomes) == 1, f"the draw decides which hidden cases fail: {outcomes}"
+    messages = Counter(tuple(sorted(cases.items())) for cases in hidden)
+    assert len(messages) == 1, f"the draw decides what a hidden message says: {list(messages)}"
     if answer.points is not None:
         [failed] = outcomes
         earned = sum(points[answer.question][case] for case in points[answer.question]
