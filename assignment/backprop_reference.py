@@ -192,6 +192,13 @@ KINK_MARGIN = 0.05
 ALIVE = 1e-3
 
 
+def alive(gradients: list) -> bool:
+    """Whether every layer's largest gradient is at least ALIVE of the largest of all: round-off,
+    which the checks allow relative to a layer's largest, then stays far below what they tell apart."""
+    largest = [max(abs(g) for row in layer for g in row) for layer in gradients]
+    return min(largest) > ALIVE * max(largest)
+
+
 def random_network(K: int, D: int, D_i: int, D_o: int, rng: np.random.Generator, backward: bool) -> dict:
     """A network of these sizes, drawn from `rng` until it has the properties above; with `backward`,
     a target and the exact gradients come with it."""
@@ -208,8 +215,7 @@ def random_network(K: int, D: int, D_i: int, D_o: int, rng: np.random.Generator,
             continue
         network = dict(name=name, weights=weights, biases=biases, net_input=net_input, y=3 * rng.normal(size=(D_o, 1)))
         case = reference_case(network, backward)
-        largest = [max(abs(g) for row in layer for g in row) for layer in case.get("dl_dweights", [[[1.0]]])]
-        if min(largest) > ALIVE * max(largest):
+        if not backward or (alive(case["dl_dweights"]) and alive(case["dl_dbiases"])):
             return case
     raise AssertionError(f"no network with K={K}, D={D}, D_i={D_i}, D_o={D_o} has the properties the checks need")
 
@@ -248,7 +254,7 @@ def kink_network(K: int, D: int, D_i: int, D_o: int, rng: np.random.Generator) -
         dweights, dbiases = exact_backward(weights, all_f, all_h, target)
         greater_or_equal, _ = exact_backward(weights, all_f, all_h, target, at_kink=1.0)
         if all_f[1][at_zero] == 0.0 and abs(dbiases[1][above][0]) > 1.0 and greater_or_equal != dweights \
-                and max(all_f[-1]) < 0:  # below zero, as the other networks shaped like the notebook's
+                and max(all_f[-1]) < 0 and alive(dweights) and alive(dbiases):  # output below zero, as the others'
             name = "a network with a unit exactly at its ReLU kink, one just above it, and a large loss"
             return reference_case(dict(name=name, weights=weights, biases=biases, net_input=net_input, y=target))
     raise AssertionError(f"no network with K={K}, D={D} has two units at the kink that matter")

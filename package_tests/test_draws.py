@@ -80,7 +80,8 @@ def test_no_hidden_outcome_depends_on_the_draw(draws, points, answer: Answer) ->
     hidden, public = draws[answer]
     outcomes = Counter(tuple(sorted(name for name, (passed, _) in cases.items() if not passed)) for cases in hidden)
     if not answer.wrong:
-        assert outcomes == Counter({(): DRAWS}), outcomes
+        failing = [message for cases in hidden for passed, message in cases.values() if not passed]
+        assert outcomes == Counter({(): DRAWS}), (outcomes, failing[:3])
         return
     if estimate(answer):  # a numerical estimate: the cases made for it fail on every draw
         assert all(set(AGAINST_ESTIMATES[answer.question]) <= set(failed) for failed in outcomes), outcomes
