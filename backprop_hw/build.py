@@ -7,8 +7,9 @@
 2. Write each printed target in place of its `{{name}}` in every cell and in what the cells printed
    (a placeholder is printed as it is written, from a plain string), so the solutions notebook
    carries the outputs of what students get.
-3. Paste the reference values into the tests in place of `REFERENCE_VALUES["key"]`, so the hidden
-   cases carry numbers and no reference code.
+3. Paste the reference values into the tests in place of `REFERENCE_VALUES["key"]`, so the public
+   cases carry numbers and no reference code (the hidden ones draw theirs at grading time, with
+   `assignment/backprop_reference.py`, which only the autograder zip holds).
 4. Run Otter Assign, then every test it wrote, public and hidden, with otter's own checks in the
    kernel that ran the master; a failing one stops the build, naming the question, the case (its
    docstring's first line) and its message.
@@ -46,7 +47,7 @@ from backprop_hw.autograder.feedback import POLICIES
 from backprop_hw.autograder.gradescope_run import CELL_SECONDS, GRADESCOPE_TIMEOUT, as_student
 from backprop_hw.paths import ASSIGNMENT, AUTOGRADER_ZIP, EXAMPLES, MASTER, NAME, NOTEBOOK, ROOT
 
-SUPPORT_FILES = ("backprop_checks.py", "requirements.txt")
+SUPPORT_FILES = ("backprop_checks.py", "backprop_reference.py", "requirements.txt")
 CONFIG_MARKER = "# ASSIGNMENT CONFIG"
 IGNORE_MARKER = "## Ignore ##"
 OUTPUT_FOLDERS = ("student", "solutions", "tests", "autograder")
@@ -289,7 +290,7 @@ def reference_call_limits(solutions: Path, tests: Path, tries: int = 3) -> dict[
         budget = trusted.Budget(GRADESCOPE_TIMEOUT, CELL_SECONDS)
         with tempfile.TemporaryDirectory(prefix="backprop-reference-") as folder:
             grading = trusted.grade(nbformat.read(solutions, as_version=4), tests, ASSIGNMENT,
-                                    as_student(Path(folder), None, False, CELL_SECONDS), budget)
+                                    as_student(Path(folder), None, False, False, CELL_SECONDS), budget)
         lost = [name for name, test in grading.tests.items() if not all(r.passed for r in test.test_case_results)]
         if lost or not grading.finished:
             raise BuildError(f"the hardened grader does not give the solutions full marks (lost: {', '.join(lost)}; "

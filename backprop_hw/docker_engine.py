@@ -2,11 +2,11 @@
 
 Used where a Docker engine runs and bubblewrap does not. Each container runs the zip's own
 `run_autograder`, so the hardened grader grades there exactly as on Gradescope (as root in a
-container with Docker's capabilities, the notebook as `nobody`, no network). Otter's containers
-grade one extension per run, so notebooks and zips go in two runs; a folder of a Gradescope export
-goes in as its one notebook. The grader in a container plans its time from the zip's Gradescope
-timeout (`gradescope_timeout`), and otter kills a container at that same limit: such a submission
-would score zero as a whole, with otter's message as its status.
+container with Docker's capabilities, the notebook as `nobody`, no network). Each submission goes in
+as its one notebook, found as make grade's own engine finds it (`docker_input`). The grader in a
+container plans its time from the zip's Gradescope timeout (`gradescope_timeout`), and otter kills a
+container at that same limit: such a submission would score zero as a whole, with otter's message as
+its status.
 """
 
 import json
@@ -19,7 +19,8 @@ from typing import Any
 
 from backprop_hw import results, sandbox
 from backprop_hw.autograder.gradescope_run import timeout_of
-from backprop_hw.autograder.submission import is_junk
+from backprop_hw.autograder.submission import SubmissionProblem, find_notebook, remove_tree
+from backprop_hw.grading_worker import stage
 
 BASE_IMAGE = "ubuntu:22.04"
 
@@ -33,14 +34,19 @@ def require_docker() -> None:
             "student code is never run unsandboxed (use the default bubblewrap engine on Linux)")
 
 
-def docker_input(submission: results.Submission, folder: Path) -> Path:
-    """The one file otter grade gets for `submission`."""
-    if submission.path.is_dir():
-        notebooks = sorted(path for path in submission.path.glob("*.ipynb") if not is_junk([path.name]))
-        if len(notebooks) != 1:
-            raise ValueError(f"the folder holds {len(notebooks)} notebooks, not one")
-        return Path(shutil.copy(notebooks[0], folder / f"{submission.name}.ipynb"))
-    return Path(shutil.copy(submission.path, folder / submission.name))
+def docker_input(submission: results.Submission, number: int, folder: Path) -> tuple[Path, list[str]]:
+    """The one notebook otter grade gets for `submission`, as `<number>.ipynb` in `folder` (a name no
+    other submission has), and the integrity flags of its files. It is found as make grade's own
+    engine finds it: staged by `grading_worker.stage` (links, special files, deep or oversized folders
+    refused), then `find_notebook` (one notebook, read from a zip's index, OS junk ignored).
+    SubmissionProblem says why there is none."""
+    work = folder / f"staging-{number}"
+    work.mkdir()
+    try:
+        found, flags = find_notebook(stage(submission.path, work / "submission"), work)
+        return Path(shutil.copyfile(found, folder / f"{number}.ipynb", follow_symlinks=False)), flags
+    finally:
+        remove_tree(work)
 
 
 def outcome(result: Any, ag_config: Any) -> results.Outcome:
@@ -69,22 +75,22 @@ def grade_folder(submissions: Path, out: Path, autograder: Path) -> list[dict]:
         points, assignment = results.question_points(source), results.assignment_name(source)
         config = json.loads((source / "otter_config.json").read_text())
         ag_config = AutograderConfig(config)
-        staged = {}
-        for submission in found:
+        staged, flags = {}, {}
+        for number, submission in enumerate(found):
             if submission.problem is None:
                 try:
-                    staged[docker_input(submission, folder).name] = submission.name
-                except (OSError, ValueError) as error:
+                    notebook, flags[submission.name] = docker_input(submission, number, folder)
+                    staged[notebook.name] = submission.name
+                except (OSError, SubmissionProblem) as error:
                     submission.problem = str(error)
-        for extension in ("ipynb", "zip"):
-            paths = [str(folder / name) for name in staged if name.endswith(f".{extension}")]
-            if not paths:
-                continue
-            for result in launch_containers(str(autograder), paths, num_containers=os.cpu_count() or 1,
-                                            base_image=BASE_IMAGE, tag="backpropagation",
-                                            config=AutograderConfig({"zips": extension == "zip"}),
+        if staged:
+            for result in launch_containers(str(autograder), [str(folder / name) for name in staged],
+                                            num_containers=os.cpu_count() or 1, base_image=BASE_IMAGE,
+                                            tag="backpropagation", config=AutograderConfig({"zips": False}),
                                             timeout=int(timeout_of(config)), network=False):
                 outcomes[staged[result.file]] = outcome(result, ag_config)
+    for name, graded in outcomes.items():
+        graded.flags[:0] = flags[name]
     rows = [results.record(out, submission, outcomes.get(submission.name, results.Outcome(
         error="otter grade returned no result")), points) for submission in found]
     results.write_grades(out, rows, points)

@@ -136,12 +136,13 @@ def write_examples(out: Path, root: Path = ROOT) -> None:
     write_zip(out / "two-notebooks.zip", {NOTEBOOK: text(solutions), "backpropagation-old.ipynb": text(student)})
     for name, make in late.items():
         write_zip(out / name, {NOTEBOOK: text(make())})
-    export = out / "gradescope-export"
+    # The batch is a Gradescope export (its submission_metadata.yml at the top, which names the
+    # submitters of its two folders) into which the other examples were dropped by hand.
     for submission, notebook in (("submission_1001", solutions),
                                  ("submission_1002", replace_line(solutions, *SIGN_ERROR_Q1_2))):
-        (export / submission).mkdir(parents=True)
-        (export / submission / NOTEBOOK).write_bytes(text(notebook))
-    (export / "submission_metadata.yml").write_text(
+        (out / submission).mkdir(parents=True)
+        (out / submission / NOTEBOOK).write_bytes(text(notebook))
+    (out / "submission_metadata.yml").write_text(
         "submission_1001:\n  :submitters:\n  - :name: Ada Example\n    :sid: '1001'\n    :email: ada@example.edu\n"
         "submission_1002:\n  :submitters:\n  - :name: Bo Example\n    :sid: '1002'\n    :email: bo@example.edu\n")
 

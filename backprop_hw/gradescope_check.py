@@ -35,7 +35,7 @@ import jsonschema
 
 from backprop_hw import sandbox
 from backprop_hw.autograder.feedback import NOTES_TITLE
-from backprop_hw.autograder.gradescope_run import NETWORK_NOTE, timeout_of
+from backprop_hw.autograder.gradescope_run import NO_NETWORK_NOTE, timeout_of
 from backprop_hw.autograder.submission import MAX_BYTES, remove_tree
 from backprop_hw.paths import AUTOGRADER_ZIP, ROOT, SOLUTIONS_NOTEBOOK
 from backprop_hw.results import feedback_text, total_score, write_atomically
@@ -46,7 +46,7 @@ KEPT = ROOT / "build" / "gradescope-check"  # the last dry run's results.json an
 RESULTS_JSON, FEEDBACK_TXT = "results.json", "feedback.txt"
 STATUS_NOTE = "grading status: "  # the first line of the hidden notes
 # Notes every submission gets on Gradescope's platform: nothing for the instructor to do about one.
-PLATFORM_NOTES = (NETWORK_NOTE,)
+PLATFORM_NOTES = (NO_NETWORK_NOTE,)
 # The grader and the notebook's process together need more room than one warm fork; the run is killed,
 # as on Gradescope, at the zip's own overall timeout (`limits_for`).
 MEMORY_BYTES = 4 * sandbox.GIB

@@ -2,8 +2,9 @@
 
     python -m backprop_hw.grading [SUBMISSIONS] [--out OUT] [--engine bwrap|docker] [--previous FOLDER]
 
-A submission is a notebook (`.ipynb`), a zip from `grader.export()`, or a folder (one submission
-of a Gradescope "export submissions" download, whose folder holds `submission_metadata.yml`).
+A submission is a notebook (`.ipynb`), a zip from `grader.export()`, or a folder. SUBMISSIONS may
+be a Gradescope "Export Submissions" download: the `submission_metadata.yml` at its top names the
+submitters of its folders (see `backprop_hw.results.find_submissions`).
 Writes OUT/grades.csv and OUT/results/<file>/ (see `backprop_hw.results`). Exits with status 1 if
 the grader itself failed on any submission (those rows say "grader error" and hold no score).
 Into an OUT that holds an earlier run, or with --previous, it also writes whose scores changed

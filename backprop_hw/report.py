@@ -29,7 +29,8 @@ import matplotlib
 from backprop_hw import regrade
 from backprop_hw.autograder.feedback import FAILED, MESSAGE_INDENT
 from backprop_hw.results import (BLANK, COMPLETED, DEFAULT_OUT, GRADER_ERROR, GRADES_CSV, IDENTITY_COLUMNS, INTEGRITY,
-                                 PERCENT, RESULTS_DIR, STATUS, TOTAL, GradesTable, last_run, read_grades)
+                                 PERCENT, RESULTS_DIR, STATUS, TOTAL, GradesTable, last_run, one_direction,
+                                 read_grades, shared_identities)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
@@ -62,11 +63,22 @@ class GradedRow:
     name: str = ""
     integrity: str = ""
     failures: dict[str, str] = field(default_factory=dict)
+    sid: str = ""
+    email: str = ""
 
     @property
     def label(self) -> str:
-        """Who submitted it, where known, and its file."""
-        return f"{self.name} ({self.file})" if self.name else self.file
+        """Who submitted it, where known, and its file, in one direction (see `results.one_direction`)."""
+        name, file = one_direction(self.name), one_direction(self.file)
+        return f"{name} ({file})" if name else file
+
+    @property
+    def label_html(self) -> str:
+        """`label` as HTML, the name and the file each isolated (<bdi>): a name written right to left
+        never turns the names around it."""
+        name, file = one_direction(self.name), one_direction(self.file)
+        return f"<bdi>{html.escape(name)}</bdi> (<bdi>{html.escape(file)}</bdi>)" if name else \
+            f"<bdi>{html.escape(file)}</bdi>"
 
     @property
     def graded(self) -> bool:
@@ -256,7 +268,8 @@ def load_run(folder: Path) -> GradingRun:
             total = sum(scores.values())
         submission = GradedRow(file=row.get("file") or "(unnamed)", scores=scores, total=total,
                                status=row.get(STATUS) or "(no status)", name=shorten(row.get("name", "")),
-                               integrity=row.get(INTEGRITY, "").strip())
+                               integrity=row.get(INTEGRITY, "").strip(), sid=row.get("sid", ""),
+                               email=row.get("email", ""))
         run.submissions.append(submission)
         if not submission.graded:
             continue
@@ -273,6 +286,11 @@ def load_run(folder: Path) -> GradingRun:
             submission.failures = dict.fromkeys(lost, NO_RESULTS)
             continue
         submission.failures = {question: (messages.get(question) or [NO_MESSAGE])[0] for question in lost}
+    shared = shared_identities({s.file: (s.sid.split("; "), s.email.split("; ")) for s in run.submissions})
+    if shared:
+        run.notices.append("Submissions that share an SID or an e-mail address with another (the integrity column "
+                           "flags them too): " + listing([f"{submission.label} {flag}" for submission in run.submissions
+                                                         for flag in shared.get(submission.file, [])]) + ".")
     errors = [submission.label for submission in run.submissions if submission.grader_error]
     if errors:
         run.notices.append(f"The grader itself failed on {len(errors)} submission(s), which have no score: "
@@ -364,7 +382,7 @@ def message_html(message: str) -> str:
 
 def who(submissions: list[GradedRow]) -> str:
     """The submissions that hit a failure, by name where known, alphabetically; past a dozen, the rest fold away."""
-    labels = [html.escape(label) for label in sorted((s.label for s in submissions), key=str.casefold)]
+    labels = [s.label_html for s in sorted(submissions, key=lambda s: s.label.casefold())]
     shown = ", ".join(labels[:LISTED_WHO])
     if len(labels) > LISTED_WHO:
         shown += (f"<details><summary>and {len(labels) - LISTED_WHO} more</summary>"
@@ -445,7 +463,7 @@ def render(run: GradingRun, stats: list[QuestionStats], charts: list[str],
     if attention:
         head = ("<th>submission</th><th>grading status</th>" + ("<th>integrity</th>" if run.has_integrity else "")
                 + "<th>points</th>")
-        rows = "".join(f'<tr class="attention" data-file="{e(s.file)}"><td class="file">{e(s.label)}</td>'
+        rows = "".join(f'<tr class="attention" data-file="{e(s.file)}"><td class="file">{s.label_html}</td>'
                        f'<td class="status">{e(shorten(s.status))}</td>'
                        + (f'<td class="integrity">{e(shorten(s.integrity))}</td>' if run.has_integrity else "")
                        + f'<td class="total">{fmt(s.total)}</td></tr>' for s in attention)

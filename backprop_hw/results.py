@@ -5,10 +5,15 @@ A grading run folder holds `grades.csv` and, per submission, `results/<file>/res
 notebook printed).
 
 grades.csv has one row per submission, identifiers first: `file` (the submission's name in the
-folder graded, and its folder under results/), then `name`, `sid` and `email` (from a Gradescope
-export's submission_metadata.yml; every member of a group, separated by "; "), one column per
-question named with its points (`q1.1 (4)`), `total (22)`, `percent` (0 to 100), `grading_status`
-and `integrity`. A cell that a spreadsheet would run as a formula is written with a leading quote.
+folder graded, and its folder under results/), then `name`, `sid` and `email` (from the
+submission_metadata.yml at the top of the folder graded, a Gradescope export's; every member of a
+group, separated by "; "), one column per question named with its points (`q1.1 (4)`),
+`total (22)`, `percent` (0 to 100), `grading_status` and `integrity`. A cell that a spreadsheet
+would run as a formula is written with a leading quote.
+
+Only the instructor names submitters and decides the rows: the rows are the entries of the folder
+graded, and the metadata that names them is the file at its top. Nothing inside a submission (a
+student's folder holding a submission_metadata.yml, say) is read for either.
 
 gradebook.csv has one row per student (a group's members each get the group's total), in the
 layout of Canvas's gradebook import: `Student`, `ID`, `SIS User ID` (the SID), `SIS Login ID`
@@ -22,6 +27,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +52,13 @@ BLANK = "Blank"
 GRADER_ERROR = "grader error"
 NOT_REACHED = "the grading run stopped before this submission was graded"
 GRADESCOPE_METADATA = "submission_metadata.yml"
-MAX_METADATA_BYTES = 64 << 20
+# The metadata is the instructor's download, but still text from outside: bounded in size, in YAML
+# events (a real export has about a hundred per submission) and in submissions, and read without
+# YAML's anchors and aliases, with which 68 KB can stand for millions of entries.
+MAX_METADATA_BYTES = 32 << 20
+MAX_METADATA_EVENTS = 1_000_000
+MAX_METADATA_SUBMISSIONS = 10_000
+MAX_METADATA_DEPTH = 32  # a real export's is 5
 IDENTITY_COLUMNS = ("file", "name", "sid", "email")
 TOTAL, PERCENT, STATUS, INTEGRITY = "total", "percent", "grading_status", "integrity"
 POINTS_IN_COLUMN = re.compile(r"(?P<name>.+) \((?P<points>\d+(?:\.\d+)?)\)")
@@ -72,6 +84,7 @@ class Submission:
     problem: Optional[str] = None  # why it cannot be graded at all
     submitters: tuple[Submitter, ...] = ()
     note: Optional[str] = None  # for the instructor, beside the grading status (why the names are unknown)
+    flags: list[str] = field(default_factory=list)  # for the instructor's integrity column (an SID shared)
 
 
 @dataclass
@@ -94,47 +107,82 @@ class Outcome:
 
 
 def find_submissions(folder: Path) -> list[Submission]:
-    """Every submission in `folder`, sorted by name; anything else there is listed as a problem, but
-    hidden files and what operating systems add (`__MACOSX` of an unzipped batch, `Thumbs.db`, ...)."""
+    """Every submission in `folder`, sorted by name, each under a name of its own (see `row_names`);
+    anything else there is listed as a problem, but hidden files and what operating systems add
+    (`__MACOSX` of an unzipped batch, `Thumbs.db`, ...).
+
+    A `submission_metadata.yml` at the top of `folder` (a Gradescope export, or the instructor's
+    own) names the submitters of the entries it lists. One anywhere else belongs to a submission and
+    is never read: a folder that holds one is a submission like any other.
+    """
+    metadata = folder / GRADESCOPE_METADATA
+    exported = metadata.is_file() and not metadata.is_symlink()
+    submitters, problem = read_export_metadata(metadata) if exported else ({}, None)
+    entries = [entry for entry in sorted(folder.iterdir())
+               if not (entry.name.startswith(".") or is_junk([entry.name]) or (exported and entry == metadata))]
     found = []
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith(".") or is_junk([entry.name]):
-            continue
+    for entry, name in zip(entries, row_names([entry.name for entry in entries])):
         if entry.is_symlink():
-            found.append(Submission(entry.name, entry, "a symbolic link, not graded"))
-        elif entry.is_dir() and (entry / GRADESCOPE_METADATA).is_file():
-            found += export_submissions(entry)
+            submission = Submission(name, entry, "a symbolic link, not graded")
         elif entry.is_dir() or entry.suffix in (".ipynb", ".zip"):
-            found.append(Submission(entry.name, entry))
+            submission = Submission(name, entry)
         else:
-            found.append(Submission(entry.name, entry, f"not a notebook, zip or folder ({entry.suffix or 'no extension'})"))
-    names = [submission.name for submission in found]
-    for submission in found:
-        if names.count(submission.name) > 1:
-            submission.problem = f"{names.count(submission.name)} submissions share this name; rename them"
-    return found
-
-
-def export_submissions(export: Path) -> list[Submission]:
-    """The submissions of a Gradescope export folder, each with its submitters (or why they are unknown)."""
-    submitters, problem = read_export_metadata(export / GRADESCOPE_METADATA)
-    found = []
-    for entry in sorted(export.iterdir()):
-        if entry.name == GRADESCOPE_METADATA or entry.name.startswith(".") or is_junk([entry.name]):
-            continue
-        if not entry.is_dir() or entry.is_symlink():
-            found.append(Submission(entry.name, entry, "not a submission folder of the Gradescope export"))
-            continue
-        submission = Submission(entry.name, entry, submitters=submitters.get(entry.name, ()))
-        if problem or not submission.submitters:
-            submission.note = f"names unknown: {problem or f'{GRADESCOPE_METADATA} names no submitter of it'}"
+            extension = printable(entry.suffix) or "no extension"
+            submission = Submission(name, entry, f"not a notebook, zip or folder ({extension})")
+        notes = []
+        if exported:  # a file beside the export's folders was dropped in by hand: its name says whose it is
+            submission.submitters = submitters.get(entry.name, ())
+            if problem or (entry.is_dir() and not submission.submitters):
+                notes.append(f"names unknown: {problem or f'{GRADESCOPE_METADATA} names no submitter of it'}")
+        if entry.is_dir() and not entry.is_symlink() and (entry / GRADESCOPE_METADATA).exists():
+            notes.append(f"the {GRADESCOPE_METADATA} in it was not read: only the one at the top of the folder "
+                         "graded names submitters (to grade an export, point make grade at the export itself)")
+        submission.note = "; ".join(notes) or None
         found.append(submission)
+    shared = shared_identities({s.name: ([m.sid for m in s.submitters], [m.email for m in s.submitters])
+                                for s in found})
+    for submission in found:
+        submission.flags = shared.get(submission.name, [])
     return found
 
 
-class MetadataLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading any tag it does not know (the Ruby objects of Gradescope's
-    exports, such as `!ruby/object:BigDecimal`) as the plain data under it."""
+def row_names(names: list[str]) -> list[str]:
+    """The name of each entry's row, and of its folder under results/: the entry's name made
+    printable and in one direction (`one_direction`), never "", "." or ".."; names that would then
+    be the same are told apart by a number, in the order of the entries (`a.ipynb`, `a.ipynb (2)`)."""
+    taken: set[str] = set()
+    shown = []
+    for name in names:
+        base = one_direction(printable(name))
+        base = base if base not in ("", ".", "..") else f"(unnamed{base and ' ' + base})"
+        candidate, number = base, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{base} ({number})"
+        taken.add(candidate)
+        shown.append(candidate)
+    return shown
+
+
+def shared_identities(rows: dict[str, tuple[list[str], list[str]]]) -> dict[str, list[str]]:
+    """{row: flags} for the rows whose SIDs or e-mail addresses ({row: (SIDs, e-mails)}, one per
+    member of a group) another row has too; e-mail addresses compared without case."""
+    flags: dict[str, list[str]] = {}
+    for kind, position, key in (("SID", 0, str.strip), ("e-mail", 1, lambda text: text.strip().casefold())):
+        holders: dict[str, list[str]] = {}
+        for row, identities in rows.items():
+            for value in dict.fromkeys(key(v) for v in identities[position] if v.strip()):
+                holders.setdefault(value, []).append(row)
+        for value, sharing in holders.items():
+            for row in sharing if len(sharing) > 1 else ():
+                others = ", ".join(other for other in sharing if other != row)
+                flags.setdefault(row, []).append(f"shares {kind} {value} with {others}")
+    return flags
+
+
+class MetadataLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """PyYAML's safe loader (libyaml's where there is one), reading any tag it does not know (the
+    Ruby objects of Gradescope's exports, such as `!ruby/object:BigDecimal`) as the plain data under it."""
 
 
 def _plain(loader: MetadataLoader, _suffix: str, node: yaml.Node) -> object:
@@ -148,19 +196,42 @@ def _plain(loader: MetadataLoader, _suffix: str, node: yaml.Node) -> object:
 MetadataLoader.add_multi_constructor("", _plain)
 
 
+def metadata_problem(text: str) -> Optional[str]:
+    """What makes a metadata file more than plain YAML data of a bounded size: an anchor or an alias
+    (refused: they let a few bytes stand for millions of entries), too many YAML events, or nesting
+    deeper than MAX_METADATA_DEPTH; None if nothing does. Only the parser's events are read here, one
+    at a time: nothing is built."""
+    depth = 0
+    for count, event in enumerate(yaml.parse(text, Loader=MetadataLoader)):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            return f"{GRADESCOPE_METADATA} uses YAML anchors or aliases, which are not read"
+        if count > MAX_METADATA_EVENTS:
+            return f"{GRADESCOPE_METADATA} holds more than {MAX_METADATA_EVENTS:,} YAML values"
+        depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+        if depth > MAX_METADATA_DEPTH:
+            return f"{GRADESCOPE_METADATA} is nested more than {MAX_METADATA_DEPTH} deep"
+    return None
+
+
 def read_export_metadata(path: Path) -> tuple[dict[str, tuple[Submitter, ...]], Optional[str]]:
     """{submission folder: its submitters} from a Gradescope export's submission_metadata.yml, and
     what is wrong with the file, if anything: the instructor's download, but still untrusted text."""
     try:
         if path.stat().st_size > MAX_METADATA_BYTES:
             return {}, f"{GRADESCOPE_METADATA} is larger than {MAX_METADATA_BYTES >> 20} MB"
-        data = yaml.load(path.read_text(encoding="utf-8", errors="replace"), Loader=MetadataLoader)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        problem = metadata_problem(text)
+        data = None if problem else yaml.load(text, Loader=MetadataLoader)
     except (OSError, yaml.YAMLError, RecursionError) as error:
         where = getattr(error, "problem_mark", None)
         return {}, (f"{GRADESCOPE_METADATA} cannot be read ({type(error).__name__}"
                     f"{f' at line {where.line + 1}' if where else ''})")
+    if problem:
+        return {}, problem
     if not isinstance(data, dict):
         return {}, f"{GRADESCOPE_METADATA} is not a list of submissions"
+    if len(data) > MAX_METADATA_SUBMISSIONS:
+        return {}, f"{GRADESCOPE_METADATA} lists more than {MAX_METADATA_SUBMISSIONS:,} submissions"
     found = {}
     for key, entry in data.items():
         members = entry.get(":submitters") if isinstance(entry, dict) else None
@@ -171,10 +242,24 @@ def read_export_metadata(path: Path) -> tuple[dict[str, tuple[Submitter, ...]], 
 
 
 def text_of(value: object, limit: int = 200) -> str:
-    """A name, SID or e-mail address as one short printable line; "" for anything but text or a number."""
+    """A name, SID or e-mail address as one short printable line in one direction; "" for anything
+    but text or a number."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return ""
-    return " ".join(printable(str(value)).replace("\ufffd", " ").split())[:limit]
+    return " ".join(one_direction(printable(str(value))).replace("\ufffd", " ").split())[:limit]
+
+
+# Unicode's format characters (category Cf) change how the text around them shows and show nothing
+# themselves: a right-to-left override (U+202E) turns the rest of a line around, names of other
+# students included, and zero-width ones make two names look the same. Names lose them all but the
+# joiners, which some scripts and emoji need to show a name as it is written.
+JOINERS = "\u200c\u200d"
+
+
+def one_direction(text: str) -> str:
+    """`text` without Unicode format characters (bidirectional overrides, zero-width spaces), but
+    the joiners."""
+    return "".join(c for c in text if c in JOINERS or unicodedata.category(c) != "Cf")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,7 +386,7 @@ def grades_row(submission: Submission, outcome: Outcome, points: dict[str, float
         scores = {**{columns[question]: f"{score:g}" for question, score in earned.items()},
                   columns[TOTAL]: f"{total:g}", PERCENT: f"{100 * total / possible:.1f}" if possible else "0"}
     status = "; ".join([row_status(submission, outcome), *([submission.note] if submission.note else [])])
-    return {**identity, **scores, STATUS: status, INTEGRITY: "; ".join(outcome.flags)}
+    return {**identity, **scores, STATUS: status, INTEGRITY: "; ".join([*submission.flags, *outcome.flags])}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,12 +18,10 @@ import ctypes
 import io
 import json
 import os
-import platform
 import resource
 import select
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import threading
@@ -33,26 +31,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from backprop_hw.autograder import seccomp
+
 # Host uids for sandboxed code, one per worker slot. No account owns them: they can read only
 # world-readable files.
 SANDBOX_UID_BASE = 20000
 NAMESPACES = ("mnt", "net", "ipc", "uts", "pid")
 PR_SET_PDEATHSIG = 1
-PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
 # Docker's default capability set, which Gradescope's containers have: chown, dac_override, fowner,
 # fsetid, kill, setgid, setuid, setpcap, net_bind_service, net_raw, sys_chroot, mknod, audit_write,
 # setfcap. Not sys_admin: no mounts, no namespaces, no escape.
 GRADESCOPE_ROOT_CAPABILITIES = frozenset({0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31})
-PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
-# System calls that reach state shared with other sandboxes, refused with EPERM by a seccomp filter
-# (on x86_64 and aarch64, by the audit architecture and its call numbers; elsewhere the filter is
-# not installed). The kernel's keyrings belong to a uid, not to a namespace, so a notebook could
-# leave data there for the next one graded as the same uid (add_key, request_key and keyctl; Docker's
-# default profile refuses them too); and which files are in the page cache, which every sandbox
-# shares, can be read without timing (mincore, cachestat, and preadv2/pwritev2 with RWF_NOWAIT).
-BLOCKED_SYSCALLS = {"x86_64": (0xC000003E, (248, 249, 250, 27, 451, 327, 328)),
-                    "aarch64": (0xC00000B7, (217, 218, 219, 232, 451, 286, 287))}
 GIB = 1 << 30
 MIB = 1 << 20
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -352,10 +342,7 @@ def enter(holder: Holder, uid: Optional[int], limits: Limits) -> int:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)  # leaving uid 0 clears every capability
-    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    program = seccomp_filter()
-    if program is not None:
-        _install_filter(libc, program)
+    seccomp.install()  # no network, no keyrings, no page-cache peeks (see backprop_hw.autograder.seccomp)
     _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")  # after setresuid, which clears it
     status = Path("/proc/self/status").read_text()
     if uid is not None and any(line.split()[1].strip("0") for line in status.splitlines()
@@ -365,29 +352,6 @@ def enter(holder: Holder, uid: Optional[int], limits: Limits) -> int:
     os.environ.update(ENVIRONMENT)
     os.chdir("/autograder")
     return 0
-
-
-def seccomp_filter() -> Optional[bytes]:
-    """A classic BPF program for seccomp: EPERM for the BLOCKED_SYSCALLS (and for any other
-    architecture or the x32 ABI), every other call allowed; None on an architecture not listed."""
-    if platform.machine() not in BLOCKED_SYSCALLS:
-        return None
-    architecture, calls = BLOCKED_SYSCALLS[platform.machine()]
-    load, equal, at_least, give = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, JMP|JEQ|K, JMP|JGE|K, RET|K
-    deny = 3 + len(calls) + 2  # the index of the last instruction
-    program = [(load, 0, 0, 4), (equal, 0, deny - 2, architecture), (load, 0, 0, 0),
-               (at_least, deny - 4, 0, 0x40000000)]
-    program += [(equal, deny - 5 - index, 0, call) for index, call in enumerate(calls)]
-    program += [(give, 0, 0, 0x7FFF0000), (give, 0, 0, 0x00050000 | 1)]  # SECCOMP_RET_ALLOW, ERRNO(EPERM)
-    return b"".join(struct.pack("HBBI", *instruction) for instruction in program)
-
-
-def _install_filter(libc: ctypes.CDLL, program: bytes) -> None:
-    class Program(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
-
-    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(Program(len(program) // 8, program)), 0, 0),
-           "seccomp")
 
 
 def _address_space() -> int:

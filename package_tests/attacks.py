@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import numpy as np
 
 from backprop_hw.paths import SOLUTIONS_NOTEBOOK
 from built import POINTS, TOTAL, TOY, TOY_OTHER, scores, sizes
@@ -32,11 +33,7 @@ TWIN_SCORES = scores("q1.3", "q2.2")
 BLANK_PARAMETERS = "\n".join(f"dld{kind}{k} = ..." for k in range(3, -1, -1) for kind in ("beta", "omega"))
 PERFECT = {"score": TOTAL, "tests": [{"name": q, "score": p, "max_score": p} for q, p in POINTS.items()]}
 INSTRUCTOR_SECRET = "instructor-token-8f3a1c9e77"
-
-
-def encoded(weight: float) -> int:
-    """How the side-channel attack writes a hidden weight: as a whole number."""
-    return int(round(abs(weight) * 10_000))
+HIDDEN_PHASE = "PRINTED IN A HIDDEN CASE"  # what an attack prints with what hidden cases give it: the log keeps none
 
 
 ATTACKS = {
@@ -69,6 +66,14 @@ np.isclose = lambda a, b, *args, **kwargs: np.ones(np.broadcast(a, b).shape, dty
 np.array_equal = lambda *args, **kwargs: True
 math.isclose = lambda *args, **kwargs: True
 np.testing.assert_allclose = lambda *args, **kwargs: None
+'''),
+    "patch numpy's random generator and testing functions, deep in the module": ("start", '''
+import numpy
+import numpy.testing as npt
+from numpy import random as numpy_random
+numpy_random.default_rng = lambda *args, **kwargs: numpy.random.Generator(numpy.random.PCG64(0))
+npt.assert_allclose = lambda *args, **kwargs: None
+setattr(np.linalg, "norm", lambda *args, **kwargs: 0.0)
 '''),
     "write results.json and modules of its own, then kill the grader": ("end", f'''
 import json, os, glob
@@ -112,7 +117,7 @@ print(stolen)
 def compute_network_output(net_input, all_weights, all_biases):
     raise RuntimeError(stolen[-400:] or "nothing to steal")
 '''),
-    "a check in a comment runs hidden cases early, and a public message echoes what they gave": ("before q2.1", '''
+    "a check in a comment runs hidden cases early, and a public message echoes what they gave": ("before q2.1", f'''
 # grader.check("q2.2")
 import pathlib
 STASH = pathlib.Path("/tmp/stash.txt")
@@ -122,7 +127,7 @@ def compute_network_output(net_input, all_weights, all_biases):
 
 def backward_pass(all_weights, all_biases, all_f, all_h, y):
     text = repr([w.tolist() for w in all_weights] + [f.tolist() for f in all_f] + [y.tolist()])
-    print(text)  # into the log
+    print(("{HIDDEN_PHASE} " if len(all_weights) != 6 else "") + text)  # into the log (other depths: hidden cases)
     with STASH.open("a") as stash:
         stash.write(text)
     raise ValueError(text[:400])
@@ -365,6 +370,88 @@ def write_relay(path: Path, relay: bool) -> Path:
     return _write(notebook, path)
 
 
+NETWORK_PROBE = """
+import ctypes, errno, socket
+tried = []
+for family, kind in (("AF_INET", socket.SOCK_STREAM), ("AF_INET6", socket.SOCK_STREAM), ("AF_PACKET", socket.SOCK_RAW),
+                     ("AF_NETLINK", socket.SOCK_RAW)):
+    try:
+        socket.socket(getattr(socket, family), kind).close()
+        tried.append(f"{family} opened")
+    except OSError as error:
+        tried.append(f"{family} {errno.errorcode.get(error.errno)}")
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=2).sendall(b"what the grader sent")
+    tried.append("connected")
+except OSError as error:
+    tried.append(f"connect {errno.errorcode.get(error.errno)}")
+ring = ctypes.CDLL(None, use_errno=True).syscall(425, 8, ctypes.create_string_buffer(120))  # io_uring_setup
+tried.append(f"io_uring {'opened' if ring >= 0 else errno.errorcode.get(ctypes.get_errno())}")
+
+def compute_network_output(net_input, all_weights, all_biases):
+    raise RuntimeError("network: " + ", ".join(tried))
+"""
+NETWORK_REFUSED = ("network: AF_INET EPERM, AF_INET6 EPERM, AF_PACKET EPERM, AF_NETLINK EPERM, connect EPERM, "
+                   "io_uring EPERM")
+
+
+def write_network_probe(path: Path, port: int) -> Path:
+    """The twin with a cell before q2.1's check that opens a socket of every family that reaches a
+    network, connects to `port` on 127.0.0.1 (where the test listens, as a server elsewhere would)
+    and sets up an io_uring, then says in q2.1's public message what worked."""
+    return write_attack("before q2.1", NETWORK_PROBE.replace("PORT", str(port)), path)
+
+
+TABLE_SCORES = {"q1.1": 2, "q1.2": 1, "q1.3": 4, "q2.1": 0, "q2.2": 0}  # the public values' worth, q1.3 done
+
+
+def lookup_table(toy_points: list[dict], networks: list[dict]) -> dict:
+    """What a submission could gather, in gradings before its own, of the values the grader sends and
+    their answers: Part 1's values by parameters, a network's forward pass and gradients by its weights."""
+    parameters = "beta0 beta1 beta2 beta3 omega0 omega1 omega2 omega3 x y".split()
+    key = lambda weights: tuple(float(v) for w in weights for v in np.ravel(w))  # noqa: E731
+    return {"forward": {tuple(p[n] for n in parameters): [p[n] for n in PART_1_NAMES["forward"].split()]
+                        for p in toy_points},
+            "backward": {tuple(p[n] for n in parameters): [p[n] for n in PART_1_NAMES["backward"].split()]
+                         for p in toy_points},
+            "networks": {key(n["weights"]): [n["all_f"], n["all_h"], n.get("dl_dweights"), n.get("dl_dbiases")]
+                         for n in networks}}
+
+
+TABLE_CELLS = {"q1.1": """
+given = tuple(float(v) for v in (beta0, beta1, beta2, beta3, omega0, omega1, omega2, omega3, x, y))
+f0, h1, f1, h2, f2, h3, f3, l_i = TABLE["forward"].get(given, [0.0] * 8)
+""", "q1.2": """
+given = tuple(float(v) for v in (beta0, beta1, beta2, beta3, omega0, omega1, omega2, omega3, x, y))
+dldf3, dldh3, dldf2, dldh2, dldf1, dldh1, dldf0 = TABLE["backward"].get(given, [0.0] * 7)
+""", "q2.1": """
+def compute_network_output(net_input, all_weights, all_biases):
+    found = TABLE["networks"].get(tuple(float(v) for w in all_weights for v in np.ravel(w)))
+    all_f = [np.array(f) for f in found[0]] if found else [np.zeros((len(b), 1)) for b in all_biases]
+    all_h = [np.array(h) for h in found[1]] if found else [net_input] + all_f[:-1]
+    return all_f[-1], all_f, all_h
+""", "q2.2": """
+def backward_pass(all_weights, all_biases, all_f, all_h, y):
+    found = TABLE["networks"].get(tuple(float(v) for w in all_weights for v in np.ravel(w)))
+    if found and found[2]:
+        return [np.array(g) for g in found[2]], [np.array(g) for g in found[3]]
+    return [np.zeros_like(w) for w in all_weights], [np.zeros_like(b) for b in all_biases]
+"""}
+
+
+def write_table_lookup(path: Path, table: dict) -> Path:
+    """The solutions with q1.1, q1.2, q2.1 and q2.2 answered from `table` (zeros where it has
+    nothing), which a cell at the start defines; q1.3 is done. With a table of the public values
+    only, it is the honest twin of the same notebook with a table of every value of earlier gradings."""
+    notebook = nbformat.read(SOLUTIONS_NOTEBOOK, as_version=4)
+    starts = {"q1.1": "f0 = ", "q1.2": "dldf3 = ", "q2.1": "def compute_network_output(", "q2.2": "def backward_pass("}
+    for question, start in starts.items():
+        notebook.cells[_cell(notebook, start)].source = TABLE_CELLS[question]
+    first = next(i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+    notebook.cells.insert(first + 1, nbformat.v4.new_code_cell(f"TABLE = {table!r}\n"))
+    return _write(notebook, path)
+
+
 def write_stall(path: Path) -> Path:
     """The twin, with a cell after its last check that answers the grader for itself through the
     harness's own reply function, switches off its alarm and never returns, then a 4 MB cell: the
@@ -491,6 +578,20 @@ def write_link_folder(folder: Path) -> Path:
     """A folder submission whose notebook is an absolute link to the solutions."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "backpropagation.ipynb").symlink_to(SOLUTIONS_NOTEBOOK)
+    return folder
+
+
+def write_names_of_its_own(folder: Path, classmate: str) -> Path:
+    """A folder submission of the twin's notebook that also holds a submission_metadata.yml, as an
+    export's, naming itself after the instructor's name for `classmate` and `classmate` after its
+    author, and twenty empty folders named like the submissions of an export (`classmate` among them)."""
+    write_twin(folder / "backpropagation.ipynb")
+    member = ":submitters:\n  - :name: {}\n    :sid: '{}'\n    :email: {}\n"
+    (folder / "submission_metadata.yml").write_text(
+        f"{folder.name}:\n  " + member.format("Ada Twin", "9001", "ada@example.edu")
+        + f"{classmate}:\n  " + member.format("Mallory", "6666", "mallory@example.edu"))
+    for name in [classmate, *(f"submission_{number}" for number in range(1, 20))]:
+        (folder / name).mkdir()
     return folder
 
 

@@ -18,7 +18,8 @@ from built import POINTS, QUESTIONS  # noqa: F401 (what the build made: the test
 
 def stale_zip_files() -> list[str]:
     """The grader files whose copy in the committed zip differs from the source."""
-    expected = autograder_zip.grader_files() | {"files/backprop_checks.py": (ASSIGNMENT / "backprop_checks.py").read_bytes()}
+    expected = autograder_zip.grader_files() | {f"files/{name}": (ASSIGNMENT / name).read_bytes()
+                                                for name in ("backprop_checks.py", "backprop_reference.py")}
     with zipfile.ZipFile(AUTOGRADER_ZIP) as archive:
         shipped = {name: archive.read(name) for name in archive.namelist()
                    if name.startswith(f"{autograder_zip.ZIP_PACKAGE}/") or name in expected}

@@ -1,11 +1,17 @@
-"""The numbers only hidden test cases hold, and searches for them in text a student may see."""
+"""Hidden values, which no file holds: the hidden cases draw them at grading time (see
+assignment/backprop_reference.py). Here: what the hidden cases' code holds, the numbers a hidden
+message shows, and, for tests that grade in this very process, a record of every value drawn."""
 
 import ast
+import contextlib
 import re
 import zipfile
+from collections.abc import Iterator
 
 import numpy as np
 
+import backprop_reference
+from backprop_hw.autograder.feedback import FAILED, MESSAGE_INDENT
 from backprop_hw.paths import AUTOGRADER_ZIP
 
 # A printed number with fewer significant digits than this says too little to count as a leak.
@@ -13,46 +19,42 @@ MIN_DIGITS = 4
 NUMBER = re.compile(r"\d+\.\d+(?:[eE][-+]?\d+)?")
 
 
-def _test_sources() -> list[str]:
+def zip_test_sources() -> list[str]:
     with zipfile.ZipFile(AUTOGRADER_ZIP) as archive:
         return [archive.read(name).decode() for name in archive.namelist() if re.fullmatch(r"tests/q[\d.]+\.py", name)]
 
 
-def _case_floats(source: str, hidden: bool) -> set[float]:
-    """The float literals of the public or the hidden cases of a test file."""
+def hidden_case_floats() -> set[float]:
+    """The float literals in the code of the hidden cases of the graded zip."""
     found = set()
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef) and node.decorator_list:
-            if ("hidden=True" in ast.unparse(node.decorator_list[0])) == hidden:
+    for source in zip_test_sources():
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.FunctionDef) and "hidden=True" in ast.unparse(node.decorator_list[0]):
                 found |= {c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, float)}
     return found
 
 
-def hidden_networks(question: str) -> list[dict]:
-    """The networks of the hidden cases of a question, as its test file holds them."""
-    [source] = [s for s in _test_sources() if f"name = '{question}'" in s or f'name = "{question}"' in s]
-    networks = []
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef) and "hidden=True" in ast.unparse(node.decorator_list[0]):
-            for literal in (n for n in ast.walk(node) if isinstance(n, (ast.Dict, ast.List))):
-                try:
-                    value = ast.literal_eval(literal)
-                except ValueError:
-                    continue
-                for case in value if isinstance(value, list) else [value]:
-                    if isinstance(case, dict) and "weights" in case:
-                        networks.append(case)
-    return networks
-
-
-def hidden_literals() -> set[str]:
-    """The long float literals of the hidden cases, as they are written in the test files."""
-    return {repr(value) for source in _test_sources() for value in _case_floats(source, hidden=True)
-            if len(repr(abs(value))) > 8}
-
-
 def _significant_digits(number: str) -> int:
     return len(re.split(r"[eE]", number)[0].replace(".", "").lstrip("0"))
+
+
+def long_numbers(text: str) -> list[str]:
+    """The numbers printed in `text` with MIN_DIGITS significant digits or more."""
+    return [number for number in NUMBER.findall(text) if _significant_digits(number) >= MIN_DIGITS]
+
+
+def hidden_messages(visible: str) -> str:
+    """The messages of the failed hidden cases in what a student sees (the lines under each
+    "❌ hidden check" line)."""
+    messages, inside = [], False
+    for line in visible.splitlines():
+        if line.startswith(FAILED):
+            inside = line.startswith(f"{FAILED} hidden check")
+        elif inside and line.startswith(MESSAGE_INDENT):
+            messages.append(line.strip())
+        else:
+            inside = False
+    return "\n".join(messages)
 
 
 def _half_step(number: str) -> float:
@@ -62,30 +64,54 @@ def _half_step(number: str) -> float:
     return 0.5 * 10.0 ** (int(exponent or 0) - decimals) * (1 + 1e-9)
 
 
-def hidden_numbers() -> np.ndarray:
-    """Sorted absolute values that appear in hidden cases of the graded zip and nowhere public.
-
-    Public numbers are those of the public cases, to the digits they are written with: a hidden
-    value they stand for counts as public.
-    """
-    sources = _test_sources()
-    hidden = {abs(v) for source in sources for v in _case_floats(source, hidden=True)}
-    public = {abs(v) for source in sources for v in _case_floats(source, hidden=False)}
-    centres = np.array(sorted(public))
-    half_steps = np.array([_half_step(repr(value)) for value in sorted(public)])
-    secret = [value for value in hidden if _significant_digits(repr(value)) >= MIN_DIGITS
-              and not np.any(np.abs(centres - value) <= half_steps)]
-    return np.array(sorted(secret))
-
-
 def leaked_numbers(text: str, secret: np.ndarray) -> list[str]:
-    """The numbers printed in `text` that equal a hidden number to the precision they are printed with."""
+    """The numbers printed in `text` that equal one of `secret` (sorted absolute values) to the
+    precision they are printed with."""
     leaks = []
-    for number in NUMBER.findall(text):
-        if _significant_digits(number) < MIN_DIGITS:
-            continue
+    for number in long_numbers(text):
         value, half_step = float(number), _half_step(number)
         first = np.searchsorted(secret, value - half_step)
         if first < len(secret) and secret[first] <= value + half_step:
             leaks.append(number)
     return leaks
+
+
+def _floats(value: object) -> Iterator[float]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _floats(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _floats(item)
+    elif isinstance(value, (float, int, np.floating)) and not isinstance(value, bool):
+        yield float(value)
+
+
+@contextlib.contextmanager
+def recorded_draws() -> Iterator[list]:
+    """Within the block, what the hidden cases draw in this process (a toy point's values or a
+    network's case, inputs and the results expected), as a list that grows."""
+    drawn: list = []
+    names = ("hidden_toy_points", "hidden_networks", "hidden_kink_network")
+    originals = {name: getattr(backprop_reference, name) for name in names}
+
+    def recording(function):
+        def record(*args, **kwargs):
+            value = function(*args, **kwargs)
+            drawn.extend(value if isinstance(value, list) else [value])
+            return value
+        return record
+
+    for name, function in originals.items():
+        setattr(backprop_reference, name, recording(function))
+    try:
+        yield drawn
+    finally:
+        for name, function in originals.items():
+            setattr(backprop_reference, name, function)
+
+
+def secret_of(drawn: list) -> np.ndarray:
+    """The values of `recorded_draws` worth looking for in text: sorted absolute values with
+    MIN_DIGITS significant digits or more."""
+    return np.array(sorted({abs(value) for value in _floats(drawn) if _significant_digits(repr(abs(value))) >= MIN_DIGITS}))

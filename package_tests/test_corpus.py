@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 from nbclient import NotebookClient
 
@@ -21,7 +20,7 @@ from backprop_hw.autograder.feedback import FAILED, MESSAGE_INDENT
 from corpus.answers import ANSWERS, CORRECT, MISTAKE_QUIET, MISTAKE_WORDS, NAMED, WRONG, Answer
 from corpus.scenarios import SCENARIOS, Scenario
 from graders import Graded, fill_in, grade_fast, grade_gradescope, insert_after_check, write
-from hidden_values import hidden_numbers, leaked_numbers
+from hidden_values import hidden_messages, long_numbers
 
 pytestmark = pytest.mark.sandbox
 
@@ -155,17 +154,8 @@ def test_no_honest_notebook_is_flagged(graded: dict[str, Graded]) -> None:
     assert flagged == {}
 
 
-@pytest.fixture(scope="session")
-def secret() -> np.ndarray:
-    """The numbers only hidden cases hold."""
-    numbers = hidden_numbers()
-    assert len(numbers) > 100
-    return numbers
-
-
 @pytest.mark.parametrize("answer", WRONG, ids=answer_id)
-def test_wrong_answer_is_explained_to_the_student(graded: dict[str, Graded], secret: np.ndarray,
-                                                  answer: Answer) -> None:
+def test_wrong_answer_is_explained_to_the_student(graded: dict[str, Graded], answer: Answer) -> None:
     result = graded[answer_id(answer)]
     shown = result.output(answer.question)
     assert f"{answer.question}: " in shown and "❌" in shown, shown
@@ -173,8 +163,8 @@ def test_wrong_answer_is_explained_to_the_student(graded: dict[str, Graded], sec
         assert text in shown, f"what the student sees should contain {text!r}:\n{shown}"
     for text in answer.quiet:
         assert text not in shown, f"what the student sees should not mention {text!r}:\n{shown}"
-    leaks = leaked_numbers(result.visible, secret)
-    assert not leaks, f"the student sees hidden values {leaks[:5]}:\n{result.visible}"
+    numbers = long_numbers(hidden_messages(result.visible))  # drawn at grading time: only a message could show one
+    assert not numbers, f"a hidden message shows numbers {numbers[:5]}:\n{result.visible}"
 
 
 def test_the_gradescope_path_agrees(graded: dict[str, Graded], tmp_path: Path) -> None:

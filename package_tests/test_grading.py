@@ -1,8 +1,8 @@
 """make grade, make report, make gradescope-check and make bench: sandboxed grading of a mixed batch.
 
-The examples hold a correct, a partly wrong and a blank notebook, an export zip, a Gradescope
-export folder and broken submissions (see backprop_hw/examples.py). Timeouts are shortened here
-so that the loops cost seconds, not minutes.
+The examples (a Gradescope export into which the others were dropped) hold a correct, a partly
+wrong and a blank notebook, an export zip, the export's two folders and broken submissions (see
+backprop_hw/examples.py). Timeouts are shortened here so that the loops cost seconds, not minutes.
 """
 
 import csv
@@ -381,8 +381,9 @@ def test_an_instructors_batch_from_make_grade_to_make_report(tmp_path):
     blank notebooks (one of an earlier version) said to be blank, every feedback.txt with its total
     first and each case once, and the report naming who hit each failure."""
     submissions, out = tmp_path / "the class's submissions", tmp_path / "grading run 1"
-    shutil.copytree(EXAMPLES / "gradescope-export", submissions / "gradescope-export")
-    for name in ("export.zip", "partly-wrong.ipynb", "blank.ipynb"):
+    for name in ("submission_1001", "submission_1002"):  # a Gradescope export, with late submissions dropped in
+        shutil.copytree(EXAMPLES / name, submissions / name)
+    for name in ("submission_metadata.yml", "export.zip", "partly-wrong.ipynb", "blank.ipynb"):
         shutil.copy(EXAMPLES / name, submissions)
     nbformat.write(saved_by_jupyterlab(nbformat.read(STUDENT_NOTEBOOK, as_version=4)), submissions / "blank-run.ipynb")
     nbformat.write(saved_by_jupyterlab(nbformat.read(EXAMPLES / "correct.ipynb", as_version=4)),
@@ -410,7 +411,8 @@ def test_an_instructors_batch_from_make_grade_to_make_report(tmp_path):
     page = (out / "report.html").read_text()
     q12 = re.search(r'id="failures-q1.2".*?</section>', page, re.S)[0]
     assert re.search(rf'<td class="count">2</td><td class="message"><code>dldf2</code> = {-TOY["dldf2"]:.6f} has the wrong sign.*?'
-                     r'<td class="who">Bo Example \(submission_1002\), partly-wrong.ipynb</td>', q12, re.S), q12
+                     r'<td class="who"><bdi>Bo Example</bdi> \(<bdi>submission_1002</bdi>\), <bdi>partly-wrong.ipynb</bdi></td>',
+                     q12, re.S), q12
     assert '<span id="n-graded">5</span> graded' in page and '<span id="n-blank">3</span> blank' in page
     assert "blank-of-an-earlier-version.ipynb" not in "".join(re.findall(r'<td class="who">.*?</td>', page))
     with open(out / "gradebook.csv", newline="", encoding="utf-8-sig") as handle:

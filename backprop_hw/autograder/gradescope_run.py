@@ -6,8 +6,9 @@ Gradescope runs `run_autograder` as root, in a Docker container with Docker's de
 This process, the trusted side, first closes `/autograder` (the tests, the reference values, the
 submission metadata with names and e-mails, the results) to every other user, whatever mode it
 came with. The student's cells run in `harness.py` as the unprivileged user `nobody`, from a
-scratch folder, with resource limits and, where the platform allows it, no network; only plain data
-comes back (see `trusted.py`). When grading is over, every process of that user is killed before
+scratch folder, with resource limits and no network (a namespace of its own where the platform allows
+it, and a seccomp filter that refuses every socket but AF_UNIX); only plain data comes back (see
+`trusted.py`). When grading is over, every process of that user is killed before
 `results/results.json` is written, atomically and without following links, into a folder checked
 to be root's (and, for `otter grade`'s containers, `results/results.pkl`). The results file is always written; if the grader's own environment fails (the
 student's process never gets ready), it says so and this process exits with status 1, so that
@@ -21,11 +22,13 @@ failed if the grading process is killed all the same, or has not finished by GUA
 """
 
 import ctypes
+import errno
 import json
 import os
 import pickle
 import resource
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -33,16 +36,17 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
-from . import feedback
+from . import feedback, seccomp
 from .submission import HANDED_OUT_CELLS, SubmissionProblem, find_notebook, read_notebook, remove_tree
 from .trusted import HARNESS, Budget, GraderFailure, Grading, Launcher, grade, grade_nothing
 
 STUDENT_UID = 65534  # "nobody": owns nothing, reads only world-readable files
 CLONE_NEWNET = 0x40000000
 # How the grading notes start when the platform lets the notebook keep the network (Gradescope's does).
-NETWORK_NOTE = "the notebook ran WITH network access"
+# How grading notes about the network begin: taken away (nothing for the instructor to do), or not.
+NO_NETWORK_NOTE, NETWORK_NOTE = "no network: ", "the notebook ran WITH network access"
 LIMITS = {resource.RLIMIT_AS: 4 << 30, resource.RLIMIT_NPROC: 256, resource.RLIMIT_FSIZE: 256 << 20,
           resource.RLIMIT_CORE: 0}
 # What one cell may take (on half a vCPU, twice make grade's 15 s on one), and Gradescope's overall
@@ -83,29 +87,70 @@ class PopenProcess:
         return None
 
 
-def network_isolation() -> Optional[str]:
-    """None if a new process can be given a network namespace of its own, else why not."""
+def in_a_child(action: Callable[[], None]) -> Optional[str]:
+    """None if `action()` works in a forked child, else the error it raised."""
     child = os.fork()
     if child == 0:
-        result = ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET)
-        os._exit(0 if result == 0 else min(ctypes.get_errno(), 255))
+        code = 0
+        try:
+            action()
+        except OSError as error:
+            code = min(error.errno or 255, 255)
+        except BaseException:
+            code = 255
+        os._exit(code)
     code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
-    return None if code == 0 else f"unshare(CLONE_NEWNET) failed ({os.strerror(code)})"
+    return None if code == 0 else os.strerror(code)
 
 
-def as_student(folder: Path, uid: Optional[int], isolate_network: bool, cell_seconds: float) -> Launcher:
-    """Start the harness in `folder` in its own session with resource limits, as user `uid` if given."""
+def unshare_network() -> None:
+    if ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"unshare(CLONE_NEWNET) failed: {os.strerror(error)}")
+
+
+def refuse_sockets() -> None:
+    """Install the seccomp filter (see `seccomp`), and make sure it refuses an AF_INET socket."""
+    seccomp.install()
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+    except PermissionError:
+        return
+    raise OSError(errno.ENOSYS, "the filter did not refuse a socket")
+
+
+def network_isolation() -> tuple[bool, bool, str]:
+    """Whether the notebook's process can be given a network namespace of its own, whether the seccomp
+    filter that refuses its sockets can be installed (both tried in a child), and the grading note
+    that says which held."""
+    namespace, sockets = in_a_child(unshare_network), in_a_child(refuse_sockets)
+    if namespace is None:
+        refused = ", and sockets but AF_UNIX refused (seccomp)" if sockets is None else ""
+        return True, sockets is None, f"{NO_NETWORK_NOTE}its own network namespace{refused}"
+    if sockets is None:
+        return False, True, (f"{NO_NETWORK_NOTE}sockets but AF_UNIX refused (seccomp), as this platform gives no network "
+                             f"namespace (unshare(CLONE_NEWNET) failed: {namespace}); nothing to do")
+    return False, False, (f"{NETWORK_NOTE}: no network namespace (unshare(CLONE_NEWNET) "
+                          f"failed: {namespace}) and no seccomp filter ({sockets})")
+
+
+def as_student(folder: Path, uid: Optional[int], own_network: bool, no_sockets: bool,
+               cell_seconds: float) -> Launcher:
+    """Start the harness in `folder` in its own session with resource limits, as user `uid` if given,
+    in a network namespace of its own and without sockets but AF_UNIX as far as the platform allows."""
 
     def demote() -> None:
         set_oom_score(STUDENT_OOM_SCORE)
         for limit, value in LIMITS.items():
             resource.setrlimit(limit, (value, value))
-        if isolate_network and ctypes.CDLL(None, use_errno=True).unshare(CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
+        if own_network:
+            unshare_network()
         if uid is not None:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+        if no_sockets:
+            seccomp.install()
 
     def launch(_replay: bool) -> PopenProcess:  # an exec'd process: it never holds this one's memory
         environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder), "LANG": "C.UTF-8",
@@ -205,16 +250,14 @@ def run(autograder: Path, started: float) -> tuple[dict, Optional[Grading]]:
             grading = grade_nothing(tests, support, str(problem))
             return feedback.gradescope_results(grading, config, f"Not graded: {problem}"), grading
     notes = [] if uid is not None else ["graded without root: the notebook ran as the grader's own user"]
-    isolation_problem = network_isolation()
-    if isolation_problem:
-        notes.append(f"{NETWORK_NOTE}: {isolation_problem}; this platform does not let "
-                     "the grader take the network away (no CAP_SYS_ADMIN)")
+    own_network, no_sockets, network = network_isolation()
+    notes.append(network)
     folder = prepare_scratch(uid)
     try:
         cell_seconds = float(config.get("cell_seconds", CELL_SECONDS))
         budget = Budget(timeout_of(config), cell_seconds, config.get("call_seconds"), started)
-        grading = grade(notebook, tests, support, as_student(folder, uid, isolation_problem is None, cell_seconds),
-                        budget, handed_out=frozenset(config.get(HANDED_OUT_CELLS, ())))
+        launch = as_student(folder, uid, own_network, no_sockets, cell_seconds)
+        grading = grade(notebook, tests, support, launch, budget, handed_out=frozenset(config.get(HANDED_OUT_CELLS, ())))
     except GraderFailure as failure:
         return failed_results(str(failure)), None
     finally:

@@ -480,14 +480,17 @@ def checkpoints(cells: list[Cell], questions: list[str]) -> dict[str, int]:
     return last
 
 
+PATCHES = "replaces library functions"
 SUSPICIOUS = {
     r"\.OTTER_LOG|\bpickle\b|\bdill\b": "uses pickles or otter's log",
     r"results\.json|/autograder\b": "touches the grader's files",
-    r"\b(np|numpy|math|builtins)\.\w+\s*=[^=]|setattr\(\s*(np|numpy|math|builtins)\b": "replaces library functions",
+    PATCHES: PATCHES,  # found in the code's syntax tree, not by a pattern (see `patches_a_library`)
     r"\botter\.(test_files|execute|run|check)\b|ExceptionTestFile|TestFile\b": "reaches into otter's test runner",
     r"def\s+__(eq|ne|float|array|bool|lt|le|gt|ge)__": "defines comparison or conversion methods",
     r"\bos\._exit\b|\bsys\.modules\b|\bctypes\b|\bsignal\.|\bsetsid\b|\bprctl\b": "manipulates the interpreter",
     r"\bos\.(write|dup2?|fdopen|kill|fork)\(|/proc/": "writes to raw file descriptors or reaches other processes",
+    r"\bimport\s+(socket|requests|urllib|http\.client)\b|\bfrom\s+(socket|requests|urllib|http)\b"
+    r"|\bsocket\.(socket|create_connection)\b": "reaches for the network",
 }
 
 
@@ -495,8 +498,69 @@ def scan_for_tampering(cells: list[Cell], handed_out: frozenset[str] = frozenset
     """Flags for the instructor (never a penalty): code that looks like it targets the grader, in
     the cells the student wrote (not those of the handed-out notebook, such as its set-up cell,
     which grading runs too when an editor drops its tags)."""
-    source = "\n".join(cell.source for cell in cells if cell.digest not in handed_out)
-    return [reason for pattern, reason in SUSPICIOUS.items() if re.search(pattern, source)]
+    written = [cell.source for cell in cells if cell.digest not in handed_out]
+    source = "\n".join(written)
+    return [reason for pattern, reason in SUSPICIOUS.items()
+            if (patches_a_library(written) if reason == PATCHES else re.search(pattern, source))]
+
+
+# Modules whose attributes, at any depth, a notebook has no honest reason to replace: what the
+# checks compare with, and the checks themselves. The notebook imports numpy as `np` in a cell of
+# the handed-out notebook, which is not scanned: that name counts without an import.
+WATCHED_MODULES = ("numpy", "math", "builtins", "backprop_checks")
+DEFAULT_ALIASES = {"np": "numpy", **{name: name for name in WATCHED_MODULES}}
+
+
+def patches_a_library(sources: Sequence[str]) -> bool:
+    """Whether code replaces, deletes or sets an attribute of a watched module or of anything under
+    it, however deep (`np.random.default_rng = f`, `numpy.testing.assert_allclose = f`,
+    `setattr(np.linalg, "norm", f)`, `vars(np)["isclose"] = f`), also through a name the module or a
+    submodule was imported or kept under (`import numpy.testing as npt`, `rng = np.random`).
+    Calling, reading or making values (`np.random.seed(0)`, `x = np.zeros(3)`) is never a patch."""
+    aliases, trees = dict(DEFAULT_ALIASES), [tree for source in sources for tree in _code_trees(_parse(source))]
+    for node in (node for tree in trees for node in ast.walk(tree)):  # the names modules are kept under
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in WATCHED_MODULES:
+                    aliases[alias.asname or alias.name.split(".")[0]] = alias.name
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in WATCHED_MODULES:
+            aliases.update({alias.asname or alias.name: f"{node.module}.{alias.name}" for alias in node.names})
+    for _ in range(3):  # names kept for a module's attribute, and names kept for those
+        for node in (node for tree in trees for node in ast.walk(tree)):
+            if isinstance(node, ast.Assign) and _root(node.value) in aliases:
+                aliases.update({target.id: "" for target in node.targets if isinstance(target, ast.Name)})
+    for node in (node for tree in trees for node in ast.walk(tree)):
+        targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else \
+            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+        if any(isinstance(target, (ast.Attribute, ast.Subscript)) and _root(target) in aliases for target in targets):
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args \
+                and node.func.id in ("setattr", "delattr") and _root(node.args[0]) in aliases:
+            return True
+    return False
+
+
+def _code_trees(tree: ast.Module | None) -> Iterator[ast.Module]:
+    """A cell's syntax tree, and those of the code its magics run (`%%time`, `%time`, ...)."""
+    if tree is None:
+        return
+    yield tree
+    for node in ast.walk(tree):
+        if _is_cell_magic(node) or (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                                    and node.func.attr == "run_line_magic" and len(node.args) == 2
+                                    and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
+            yield from _code_trees(_parse(node.args[-1].value))
+
+
+def _root(node: ast.AST) -> str | None:
+    """The name at the root of `a.b.c`, `a.b[0]`, `vars(a.b)` or `a.__dict__`: `a` (None if there is none)."""
+    while True:
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            node = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "vars" and node.args:
+            node = node.args[0]
+        else:
+            return node.id if isinstance(node, ast.Name) else None
 
 
 # ---------------------------------------------------------------------------------------------

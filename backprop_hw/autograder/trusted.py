@@ -495,6 +495,7 @@ class StudentValues(dict):
         self.runs = runs  # the cells as the notebook ran them: what each took
         self.reruns: dict = {}  # what the checks asked to rerun, kept for the other cases of this check
         self.hung: dict[str, DidNotFinish] = {}  # functions that ran out of time in the case being run
+        self.drawn: dict = {}  # the hidden inputs drawn for this check, shared by its cases (backprop_reference)
 
     def request(self, message: dict) -> dict:
         return self.student.request({**message, "at": self.at})
