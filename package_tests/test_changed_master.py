@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 # messages and feedback on the built cases, what the student files hold, and the notebook as a student
 # runs it (the checks' 25 random networks per answer, which take only the network's shape, left out).
 SUBSET = ["package_tests/test_checks.py", "package_tests/test_feedback.py", "package_tests/test_trusted.py",
-          "package_tests/test_package.py::test_student_files_hold_no_hidden_case",
+          "package_tests/test_package.py::test_student_files_hold_no_hidden_case_and_no_reference_code",
           "package_tests/test_package.py::test_every_question_has_public_and_hidden_cases",
           "package_tests/test_colab.py::test_run_all_then_part_1_gives_part_1s_numbers",
           "-k", "not the_public_random_network_gives_an_answer_the_same_outcome"]
