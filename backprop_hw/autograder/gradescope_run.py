@@ -44,7 +44,6 @@ from .trusted import HARNESS, Budget, GraderFailure, Grading, Launcher, grade, g
 
 STUDENT_UID = 65534  # "nobody": owns nothing, reads only world-readable files
 CLONE_NEWNET = 0x40000000
-# How the grading notes start when the platform lets the notebook keep the network (Gradescope's does).
 # How grading notes about the network begin: taken away (nothing for the instructor to do), or not.
 NO_NETWORK_NOTE, NETWORK_NOTE = "no network: ", "the notebook ran WITH network access"
 LIMITS = {resource.RLIMIT_AS: 4 << 30, resource.RLIMIT_NPROC: 256, resource.RLIMIT_FSIZE: 256 << 20,
@@ -128,8 +127,8 @@ def network_isolation() -> tuple[bool, bool, str]:
         refused = ", and sockets but AF_UNIX refused (seccomp)" if sockets is None else ""
         return True, sockets is None, f"{NO_NETWORK_NOTE}its own network namespace{refused}"
     if sockets is None:
-        return False, True, (f"{NO_NETWORK_NOTE}sockets but AF_UNIX refused (seccomp), as this platform gives no network "
-                             f"namespace (unshare(CLONE_NEWNET) failed: {namespace}); nothing to do")
+        return False, True, (f"{NO_NETWORK_NOTE}sockets but AF_UNIX refused (seccomp), as this platform gives no "
+                             f"network namespace (unshare(CLONE_NEWNET) failed: {namespace}); nothing to do")
     return False, False, (f"{NETWORK_NOTE}: no network namespace (unshare(CLONE_NEWNET) "
                           f"failed: {namespace}) and no seccomp filter ({sockets})")
 
