@@ -1,7 +1,9 @@
 # The homework's build, checks and grading. `make` builds, `make test` checks, `make help` lists the rest.
 # Every path, the ones given on the command line included, is relative to this file's folder, whatever
 # folder make runs from (`make -C path` or `make -f path/Makefile`): recipes run there.
-HERE := $(shell cd "$(dir $(lastword $(MAKEFILE_LIST)))" && pwd)
+# The Makefile's path is MAKEFILE_LIST taken whole (after its leading space), not make's last word of
+# it: a folder's name may hold spaces.
+HERE := $(shell makefile='$(MAKEFILE_LIST)'; cd "$$(dirname "$${makefile# }")" && pwd)
 IN_HERE := cd "$(HERE)" &&
 PYTHON_BOOTSTRAP ?= python3
 VENV := .venv
