@@ -213,6 +213,17 @@ def test_a_harness_started_for_one_notebook_imports_otter_only_for_a_notebook_th
         process.wait()
 
 
+def test_gradescopes_grader_loads_the_tests_without_the_rest_of_otter() -> None:
+    """Gradescope's grading process runs otter's test files, and imports nothing of otter's API
+    (pandas, nbconvert: most of a second on Gradescope's half vCPU)."""
+    code = ("import sys\nfrom backprop_hw.autograder import gradescope_run, trusted\n"
+            "gradescope_run.load_otters_test_runner_alone()\n"
+            f"tests = trusted.load_tests(trusted.Path({str(TESTS)!r}), trusted.Path({str(SUPPORT)!r}))\n"
+            "print(sorted(tests), sorted(name for name in ('pandas', 'nbconvert', 'otter.api') if name in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == f"{sorted(POINTS)} []", loaded.stdout + loaded.stderr
+
+
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="the call numbers below are x86_64's")
 def test_the_seccomp_filter_refuses_every_socket_but_unix_ones_and_io_uring() -> None:
     """The filter every student's process gets (needing no privilege): in a child, as a student's process would."""
