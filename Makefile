@@ -8,11 +8,14 @@ IN_HERE := cd "$(HERE)" &&
 PYTHON_BOOTSTRAP ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# The venv is trusted only if its key packages import and it was installed from this very
-# requirements.txt (a copy is kept inside it); otherwise it is rebuilt from scratch, with exactly
-# the packages the file lists (--no-deps: it is a complete freeze).
+# The venv is trusted only if it was installed from this very requirements.txt (a copy is kept
+# inside it, once its key packages imported) and those packages are still there (found, not
+# imported: importing them takes a second of every make); otherwise it is rebuilt from scratch,
+# with exactly the packages the file lists (--no-deps: it is a complete freeze).
 VENV_STAMP := $(VENV)/installed-requirements.txt
-VENV_CHECK := $(PY) -c "import otter, numpy, matplotlib, nbformat, nbclient, pytest, jsonschema, jupyterlab, playwright"
+KEY_PACKAGES := otter numpy matplotlib nbformat nbclient pytest jsonschema jupyterlab playwright
+VENV_IMPORTS := $(PY) -c "import importlib, sys; [importlib.import_module(name) for name in sys.argv[1:]]" $(KEY_PACKAGES)
+VENV_FOUND := $(PY) -c "import importlib.util, sys; sys.exit(any(importlib.util.find_spec(name) is None for name in sys.argv[1:]))" $(KEY_PACKAGES)
 
 # The course's settings live in the master, where every build reads them.
 ifeq ($(origin COLAB_REPO),command line)
@@ -42,13 +45,13 @@ help:
 	@echo "  make clean-venv           remove .venv (the next make creates it again)"
 
 venv:
-	@$(IN_HERE) if ! { $(VENV_CHECK) 2>/dev/null && cmp -s requirements.txt $(VENV_STAMP); }; then \
+	@$(IN_HERE) if ! { cmp -s requirements.txt $(VENV_STAMP) && $(VENV_FOUND) 2>/dev/null; }; then \
 		echo "creating $(VENV): installing the $$(grep -c '==' requirements.txt) packages that requirements.txt pins" \
 			"(about 750 MB, a minute or two; pip's log goes to $(VENV)/pip-install.log) ..."; \
 		rm -rf $(VENV) && $(PYTHON_BOOTSTRAP) -m venv $(VENV) && \
 		{ $(PY) -m pip install --disable-pip-version-check --no-deps -r requirements.txt > $(VENV)/pip-install.log 2>&1 \
 			|| { tail -n 30 $(VENV)/pip-install.log; exit 1; }; } && \
-		$(VENV_CHECK) && cp requirements.txt $(VENV_STAMP) && echo "$(VENV) is ready"; \
+		$(VENV_IMPORTS) && cp requirements.txt $(VENV_STAMP) && echo "$(VENV) is ready"; \
 	fi
 
 # Everything the master makes, the example submissions and the README's badge included; then what

@@ -118,9 +118,10 @@ def _atol(expected: np.ndarray, rtol: float, scale: float | None) -> float:
 
 
 def check_scalar(name: str, value: Any, expected: float, *, hidden: bool, hint: str = "", where: str = "",
-                 mistake: str | None = None) -> None:
+                 mistake: Callable[[], str | None] | None = None) -> None:
     """Check one number against its expected value: to 6 places (public) or exactly (hidden); a
-    wrong one is said to make `mistake`, the common mistake it makes if it makes one."""
+    wrong one is said to make the common mistake that `mistake()` finds, if it finds one (asked only
+    of a wrong value: the search compares many candidates)."""
     actual = scalar(name, value, hidden)
     rtol = RTOL_EXACT if hidden else RTOL_TABLE
     if _close(np.float64(actual), np.float64(expected), rtol):
@@ -133,7 +134,8 @@ def check_scalar(name: str, value: Any, expected: float, *, hidden: bool, hint: 
         problem = f"= {actual:.6f} has the wrong sign (expected {expected:.6f})"
     else:
         problem = f"= {actual:.6f}, but the expected value is {expected:.6f}"
-    named = f": it {mistake}" if mistake and mistake not in problem else ""
+    found = mistake() if mistake else None
+    named = f": it {found}" if found and found not in problem else ""
     _fail(f"`{name}` {problem}{where}{named}. {hint}".strip())
 
 
@@ -512,7 +514,7 @@ def check_toy_question(env: Any, question: str, names: Sequence[str], points: Se
                       "depends on, never type numbers in.")
             later = f" The values after `{name}` are computed from it: fix it first." if position < len(names) - 1 else ""
             check_scalar(name, actual, point[name], hidden=False, hint=f"{hint}{later}".strip(), where=f" {where}",
-                         mistake=toy_mistake(name, actual, point[name], point))
+                         mistake=functools.partial(toy_mistake, name, actual, point[name], point))
         previous = {name: scalar(name, values.get(name)) for name in names}
 
 

@@ -68,9 +68,11 @@ def write(notebook: nbformat.NotebookNode, path: Path) -> Path:
     return path
 
 
-def grade_fast(submissions: Path, out: Path, limits: sandbox.Limits = FAST_LIMITS) -> dict[str, Graded]:
-    """Grade every submission in a folder with `make grade`'s engine; {file: Graded}."""
-    rows = grading.grade_folder(submissions, out, limits=limits, progress=False)
+def grade_fast(submissions: Path, out: Path, limits: sandbox.Limits = FAST_LIMITS,
+               workers: int | None = None) -> dict[str, Graded]:
+    """Grade every submission in a folder with `make grade`'s engine (`workers`: one per core by
+    default); {file: Graded}."""
+    rows = grading.grade_folder(submissions, out, limits=limits, workers=workers, progress=False)
     return {row["file"]: Graded(json.loads((out / RESULTS_DIR / row["file"] / "results.json").read_text()), row)
             for row in rows}
 

@@ -3,8 +3,10 @@ student's process is held to it, and hung notebooks graded on short limits throu
 engine and the zip's Gradescope entry point, each within its time and with the points of every
 question it did not break."""
 
+import dataclasses
 import json
 import os
+import re
 import signal
 import tempfile
 import time
@@ -12,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional
 
+import nbformat
 import pytest
 
 from backprop_hw import bench_gradescope, grading, sandbox
@@ -167,6 +170,25 @@ HUNG = ["backward_pass never returns", "compute_network_output never returns on 
 # to spare on a loaded machine; only a notebook that hangs spends it.
 CELL_SECONDS, CALL_SECONDS = 3, 1
 OVERALL = {"make grade": 120, "Gradescope": 120}
+# Where the CPU matters, a hang spins: on Gradescope's path, whose grader shares the container's CPU
+# with the student's process. Elsewhere it sleeps in its loop, which costs the grader the same time
+# (its clocks and the harness's alarm are wall-clock) and leaves the machine's CPU to other tests.
+SPINNING = {"make grade": set(), "Gradescope": {HUNG[0]}}
+SLEEP = '__import__("time").sleep(1)'
+
+
+def sleeping(item: bench_gradescope.Slow) -> bench_gradescope.Slow:
+    """`item` with every loop of its hang sleeping instead of spinning (`pass` becomes a sleep)."""
+
+    def make(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+        notebook, loops = item.make(notebook), 0
+        for cell in notebook.cells:
+            cell.source, found = re.subn(r"(while [^\n]*:\n\s*)pass\b", rf"\g<1>{SLEEP}", cell.source)
+            loops += found
+        assert loops, f"no loop to put to sleep in {item.name!r}"
+        return notebook
+
+    return dataclasses.replace(item, make=make)
 
 
 def grade_with_workers(paths: dict[str, Path], limits: sandbox.Limits, autograder: Path) -> dict[str, Graded]:
@@ -194,16 +216,18 @@ def hung(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Graded
     """The hung notebooks, graded by `make grade`'s workers and by the zip's entry point at once: {path: {name: Graded}}."""
     base = tmp_path_factory.mktemp("hung")
     items = [item for item in SLOW_SET if item.name in HUNG]
-    paths = write_set(base / "submissions", items)
+    spinning = write_set(base / "spinning", items)
+    asleep = write_set(base / "sleeping", [sleeping(item) for item in items])
+    paths = {path: {name: (spinning if name in SPINNING[path] else asleep)[name] for name in HUNG} for path in OVERALL}
     calls = {"call_seconds": {"backward_pass": CALL_SECONDS, "compute_network_output": CALL_SECONDS}}
     for_make_grade = autograder_with(calls, base / "make-grade.zip")
     for_gradescope = autograder_with({**calls, "cell_seconds": CELL_SECONDS,
                                       "gradescope_timeout": OVERALL["Gradescope"]}, base / "gradescope.zip")
     limits = sandbox.Limits(cell_seconds=CELL_SECONDS, wall_seconds=OVERALL["make grade"], memory_bytes=512 * sandbox.MIB)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        batch = pool.submit(grade_with_workers, paths, limits, for_make_grade)
+        batch = pool.submit(grade_with_workers, paths["make grade"], limits, for_make_grade)
         dry_runs = {name: pool.submit(grade_gradescope, path, autograder=for_gradescope)
-                    for name, path in paths.items() if name != HUNG[1]}  # one that hangs in a few calls is enough here
+                    for name, path in paths["Gradescope"].items() if name != HUNG[1]}  # one that hangs in a few calls is enough here
         graded = {"make grade": batch.result(), "Gradescope": {name: run.result() for name, run in dry_runs.items()}}
     return graded
 

@@ -236,7 +236,8 @@ def test_the_sandbox_confines_the_notebook_and_a_rerun_changes_nothing(tmp_path)
     notebook = nbformat.read(EXAMPLES / "correct.ipynb", as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell(PROBE))
     nbformat.write(notebook, submissions / "probe.ipynb")
-    assert make_grade(submissions, out, INSTRUCTOR_TOKEN="secret").returncode == 0
+    one_worker = ["--workers", "1"]  # four quick notebooks: a second worker would take longer to warm up
+    assert make_grade(submissions, out, *one_worker, INSTRUCTOR_TOKEN="secret").returncode == 0
     log = (out / RESULTS_DIR / "probe.ipynb" / "log.txt").read_text()
     probes = json.loads(log.split("PROBES ", 1)[1].splitlines()[0])
     assert probes["uid"] >= sandbox.SANDBOX_UID_BASE
@@ -253,7 +254,7 @@ def test_the_sandbox_confines_the_notebook_and_a_rerun_changes_nothing(tmp_path)
 
     first = kept()
     (out / RESULTS_DIR / "removed.ipynb").mkdir()
-    assert make_grade(submissions, out).returncode == 0
+    assert make_grade(submissions, out, *one_worker).returncode == 0
     assert kept() == first
     assert sorted(path.name for path in (out / RESULTS_DIR).iterdir()) == [
         "blank.ipynb", "correct.ipynb", "corrupt.ipynb", "probe.ipynb"]

@@ -570,16 +570,18 @@ namespace["grader"].export("backpropagation.ipynb", export_path="export.zip", pd
 """
 
 
-def write_otter_export(path: Path, work: Path) -> Path:
-    """The twin as the notebook's submit cell exports it: the zip holds otter's .OTTER_LOG."""
+@pytest.fixture(scope="module")
+def otter_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The twin as the notebook's submit cell exports it, made once for both paths: the zip holds
+    otter's .OTTER_LOG."""
+    work = tmp_path_factory.mktemp("otter-export")
     shutil.copytree(STUDENT_NOTEBOOK.parent / "tests", work / "tests")
     shutil.copy(STUDENT_NOTEBOOK.parent / "backprop_checks.py", work)
     write_twin(work / "backpropagation.ipynb")
     subprocess.run([sys.executable, "-c", EXPORT_SCRIPT], cwd=work, check=True, capture_output=True)
     with zipfile.ZipFile(work / "export.zip") as archive:
         assert {".OTTER_LOG", "backpropagation.ipynb", "__zip_filename__"} <= set(archive.namelist())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy(work / "export.zip", path))
+    return work / "export.zip"
 
 
 def zipped_in_a_folder(write: Callable[[Path], Path]) -> Callable[[Path], Path]:
@@ -590,10 +592,10 @@ def zipped_in_a_folder(write: Callable[[Path], Path]) -> Callable[[Path], Path]:
     return folder
 
 
-def write_hostile(folder: Path, names: list[str], work: Path) -> dict[str, Path]:
+def write_hostile(folder: Path, names: list[str], otter_export: Path) -> dict[str, Path]:
     """The twin and each named hostile submission in `folder`: {name: path}."""
     writers: dict[str, Callable[[Path], Path]] = {
-        EXPORT: lambda path: write_otter_export(path.with_suffix(".zip"), work),
+        EXPORT: lambda path: Path(shutil.copy(otter_export, path.with_suffix(".zip"))),
         MACOS: lambda path: write_macos_zip(path.with_suffix(".zip")),
         NESTED_FOLDER: write_nested_folder,
         NESTED_ZIP: lambda path: write_nested_zip(path.with_suffix(".zip")),
@@ -608,12 +610,12 @@ def write_hostile(folder: Path, names: list[str], work: Path) -> dict[str, Path]
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Graded]]:
+def batch(tmp_path_factory: pytest.TempPathFactory, otter_export: Path) -> Iterator[dict[str, Graded]]:
     """The twin and every hostile submission, graded in one batch by make grade's engine."""
     base = tmp_path_factory.mktemp("hostile-batch")
     names = [EXPORT, MACOS, NESTED_CELL, RENAMED, NESTED_FOLDER, NESTED_ZIP, BAD_CRC, DEFLATE64]
     try:
-        paths = write_hostile(base / "submissions", names, base / "work")
+        paths = write_hostile(base / "submissions", names, otter_export)
         results = grade_fast(base / "submissions", base / "grades")
         for path in paths.values():
             results[path.name].row["log"] = (base / "grades" / RESULTS_DIR / path.name / "log.txt").read_text()
@@ -623,14 +625,14 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Graded
 
 
 @pytest.fixture(scope="module")
-def gradescope(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Graded]]:
+def gradescope(tmp_path_factory: pytest.TempPathFactory, otter_export: Path) -> Iterator[dict[str, Graded]]:
     """The hostile submissions that meet Gradescope's own code (its /proc, its scratch folder, the
     folder it unpacks an upload into), through the zip's entry point, two at a time. An uploaded
     zip is unpacked as Gradescope does, so the damaged zips come inside a folder."""
     base = tmp_path_factory.mktemp("hostile-gradescope")
     names = [EXPORT, MACOS, NESTED_CELL, RENAMED, NESTED_ZIP, BAD_CRC, DEFLATE64]
     try:
-        paths = write_hostile(base / "submissions", names, base / "work")
+        paths = write_hostile(base / "submissions", names, otter_export)
         del paths["honest twin"]  # graded on this path by test_integrity.py: it earns TWIN_SCORES
         with ThreadPoolExecutor(max_workers=2) as pool:
             yield dict(zip(paths, pool.map(grade_gradescope, paths.values())))

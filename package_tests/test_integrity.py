@@ -375,7 +375,7 @@ def test_a_stalled_pipe_ends_at_the_wall_clock_limit(short_batch: dict[str, Grad
 
 @pytest.fixture(scope="module")
 def short_batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Graded]:
-    """make grade with SHORT_LIMITS: the stall, and Part 1 in one cell with a search of 1.5 s beside
+    """make grade with SHORT_LIMITS: the stall, and Part 1 in one cell that takes 1.5 s more beside
     the same notebook without it (the checks run that cell again 15 times: 22 s, each question's
     reruns from its own share of the time)."""
     base = tmp_path_factory.mktemp("short-limits")

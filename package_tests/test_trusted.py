@@ -9,6 +9,8 @@ import os
 import platform
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -184,6 +186,42 @@ def test_questions_are_judged_in_their_order_whatever_the_order_of_the_checks(tm
 
     relayed, _ = grade(nbformat.read(write_relay(tmp_path / "relay.ipynb", relay=True), as_version=4))
     assert scores(relayed) == {**POINTS, "q1.1": 0, "q1.2": 0}
+
+
+def test_a_harness_started_for_one_notebook_imports_otter_only_for_a_notebook_that_does(tmp_path: Path) -> None:
+    """As Gradescope starts it (`python -I -c SOURCE`): ready without otter, which takes most of a
+    second to import; a notebook that makes otter's own grader gets one whose checks do nothing,
+    however it calls them, and a cell that calls them runs to its end."""
+    process = subprocess.Popen([sys.executable, "-I", "-c", trusted.HARNESS.read_text(), "10"], cwd=tmp_path,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+    def ask(request: dict) -> dict:
+        process.stdin.write(json.dumps(request) + "\n")
+        process.stdin.flush()
+        return json.loads(process.stdout.readline())
+
+    try:
+        assert json.loads(process.stdout.readline()) == {"ready": True}
+        assert ask({"run": "import sys\nready_without_otter = int('otter' not in sys.modules)"})["ran"]["error"] is None
+        stock = ('import otter\ngrader = otter.Notebook()\nchecked = [grader.check("q1.1"), grader.check_all(), '
+                 'grader.export(), otter.Notebook.check(grader, "q2.2")]\nreached = len(checked)')
+        assert ask({"run": stock})["ran"] == {"error": None, "line": None}
+        assert ask({"get": "ready_without_otter"})["value"] == {"kind": "number", "value": 1.0}
+        assert ask({"get": "checked"})["value"]["items"] == [{"kind": "none"}] * 4
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_gradescopes_grader_loads_the_tests_without_the_rest_of_otter() -> None:
+    """Gradescope's grading process runs otter's test files, and imports nothing of otter's API
+    (pandas, nbconvert: most of a second on Gradescope's half vCPU)."""
+    code = ("import sys\nfrom backprop_hw.autograder import gradescope_run, trusted\n"
+            "gradescope_run.load_otters_test_runner_alone()\n"
+            f"tests = trusted.load_tests(trusted.Path({str(TESTS)!r}), trusted.Path({str(SUPPORT)!r}))\n"
+            "print(sorted(tests), sorted(name for name in ('pandas', 'nbconvert', 'otter.api') if name in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == f"{sorted(POINTS)} []", loaded.stdout + loaded.stderr
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="the call numbers below are x86_64's")

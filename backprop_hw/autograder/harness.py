@@ -33,6 +33,7 @@ keeps its own clock, stops the whole process if no answer comes soon after.
 """
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -95,14 +96,15 @@ SHELL_CONFIG = {"HistoryManager": {"enabled": False},  # no history database, no
 
 
 def warm_up() -> None:
-    """Import what notebooks use (the notebook's first cell imports otter) and create the IPython
-    shell: a process that forks after this gives every notebook a fresh copy for free."""
+    """Import what notebooks use and create the IPython shell: a process that forks after this gives
+    every notebook a fresh copy for free. Not otter: in a process started for one notebook
+    (Gradescope's, a replay's), the notebook's init cell finds no checks module and makes a
+    stand-in grader, so only a notebook that imports otter itself pays for it (`quiet_otter`)."""
     import matplotlib
 
     matplotlib.use("Agg")  # plots are never graded
     import matplotlib.pyplot  # noqa: F401
     import numpy  # noqa: F401
-    import otter  # noqa: F401
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
@@ -111,6 +113,45 @@ def warm_up() -> None:
     # raises on `%matplotlib inline` or `%gui`, which would stop the rest of a correct cell.
     shell.enable_gui = lambda gui=None: None
     shell.enable_matplotlib = lambda gui=None: (gui, "agg")
+
+
+OTTER_NOTEBOOK = "otter.check.notebook"  # where otter's `Notebook` is defined
+
+
+def quiet_otter() -> None:
+    """Make otter's own checks do nothing, however a cell calls them (`result = grader.check("q1.1")`,
+    `display(grader.check(...))`): the grading process runs the tests, and run here they would raise,
+    as there is no tests folder. Otter takes most of a second to import (pandas, nbconvert), which
+    only a notebook that imports it should pay: if it is not imported yet, its `Notebook` is quieted
+    as it is imported."""
+
+    def quiet(module: Any) -> None:
+        for method in ("check", "check_all", "export", "to_pdf"):
+            setattr(module.Notebook, method, lambda *args, **kwargs: None)
+
+    if OTTER_NOTEBOOK in sys.modules:
+        quiet(sys.modules[OTTER_NOTEBOOK])
+        return
+
+    class QuietOnImport:
+        """A finder that lets the usual ones find otter's notebook module, and quiets it once loaded."""
+
+        @staticmethod
+        def find_spec(name: str, path: Any = None, target: Any = None) -> Any:
+            if name != OTTER_NOTEBOOK:
+                return None
+            sys.meta_path.remove(QuietOnImport)
+            spec = importlib.util.find_spec(name)
+            load = spec.loader.exec_module
+
+            def load_quietly(module: Any) -> None:
+                load(module)
+                quiet(module)
+
+            spec.loader.exec_module = load_quietly
+            return spec
+
+    sys.meta_path.insert(0, QuietOnImport)
 
 
 def flush_output() -> None:
@@ -145,13 +186,7 @@ class Student:
 
         warm_up()
         self.shell = InteractiveShell.instance()
-        # The grading process runs the tests. Here otter's own checks do nothing, however a cell
-        # calls them (`result = grader.check("q1.1")`, `display(grader.check(...))`): run here,
-        # they would raise, as there is no tests folder.
-        from otter import Notebook
-
-        for method in ("check", "check_all", "export", "to_pdf"):
-            setattr(Notebook, method, lambda *args, **kwargs: None)
+        quiet_otter()
         self.timeout = timeout
         self.cells: list[str] = []
         self.snapshots: dict[str, dict] = {}
