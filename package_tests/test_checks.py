@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import backprop_checks as check
+import backprop_reference as reference
 from backprop_hw.autograder import trusted
 from built import PUBLIC_POINTS, sizes
 from corpus.answers import ANSWERS, BASELINE, TOY_PRINTED, network_finite_differences, toy_finite_differences
@@ -326,3 +327,23 @@ def test_the_public_random_network_gives_an_answer_the_same_outcome_every_time(a
     assert outcomes == {"passed"} or "passed" not in outcomes, outcomes
     # A wrong answer that keeps its question's public points makes its mistake in hidden cases only.
     assert (outcomes == {"passed"}) == (not answer.wrong or (answer.points or 0) >= PUBLIC_POINTS[answer.question])
+
+
+# A draw on which the unit at the kink hardly reached the loss: `f >= 0` gave the right gradients to
+# round-off, so a right backward pass was named as making that mistake (once in about 6,000 gradings).
+RARE_KINK_DRAW = 214174037217801047585667740622802999433
+
+
+def test_a_right_backward_pass_is_never_named_a_mistake_at_the_kink() -> None:
+    """On the kink case's networks (that rare draw's among them) a right backward pass passes, and
+    every mistake a case can name gives gradients that differ from the right ones."""
+    space = {"np": np}
+    exec(GIVEN_FUNCTIONS + BASELINE["q2.2"], space)
+    shape = list(sizes().values())
+    for seed in (RARE_KINK_DRAW, *range(200)):
+        case = reference.kink_network(*shape, rng=np.random.default_rng(seed))
+        check.check_backward(space["backward_pass"], case, hidden=True)
+        assert "indicator at the kink" in case["mistakes"]
+        for mistaken_weights, mistaken_biases in case["mistakes"].values():
+            assert not (check._same_layers(mistaken_weights, case["dl_dweights"])
+                        and check._same_layers(mistaken_biases, case["dl_dbiases"]))
