@@ -70,19 +70,23 @@ examples: venv
 # are cores: several tests wait on a clock (a worker killed at fifteen times the wall-clock limit, a
 # stalled pipe, notebooks that loop until their limit), and the extra worker runs tests meanwhile.
 # The grading tests need root and bubblewrap; BACKPROP_REQUIRE_SANDBOX=1 makes their absence a failure.
+# Python writes its bytecode caches (__pycache__/, ignored by git) even where the environment says not
+# to: without them every one of the suite's Python processes compiles the package and pytest rewrites
+# every test module's asserts again, seconds of a run that is held to 150 s.
+PYTEST := PYTHONDONTWRITEBYTECODE= $(PY) -m pytest
 test: venv
-	@$(IN_HERE) $(PY) -m pytest -n $$(( $$(nproc) + 1 )) --dist loadscope --no-loadscope-reorder -m "not browser"
+	@$(IN_HERE) $(PYTEST) -n $$(( $$(nproc) + 1 )) --dist loadscope --no-loadscope-reorder -m "not browser"
 
 # The unit tests alone: no notebook kernel, no sandbox, seconds.
 test-fast: venv
-	@$(IN_HERE) $(PY) -m pytest -m "not slow and not sandbox and not browser"
+	@$(IN_HERE) $(PYTEST) -m "not slow and not sandbox and not browser"
 
 # The student's evening in headless Chromium (Debian's: apt-get install chromium fonts-noto-color-emoji):
 # JupyterLab 4 and Notebook 7 on 127.0.0.1, the report page offline, and a plain venv with only
 # ipykernel running both notebooks (package_tests/browser, marked `browser`). Screenshots go to
 # build/screenshots/.
 test-browser: venv
-	@$(IN_HERE) $(PY) -m pytest -m browser package_tests/browser
+	@$(IN_HERE) $(PYTEST) -m browser package_tests/browser
 
 # Grade every submission in SUBMISSIONS (notebooks, export zips, Gradescope export folders), each in
 # its own bubblewrap sandbox, into OUT: grades.csv and results/<file>/{results.json,feedback.txt,log.txt}.

@@ -23,8 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-
-import matplotlib
+from typing import Any
 
 from backprop_hw import regrade
 from backprop_hw.autograder.feedback import FAILED, MESSAGE_INDENT
@@ -32,8 +31,6 @@ from backprop_hw.results import (BLANK, COMPLETED, DEFAULT_OUT, GRADER_ERROR, GR
                                  PERCENT, RESULTS_DIR, STATUS, TOTAL, GradesTable, last_run, one_direction,
                                  read_grades, shared_identities)
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 
 REPORT = "report.html"
 HISTOGRAM = "score-histogram.png"
@@ -329,8 +326,21 @@ def question_stats(run: GradingRun) -> list[QuestionStats]:
     return stats
 
 
-def save_figure(figure: plt.Figure, path: Path) -> None:
+def new_chart() -> tuple[Any, Any]:
+    """A figure of the report's size and its axes. Matplotlib (most of a second to import) is
+    imported here, where a chart is drawn, not by every importer of this module."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(6.4, 3.2))
+
+
+def save_figure(figure: Any, path: Path) -> None:
     """Save a chart as a PNG (which matplotlib writes without a date: reruns give the same bytes)."""
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=100)
     plt.close(figure)
@@ -339,7 +349,7 @@ def save_figure(figure: plt.Figure, path: Path) -> None:
 def plot_histogram(totals: list[float], total_points: float | None, path: Path) -> None:
     """Histogram of total scores, one bar per point."""
     top = total_points if total_points is not None else max(totals)
-    figure, axes = plt.subplots(figsize=(6.4, 3.2))
+    figure, axes = new_chart()
     axes.hist(totals, bins=[edge - 0.5 for edge in range(int(top) + 2)], color="#4c72b0", edgecolor="white")
     axes.set_xlim(-0.5, top + 0.5)
     axes.set_xlabel("total points" + (f" (out of {fmt(total_points)})" if total_points is not None else ""))
@@ -351,7 +361,7 @@ def plot_histogram(totals: list[float], total_points: float | None, path: Path) 
 
 def plot_pass_rates(stats: list[QuestionStats], path: Path) -> None:
     """Bar chart of each question's pass rate, labelled with its counts."""
-    figure, axes = plt.subplots(figsize=(6.4, 3.2))
+    figure, axes = new_chart()
     rates = [100 * (s.pass_rate or 0) for s in stats]
     bars = axes.bar([s.question for s in stats], rates, color="#55a868")
     axes.bar_label(bars, labels=[f"{s.full_marks}/{s.graded}" for s in stats], padding=2)

@@ -21,7 +21,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import nbformat
-import otter.check.utils
 import pytest
 import yaml
 from nbclient import NotebookClient
@@ -299,6 +298,8 @@ def test_the_closing_cell_drops_the_test_kernels_stderr_and_passes_on_other_warn
         warnings.warn(kernel_stderr, RuntimeWarning)
         warnings.warn("something else", UserWarning)
         return "results"
+
+    import otter.check.utils  # here: otter takes most of a second to import, which collecting the tests need not pay
 
     monkeypatch.setattr(otter.check.utils, "grade_zip_file", grade_zip_file)
     recwarn.clear()
