@@ -253,8 +253,13 @@ class CellRun:
 
     @property
     def timed_out(self) -> bool:
-        """Stopped at its limit: the harness says so and this process's clock agrees."""
-        return self.error == "CellTimeout" and self.seconds >= 0.9 * self.limit
+        return stopped_at_limit(self.error, self.seconds, self.limit)
+
+
+def stopped_at_limit(error: Any, took: float, limit: float) -> bool:
+    """Whether a request (a cell, a call, a rerun) stopped at its time limit: the harness says so
+    (CellTimeout) and this process's clock agrees (a claim of a timeout it did not take is not believed)."""
+    return error == "CellTimeout" and took >= 0.9 * limit
 
 
 # The time plan of one notebook's grading (see `Budget`). Its results are ready by FINISH of the
@@ -357,7 +362,7 @@ class Answer:
     """The student's process's answer to a request with a time limit, and whether it ran out of it."""
 
     message: dict
-    ran_out: bool  # stopped at its limit: the harness says so and this process's clock agrees
+    ran_out: bool  # `stopped_at_limit`
     limit: float  # the time it was given
     whole: bool  # whether that was the request's own limit (not cut to the time its part had left)
 
@@ -410,7 +415,7 @@ class StudentProcess:
         answer = self.request({**message, "seconds": seconds}, seconds + grace,
                               f"{seconds:g} s for {kind}" if whole else f"{seconds:.1f} s left for {self.budget.describe()}")
         took = time.monotonic() - started
-        ran_out = error_kind(answer) == "CellTimeout" and took >= 0.9 * seconds
+        ran_out = stopped_at_limit(error_kind(answer), took, seconds)
         if "call" in message and not ran_out:  # what the build keeps of the reference solution's calls
             self.budget.longest_calls[message["call"]] = max(took, self.budget.longest_calls.get(message["call"], 0.0))
         return Answer(answer, ran_out, seconds, whole)
