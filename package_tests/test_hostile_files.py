@@ -42,6 +42,7 @@ from backprop_hw.grading_worker import stage
 from backprop_hw.paths import STUDENT_NOTEBOOK
 from backprop_hw.results import RESULTS_DIR, find_submissions
 from conftest import QUESTIONS
+from forked import in_a_child
 from graders import Graded, grade_fast, grade_gradescope
 
 ASSIGNMENT = "backpropagation"
@@ -72,25 +73,14 @@ def as_unprivileged(function: Callable[..., object], *arguments: object) -> obje
     what it returns must be JSON. An exception in it fails the test."""
     if os.geteuid() != 0:
         return function(*arguments)
-    reading, writing = os.pipe()
-    child = os.fork()
-    if child == 0:
-        try:
-            os.setgroups([])
-            os.setgid(UNPRIVILEGED)
-            os.setuid(UNPRIVILEGED)
-            answer = {"value": function(*arguments)}
-        except BaseException as error:
-            answer = {"error": f"{type(error).__name__}: {error}"}
-        finally:
-            os.write(writing, json.dumps(answer).encode())
-            os._exit(0)
-    os.close(writing)
-    with os.fdopen(reading, "rb") as pipe:
-        answer = json.loads(pipe.read())
-    os.waitpid(child, 0)
-    assert "error" not in answer, answer["error"]
-    return answer["value"]
+
+    def unprivileged() -> object:
+        os.setgroups([])
+        os.setgid(UNPRIVILEGED)
+        os.setuid(UNPRIVILEGED)
+        return function(*arguments)
+
+    return in_a_child(unprivileged)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import pytest
 from backprop_hw.autograder import harness, seccomp, trusted
 from backprop_hw.paths import ROOT, SOLUTIONS_NOTEBOOK
 from conftest import POINTS
+from forked import in_a_child
 
 
 TESTS, SUPPORT = ROOT / "tests", ROOT / "assignment"
@@ -227,9 +228,8 @@ def test_gradescopes_grader_loads_the_tests_without_the_rest_of_otter() -> None:
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="the call numbers below are x86_64's")
 def test_the_seccomp_filter_refuses_every_socket_but_unix_ones_and_io_uring() -> None:
     """The filter every student's process gets (needing no privilege): in a child, as a student's process would."""
-    reading, writing = os.pipe()
-    child = os.fork()
-    if child == 0:
+
+    def probe() -> list[str]:
         seccomp.install()
         results = []
         for family, kind in ((socket.AF_INET, socket.SOCK_STREAM), (socket.AF_INET6, socket.SOCK_DGRAM),
@@ -243,10 +243,7 @@ def test_the_seccomp_filter_refuses_every_socket_but_unix_ones_and_io_uring() ->
         libc = ctypes.CDLL(None, use_errno=True)
         for call, arguments in ((425, (8, ctypes.create_string_buffer(120))), (250, (0, -3))):  # io_uring_setup, keyctl
             results.append("called" if libc.syscall(call, *arguments) >= 0 else errno.errorcode[ctypes.get_errno()])
-        os.write(writing, json.dumps(results).encode())
-        os._exit(0)
-    os.close(writing)
-    with os.fdopen(reading, "rb") as pipe:
-        results = json.loads(pipe.read())
-    os.waitpid(child, 0)
+        return results
+
+    results = in_a_child(probe)
     assert results == ["EPERM"] * 4 + ["opened"] + ["EPERM"] * 2
