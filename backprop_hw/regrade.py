@@ -14,7 +14,8 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Optional
 
-from backprop_hw.results import GRADES_CSV, TOTAL, GradesTable, guarded, read_grades, unguarded, write_atomically
+from backprop_hw.results import (GRADES_CSV, SPREADSHEET_ENCODING, TOTAL, GradesTable, guarded, read_grades, unguarded,
+                                 write_atomically)
 
 CHANGES_CSV = "changes.csv"
 COLUMNS = ("file", "name", "sid", "score", "before", "after", "change")
@@ -59,7 +60,7 @@ def compare(previous: GradesTable, current: GradesTable) -> list[Change]:
         row = new or old
         who = (file, row.get("name", ""), row.get("sid", ""))
         if old is None or new is None:
-            total = row.get(current.score_columns.get(TOTAL) or previous.score_columns.get(TOTAL, ""), "")
+            total = row.get((current if old is None else previous).score_columns.get(TOTAL, ""), "")
             changes.append(Change(*who, NEW if old is None else GONE, "" if old is None else total,
                                   total if old is None else "", ""))
             continue
@@ -72,18 +73,20 @@ def compare(previous: GradesTable, current: GradesTable) -> list[Change]:
 
 
 def write_changes(out: Path, changes: list[Change]) -> None:
+    """changes.csv, in grades.csv's encoding (a byte-order mark, so that Excel reads names with accents
+    right). Not `write_table`: the signed changes ("+2", "-1.5") are ours, and shown as they are."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     # The file, name and SID come from submissions: guarded as in grades.csv. The rest are ours.
     writer.writerows([*map(guarded, astuple(change)[:3]), *astuple(change)[3:]] for change in changes)
-    write_atomically(out / CHANGES_CSV, buffer.getvalue())
+    write_atomically(out / CHANGES_CSV, buffer.getvalue(), SPREADSHEET_ENCODING)
 
 
 def read_changes(folder: Path) -> Optional[list[Change]]:
     """The changes.csv of a grading run folder, if it has one."""
     try:
-        with open(folder / CHANGES_CSV, newline="", encoding="utf-8") as handle:
+        with open(folder / CHANGES_CSV, newline="", encoding="utf-8-sig") as handle:
             return [Change(*(unguarded(row.get(column)) for column in COLUMNS)) for row in csv.DictReader(handle)]
     except (OSError, UnicodeError, csv.Error, TypeError):
         return None

@@ -1,6 +1,7 @@
 """Grading notebooks in the tests: many at once with `make grade`'s engine, a few through the
-zip's Gradescope entry point, and what a student sees of the results."""
+zip's Gradescope entry point, and what a student and an instructor see of the results."""
 
+import csv
 import json
 import zipfile
 from dataclasses import dataclass
@@ -94,3 +95,11 @@ def autograder_with(settings: dict, path: Path) -> Path:
                 data = json.dumps({**json.loads(data), **settings}).encode()
             copy.writestr(info, data)
     return path
+
+
+def as_excel_opens(path: Path) -> list[list[str]]:
+    """A CSV file's cells as Excel reads it when it is opened: UTF-8 after a byte-order mark, and
+    without one, the system's code page (cp1252 on Western Windows). LibreOffice reads the mark too."""
+    data = path.read_bytes()
+    text = data[3:].decode("utf-8") if data.startswith(b"\xef\xbb\xbf") else data.decode("cp1252", errors="replace")
+    return list(csv.reader(text.splitlines()))

@@ -10,6 +10,7 @@ import pytest
 
 from backprop_hw import grading, regrade, report, sandbox
 from backprop_hw.results import GRADES_CSV, Outcome, Submission, grades_row, read_grades, write_grades
+from graders import as_excel_opens
 
 POINTS = {"q1": 4, "q2": 6}  # a homework made up for these tests
 
@@ -47,6 +48,21 @@ def test_new_gone_and_ungraded_submissions_are_listed_too(tmp_path: Path) -> Non
         ("failed.ipynb", "q1", "", "1", ""), ("failed.ipynb", "q2", "", "0", ""), ("failed.ipynb", "total", "", "1", ""),
         ("new.ipynb", regrade.NEW, "", "6", ""), ("gone.ipynb", regrade.GONE, "10", "", "")]
     assert "failed.ipynb: q1 no score -> 1" in regrade.summary(changes, tmp_path, [])
+
+
+def test_a_gone_submission_keeps_its_earlier_total_when_the_total_points_changed(tmp_path: Path) -> None:
+    changes = compare(tmp_path, {"gone.ipynb": {"q1": 4, "q2": 6}}, {"new.ipynb": {"q1": 5, "q2": 6}},
+                      {"q1": 5, "q2": 6})
+    assert [(c.file, c.score, c.before, c.after) for c in changes] == [
+        ("new.ipynb", regrade.NEW, "", "11"), ("gone.ipynb", regrade.GONE, "10", "")]
+
+
+def test_changes_csv_opens_in_excel_with_names_as_they_are(tmp_path: Path) -> None:
+    change = regrade.Change("josé.ipynb", "José Ramírez", "=0042137", "total", "8", "10", "+2")
+    regrade.write_changes(tmp_path, [change])
+    assert as_excel_opens(tmp_path / regrade.CHANGES_CSV)[1] == ["josé.ipynb", "José Ramírez", "'=0042137", "total",
+                                                                 "8", "10", "+2"]
+    assert regrade.read_changes(tmp_path) == [change]
 
 
 def test_a_question_worth_other_points_is_said(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from backprop_hw.results import (BLANK, COMPLETED, GRADER_ERROR, GRADES_CSV, NOT
                                  Submission, Submitter, complete_results, feedback_text, find_submissions, grades_row,
                                  last_run, question_scores, read_export_metadata, read_grades, record,
                                  remember_last_run, status_of, write_grades)
+from graders import as_excel_opens
 # Points of a homework made up for these tests (the results' code takes any): not the build's.
 POINTS = {"q1.1": 4, "q1.2": 4, "q1.3": 4, "q2.1": 4, "q2.2": 6}
 QUESTIONS = tuple(POINTS)
@@ -436,14 +437,6 @@ def test_read_grades_of_a_spreadsheets_copy(tmp_path: Path) -> None:
 def test_write_grades_of_no_rows_is_the_header(tmp_path: Path) -> None:
     write_grades(tmp_path, [], POINTS)
     assert (tmp_path / GRADES_CSV).read_bytes() == "\ufeff".encode() + ",".join(COLUMNS).encode() + b"\r\n"
-
-
-def as_excel_opens(path: Path) -> list[list[str]]:
-    """A CSV file's cells as Excel reads it when it is opened: UTF-8 after a byte-order mark, and
-    without one, the system's code page (cp1252 on Western Windows). LibreOffice reads the mark too."""
-    data = path.read_bytes()
-    text = data[3:].decode("utf-8") if data.startswith(b"\xef\xbb\xbf") else data.decode("cp1252", errors="replace")
-    return list(csv.reader(text.splitlines()))
 
 
 GROUP = (Submitter("José Ramírez", "0042137", "jose@example.edu"), Submitter("Zoë Ångström", "0042138", "zoe@example.edu"))
