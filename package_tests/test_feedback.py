@@ -318,15 +318,28 @@ def test_a_notebook_is_blank_when_no_question_has_an_answer(unpacked: Path, firs
     assert is_blank(grading) == blank
 
 
-def test_gradescope_check_shows_the_instructor_the_notes_that_ask_for_something(grading: trusted.Grading) -> None:
-    """A flag and a failure of a test, yes; the network taken away as Gradescope's platform allows, no."""
-    from backprop_hw.autograder.gradescope_run import network_isolation
+def test_gradescope_check_shows_the_instructor_the_notes_that_ask_for_something(
+        grading: trusted.Grading, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flag and a failure of a test, yes; the network taken away as Gradescope's platform allows
+    (no namespace, the seccomp filter), no; the network left to the notebook, yes."""
+    from backprop_hw.autograder import gradescope_run
     from backprop_hw.gradescope_check import grading_notes
 
-    grading.notes.insert(0, network_isolation()[2])
+    def on_gradescope(refuse_sockets: bool) -> str:
+        """The network note of a platform that gives no network namespace, as Gradescope's."""
+        monkeypatch.setattr(gradescope_run, "in_a_child", lambda action: "Operation not permitted" if (
+            action is gradescope_run.unshare_network or not refuse_sockets) else None)
+        return gradescope_run.network_isolation()[2]
+
+    without_network = on_gradescope(refuse_sockets=True)
+    with_network = on_gradescope(refuse_sockets=False)
+    assert without_network.startswith(gradescope_run.NO_NETWORK_NOTE) and with_network.startswith(gradescope_run.NETWORK_NOTE)
+    grading.notes.insert(0, without_network)
     status, notes = grading_notes(gradescope_results(grading, {}, "partly graded; a cell ran past 60 s"))
     assert status == "partly graded; a cell ran past 60 s"
     assert notes == ["flag: replaces library functions", "q1.2 q1.2 - 2: the test raised KeyError: 'x'"]
     grading.flags.clear()
     del grading.notes[1:]  # but the platform's
     assert grading_notes(gradescope_results(grading, {}, "completed")) == ("completed", [])
+    grading.notes[:] = [with_network]
+    assert grading_notes(gradescope_results(grading, {}, "completed")) == ("completed", [with_network])
