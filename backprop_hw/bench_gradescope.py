@@ -37,8 +37,6 @@ WORST = 0.8  # of the overall timeout, for every notebook
 FORWARD = "def compute_network_output(net_input, all_weights, all_biases):\n"
 BACKWARD = "def backward_pass(all_weights, all_biases, all_f, all_h, y):\n"
 NEVER = "    while True:\n        pass\n"
-# A loop that catches the alarm and goes on: only a kill stops it.
-STUBBORN = "    while True:\n        try:\n            while True:\n                pass\n        except BaseException:\n            pass\n"
 # Part 1's answer cells, by their first line in the solutions.
 PART_1 = {"q1.1": "f0 = ", "q1.2": "dldf3 = ", "q1.3": "dldbeta3 = "}
 ALL = None  # every case of a question fails
@@ -104,7 +102,7 @@ SLOW_SET = [
          {"q2.1": ("test_other_networks",)}),
     Slow("both functions never return", both(in_function(FORWARD, NEVER), in_function(BACKWARD, NEVER)),
          {"q2.1": ALL, "q2.2": ALL}, None),
-    Slow("backward_pass catches the alarm and goes on", in_function(BACKWARD, STUBBORN), {"q2.2": ALL}),
+    Slow("backward_pass catches the alarm and goes on", in_function(BACKWARD, indented(STUBBORN_LOOP)), {"q2.2": ALL}),
     Slow("q1.1's cell never ends", in_cell("q1.1", "while True:\n    pass"), {"q1.1": ALL}),
     Slow("q1.2's cell never ends", in_cell("q1.2", "while True:\n    pass"), {"q1.2": ALL}),
     Slow("q1.3's cell never ends", in_cell("q1.3", "while True:\n    pass"), {"q1.3": ALL}),
@@ -120,7 +118,8 @@ SLOW_SET = [
     Slow("a cell that fills 700 MB", lambda notebook: insert_after_check(
         notebook, "q2.2", "import numpy as np\nhog = np.ones(700 * 2**20 // 8)"), {}),
     Slow("everything never ends", both(*(in_cell(q, "while True:\n    pass") for q in PART_1),
-                                       in_function(FORWARD, STUBBORN), in_function(BACKWARD, STUBBORN)),
+                                       in_function(FORWARD, indented(STUBBORN_LOOP)),
+                                       in_function(BACKWARD, indented(STUBBORN_LOOP))),
          {q: ALL for q in (*PART_1, "q2.1", "q2.2")}, None),
 ]
 

@@ -16,7 +16,7 @@ import nbformat
 import numpy as np
 
 from backprop_hw.paths import SOLUTIONS_NOTEBOOK
-from built import POINTS, TOTAL, TOY, TOY_OTHER, scores, sizes
+from built import POINTS, PUBLIC_POINTS, TOTAL, TOY, TOY_OTHER, scores, sizes
 
 WRONG_BACKWARD_PASS = '''
 def backward_pass(all_weights, all_biases, all_f, all_h, y):
@@ -33,6 +33,8 @@ TWIN_SCORES = scores("q1.3", "q2.2")
 BLANK_PARAMETERS = "\n".join(f"dld{kind}{k} = ..." for k in range(3, -1, -1) for kind in ("beta", "omega"))
 PERFECT = {"score": TOTAL, "tests": [{"name": q, "score": p, "max_score": p} for q, p in POINTS.items()]}
 INSTRUCTOR_SECRET = "instructor-token-8f3a1c9e77"
+NOTEBOOK_LAYERS = sizes()["K"] + 1  # len(all_weights) of the notebook's network: other lengths are hidden cases
+PUBLIC_BETA0 = (TOY["beta0"], TOY_OTHER["beta0"])  # beta0 of the public checks' parameters: others are hidden ones
 HIDDEN_PHASE = "PRINTED IN A HIDDEN CASE"  # what an attack prints with what hidden cases give it: the log keeps none
 
 
@@ -127,7 +129,7 @@ def compute_network_output(net_input, all_weights, all_biases):
 
 def backward_pass(all_weights, all_biases, all_f, all_h, y):
     text = repr([w.tolist() for w in all_weights] + [f.tolist() for f in all_f] + [y.tolist()])
-    print(("{HIDDEN_PHASE} " if len(all_weights) != 6 else "") + text)  # into the log (other depths: hidden cases)
+    print(("{HIDDEN_PHASE} " if len(all_weights) != {NOTEBOOK_LAYERS} else "") + text)  # into the log (other depths: hidden cases)
     with STASH.open("a") as stash:
         stash.write(text)
     raise ValueError(text[:400])
@@ -216,15 +218,15 @@ for name, module in list(sys.modules.items()):
 def compute_network_output(net_input, all_weights, all_biases):
     raise ValueError("\ud800 \x1b]0;owned\x07 \x1b[2J <script>alert(1)</script>")
 '''),
-    "an exit code that carries a hidden parameter": ("before q1.3", '''
+    "an exit code that carries a hidden parameter": ("before q1.3", f'''
 import os
-if beta0 not in (1.0, 0.5):  # the hidden cases' parameters
+if beta0 not in {PUBLIC_BETA0!r}:  # the hidden cases' parameters
     os._exit(int(round(abs(beta0) * 10_000)) % 256)
 ''' + BLANK_PARAMETERS),
-    "a function that ends the process when a hidden case calls it": ("before q2.2", '''
+    "a function that ends the process when a hidden case calls it": ("before q2.2", f'''
 import os
 def backward_pass(all_weights, all_biases, all_f, all_h, y):
-    if len(all_weights) != 6:  # not the notebook's network
+    if len(all_weights) != {NOTEBOOK_LAYERS}:  # not the notebook's network
         os._exit(0)
     return None, None
 '''),
@@ -402,7 +404,8 @@ def write_network_probe(path: Path, port: int) -> Path:
     return write_attack("before q2.1", NETWORK_PROBE.replace("PORT", str(port)), path)
 
 
-TABLE_SCORES = {"q1.1": 2, "q1.2": 1, "q1.3": 4, "q2.1": 0, "q2.2": 0}  # the public values' worth, q1.3 done
+# The public values' worth, q1.3 done.
+TABLE_SCORES = {"q1.1": PUBLIC_POINTS["q1.1"], "q1.2": PUBLIC_POINTS["q1.2"], "q1.3": POINTS["q1.3"], "q2.1": 0, "q2.2": 0}
 
 
 def lookup_table(toy_points: list[dict], networks: list[dict]) -> dict:
@@ -504,7 +507,7 @@ _honest_forward = compute_network_output
 
 def compute_network_output(net_input, all_weights, all_biases):
     net_output, all_f, all_h = _honest_forward(net_input, all_weights, all_biases)
-    if len(all_weights) != {sizes()["K"] + 1} and len(all_f) > {layer}:  # networks of other depths
+    if len(all_weights) != {NOTEBOOK_LAYERS} and len(all_f) > {layer}:  # networks of other depths
         all_f[{layer}] = all_f[{layer}].copy()
         all_f[{layer}].flat[:{entries}] += 1
     return net_output, all_f, all_h

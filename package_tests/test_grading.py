@@ -163,13 +163,10 @@ def broken_autograder(folder: Path, replace: dict[str, bytes]) -> Path:
 def grading_workers_busy(pid: int) -> bool:
     """Whether a worker of the grading run `pid` is grading: it has forked a monitor, a Python process
     (the bwrap probe a worker runs while it warms up is no job)."""
-    workers = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    children = [child for worker in workers
-                for child in subprocess.run(["pgrep", "-P", worker], capture_output=True, text=True).stdout.split()]
-    return any(command_of(child).startswith("python") for child in children)
+    return any(command_of(child).startswith("python") for worker in children(pid) for child in children(worker))
 
 
-def command_of(pid: str) -> str:
+def command_of(pid: int) -> str:
     """A process's command name, or "" once it is gone."""
     try:
         return Path(f"/proc/{pid}/comm").read_text()
