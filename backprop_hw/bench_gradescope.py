@@ -25,7 +25,7 @@ import nbformat
 
 from backprop_hw import gradescope_check, sandbox
 from backprop_hw.autograder.trusted import FINISH, load_tests
-from backprop_hw.examples import STUBBORN_LOOP, insert_after_check, read, replace_line
+from backprop_hw.examples import ALL, STUBBORN_LOOP, insert_after_check, points_losing, read, replace_line
 from backprop_hw.paths import ASSIGNMENT, AUTOGRADER_ZIP, ROOT, SOLUTIONS_NOTEBOOK
 
 CONTAINER_BYTES = 768 << 20  # Gradescope's default container: 768 MB ...
@@ -39,7 +39,6 @@ BACKWARD = "def backward_pass(all_weights, all_biases, all_f, all_h, y):\n"
 NEVER = "    while True:\n        pass\n"
 # Part 1's answer cells, by their first line in the solutions.
 PART_1 = {"q1.1": "f0 = ", "q1.2": "dldf3 = ", "q1.3": "dldbeta3 = "}
-ALL = None  # every case of a question fails
 TESTS = ROOT / "tests"  # every case of every question, as the zip holds them
 
 
@@ -50,7 +49,7 @@ class Slow:
 
     name: str
     make: Callable[[nbformat.NotebookNode], nbformat.NotebookNode]
-    fails: dict[str, Optional[tuple[str, ...]]]
+    fails: dict[str, str | tuple[str, ...]]
     seconds: Optional[float] = ONE_HANG_SECONDS
 
 
@@ -124,14 +123,9 @@ SLOW_SET = [
 ]
 
 
-def expected_points(fails: dict[str, Optional[tuple[str, ...]]], tests: Path = TESTS) -> dict[str, float]:
+def expected_points(fails: dict[str, str | tuple[str, ...]], tests: Path = TESTS) -> dict[str, float]:
     """The points a notebook gets when it fails exactly the cases `fails` names."""
-    points = {}
-    for question, test_file in load_tests(tests, ASSIGNMENT).items():
-        failing = fails.get(question, ())
-        points[question] = sum(case.points for case in test_file.test_cases
-                               if failing is not ALL and case.body.test_func.__name__ not in failing)
-    return points
+    return points_losing(load_tests(tests, ASSIGNMENT), fails)
 
 
 def write_set(folder: Path, slow_set: list[Slow] = SLOW_SET) -> dict[str, Path]:
@@ -173,9 +167,9 @@ def bench(names: Optional[list[str]] = None, jobs: int = 1, autograder: Path = A
     chosen = [item for item in SLOW_SET if not names or item.name in names]
     with tempfile.TemporaryDirectory(prefix="backprop-bench-gradescope-") as temporary:
         timeout = gradescope_check.limits_for(autograder).wall_seconds
-        paths = write_set(Path(temporary), chosen)
+        paths, tests = write_set(Path(temporary), chosen), load_tests(TESTS, ASSIGNMENT)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            yield from pool.map(lambda item: measure(item, paths[item.name], expected_points(item.fails), timeout,
+            yield from pool.map(lambda item: measure(item, paths[item.name], points_losing(tests, item.fails), timeout,
                                                      autograder), chosen)
 
 

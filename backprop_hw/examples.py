@@ -59,18 +59,19 @@ def expected_scores(root: Path = ROOT) -> dict[str, tuple[tuple[float, ...] | No
     from backprop_hw.autograder.trusted import load_tests
 
     tests = load_tests(root / "tests", root / "assignment")
-    scores = {}
-    for name, (lost, reason) in EXPECTED.items():
-        if lost is None:
-            scores[name] = (None, reason)
-            continue
-        points = []
-        for question, test_file in tests.items():
-            losing = ALL if lost == ALL else lost.get(question, ())
-            points.append(sum(case.points for case in test_file.test_cases
-                              if losing != ALL and case.body.test_func.__name__ not in losing))
-        scores[name] = (tuple(points), reason)
-    return scores
+    return {name: (None if lost is None else tuple(points_losing(tests, lost).values()), reason)
+            for name, (lost, reason) in EXPECTED.items()}
+
+
+def points_losing(tests: dict, lost: dict[str, str | tuple[str, ...]] | str) -> dict[str, float]:
+    """Each question's points (of `tests`, as `load_tests` gives them) once the cases `lost` names
+    are lost: {question: ALL, or the names of the case functions}, or ALL for every case of every question."""
+    points = {}
+    for question, test_file in tests.items():
+        losing = ALL if lost == ALL else lost.get(question, ())
+        points[question] = sum(case.points for case in test_file.test_cases
+                               if losing != ALL and case.body.test_func.__name__ not in losing)
+    return points
 
 
 def read(path: Path) -> nbformat.NotebookNode:
