@@ -111,10 +111,8 @@ class Cgroup:
         self.paths = [CGROUP_ROOT / controller / CGROUP_PARENT / name for controller in self.CONTROLLERS]
         for path in self.paths:
             path.mkdir(parents=True)
-        memory, pids, cpu, _ = self.paths
-        (memory / "memory.limit_in_bytes").write_text(str(limits.memory_bytes + CGROUP_HEADROOM))
-        if (memory / "memory.memsw.limit_in_bytes").exists():  # no swapping around the limit
-            (memory / "memory.memsw.limit_in_bytes").write_text(str(limits.memory_bytes + CGROUP_HEADROOM))
+        _, pids, cpu, _ = self.paths
+        self.limit_memory(limits.memory_bytes + CGROUP_HEADROOM)
         (pids / "pids.max").write_text(str(limits.processes))
         (cpu / "cpu.cfs_period_us").write_text("100000")
         (cpu / "cpu.cfs_quota_us").write_text(str(int(100000 * limits.cpus)))
@@ -149,8 +147,8 @@ class Cgroup:
         return [os.open(path / "cgroup.procs", os.O_WRONLY) for path in self.paths]
 
     def limit_memory(self, limit: int) -> None:
-        """Hold everything in the cgroup to `limit` bytes of memory, swap included, as a container is
-        held (no headroom: the grader's own processes count too)."""
+        """Hold everything in the cgroup to `limit` bytes of memory, swap included (no swapping around
+        the limit)."""
         memory = self.paths[0]
         (memory / "memory.limit_in_bytes").write_text(str(limit))
         if (memory / "memory.memsw.limit_in_bytes").exists():
