@@ -320,10 +320,9 @@ def lay_out(dist: Path, root: Path, student_badge: str, settings: dict) -> None:
     autograder_zip.pack(zip_path, root / AUTOGRADER_ZIP.relative_to(ROOT), {**settings, "call_seconds": calls})
 
 
-def store_without_outputs(path: Path) -> bool:
-    """Keep the master as it is committed, without the outputs and counts Jupyter saves into it;
-    return whether it had any."""
-    master = nbformat.read(path, as_version=4)
+def store_without_outputs(master: nbformat.NotebookNode, path: Path) -> bool:
+    """Keep the master (read from `path`) as it is committed, without the outputs and counts Jupyter
+    saves into it, in memory and at `path`; return whether it had any."""
     code = [cell for cell in master.cells if cell.cell_type == "code"]
     if not any(cell.outputs or cell.execution_count is not None or "execution" in cell.metadata for cell in code):
         return False
@@ -343,9 +342,9 @@ def point_readme_badge(readme: Path, badge: str) -> None:
 
 def build(root: Path = ROOT, master_path: Path = MASTER, verbose: bool = False) -> None:
     """Build every output of `master_path` into `root` (the repository itself by default)."""
-    if store_without_outputs(master_path):
-        print(f"removed the outputs saved in {master_path.name} (the master is kept without them)")
     master = nbformat.read(master_path, as_version=4)
+    if store_without_outputs(master, master_path):
+        print(f"removed the outputs saved in {master_path.name} (the master is kept without them)")
     questions = question_cases(master)
     check_points(questions)
     settings = take_our_settings(master)
@@ -355,8 +354,7 @@ def build(root: Path = ROOT, master_path: Path = MASTER, verbose: bool = False) 
         workdir.mkdir()
         for name in SUPPORT_FILES:
             shutil.copy(ASSIGNMENT / name, workdir)
-        executed = nbformat.from_dict(json.loads(json.dumps(master)))
-        client = master_client(executed, workdir)
+        client = master_client(master, workdir)
         with client.setup_kernel():
             print("running the master notebook ...", flush=True)
             run_cells(client, verbose)
@@ -364,9 +362,9 @@ def build(root: Path = ROOT, master_path: Path = MASTER, verbose: bool = False) 
             if "missing" in computed:
                 raise BuildError(f"the master's `{IGNORE_MARKER}` cell must define REFERENCE_VALUES and PRINTED "
                                  f"({computed['missing']})")
-            fill_in_printed_targets(executed, computed["printed"])
-            insert_reference_values(executed, computed["references"])
-            nbformat.write(executed, workdir / NOTEBOOK)
+            fill_in_printed_targets(master, computed["printed"])
+            insert_reference_values(master, computed["references"])
+            nbformat.write(master, workdir / NOTEBOOK)
             print("running otter assign, and the solutions against every test ...", flush=True)
             run_otter_assign(workdir / NOTEBOOK, dist)
             check_the_solutions(client, dist / "autograder" / "tests", questions, verbose)
