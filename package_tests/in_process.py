@@ -29,6 +29,14 @@ class InProcess:
         self.student.snapshots.clear()
         self.sources: list[str] = []
 
+    @classmethod
+    def running(cls, sources: list[str]) -> "InProcess":
+        """A fresh one that has run `sources`, cell after cell."""
+        student = cls()
+        for source in sources:
+            student.run(source)
+        return student
+
     def run(self, source: str) -> dict:
         self.sources.append(source)
         return self.request({"run": source})["ran"]

@@ -30,10 +30,7 @@ def message(action) -> str:
 @pytest.fixture(scope="module")
 def student() -> InProcess:
     """The baseline answers, run in this process; tests add cells on top (the last cell wins)."""
-    student = InProcess()
-    for source in notebook_cells(BASELINE):
-        student.run(source)
-    return student
+    return InProcess.running(notebook_cells(BASELINE))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,13 +22,13 @@ from urllib.parse import quote
 
 import nbformat
 import pytest
-import yaml
 from nbclient import NotebookClient
 
 pytestmark = pytest.mark.slow
 
 import backprop_checks
 from backprop_hw import colab
+from backprop_hw.build import take_our_settings
 from backprop_hw.paths import ROOT
 from built import PUBLIC_POINTS, TOTAL, points_without
 from conftest import QUESTIONS
@@ -424,10 +424,8 @@ def test_grading_keeps_its_hidden_tests_even_if_an_editor_drops_the_cell_tags(do
 
 
 def master_setting(key: str) -> str:
-    """A setting of the master's ASSIGNMENT CONFIG."""
-    master = nbformat.read(ROOT / "assignment" / NOTEBOOK, as_version=4)
-    [config] = [cell for cell in master.cells if cell.source.startswith("# ASSIGNMENT CONFIG")]
-    return yaml.safe_load(config.source)[key]
+    """A setting of the master's ASSIGNMENT CONFIG, as the build takes it."""
+    return take_our_settings(nbformat.read(ROOT / "assignment" / NOTEBOOK, as_version=4))[key]
 
 
 def test_student_notebook_and_readme_open_in_colab_from_the_masters_repository() -> None:

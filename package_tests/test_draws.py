@@ -17,11 +17,10 @@ from collections import Counter
 
 import pytest
 
-from backprop_hw.autograder import trusted
+from built import CASES
 from corpus.answers import ANSWERS, BASELINE, Answer
 from hidden_values import leaked_numbers, recorded_draws, secret_of
-from in_process import TESTS, InProcess, case_results, notebook_cells
-from backprop_hw.paths import ROOT
+from in_process import InProcess, case_results, notebook_cells
 
 DRAWS = int(os.environ.get("BACKPROP_DRAWS", "2"))
 # The cases made to defeat finite differences, which they fail on every draw.
@@ -42,9 +41,7 @@ class Draws:
     its hidden cases' ({case: (passed, message)}) on each of DRAWS draws, and its public cases'."""
 
     def __init__(self) -> None:
-        self.student = InProcess()
-        for source in notebook_cells(BASELINE):
-            self.student.run(source)
+        self.student = InProcess.running(notebook_cells(BASELINE))
         self.found: dict[str, tuple[list[dict], dict]] = {}
         self.drawn: list = []
 
@@ -69,9 +66,7 @@ def draws() -> Draws:
 @pytest.fixture(scope="module")
 def points() -> dict[str, dict[str, float]]:
     """{question: {case: points}}."""
-    tests = trusted.load_tests(TESTS, ROOT / "assignment")
-    return {question: {case.body.test_func.__name__: case.points for case in test.test_cases}
-            for question, test in tests.items()}
+    return {question: {case: points for case, (points, _) in cases.items()} for question, cases in CASES.items()}
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 submission still gets a valid result, through `make grade` and through the Gradescope entry point.
 """
 
-import ast
 import os
 import re
 import socket
@@ -16,9 +15,9 @@ from attacks import (ATTACKS, BATCH_ATTACKS, HIDDEN_PHASE, INSTRUCTOR_SECRET, ME
                      TABLE_SCORES, TWIN_SCORES, UNFLAGGED, lookup_table, write_attack, write_large_zip, write_link_folder, write_message_choice,
                      write_names_of_its_own, write_network_probe, write_otter_log_zip, write_relay, write_slow_part_1, write_stall, write_table_lookup,
                      write_twin)
-from backprop_hw.paths import ROOT, SOLUTIONS_NOTEBOOK
+from backprop_hw.paths import SOLUTIONS_NOTEBOOK
 from backprop_hw.results import RESULTS_DIR
-from built import scores
+from built import TOY, TOY_OTHER, scores
 from conftest import POINTS, QUESTIONS
 from backprop_hw import sandbox
 from graders import Graded, autograder_with, grade_fast, grade_gradescope
@@ -87,16 +86,12 @@ def tables() -> dict[str, dict]:
     """For TABLE, every value the hidden cases drew, answers included, in three gradings of the
     baseline run in this process (more than a submission could ever record and send on), with the
     public values; for its twin, the public values alone (the tests handed out hold them)."""
-    student = InProcess()
-    for source in notebook_cells(BASELINE):
-        student.run(source)
+    student = InProcess.running(notebook_cells(BASELINE))
     with recorded_draws() as drawn:
         for _ in range(3):
             for question in QUESTIONS:
                 case_results(student, question, hidden=True)
-    tree = ast.parse((ROOT / "student" / "tests" / "q1.1.py").read_text())
-    public_toy = next(list(ast.literal_eval(node.args[0]).values()) for node in ast.walk(tree)
-                      if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "public_points")
+    public_toy = [TOY, TOY_OTHER]
     public_networks = [public_values("q2.1"), public_values("q2.2")]
     return {TABLE: lookup_table(public_toy + [v for v in drawn if "beta0" in v],
                                 public_networks + [v for v in drawn if "weights" in v]),
@@ -215,9 +210,7 @@ def test_no_hidden_number_in_error_names_shapes_or_lengths(batch: dict[str, Grad
     number it computes from a hidden weight: graded again (here, in this process), on other networks,
     it reads the same text, with no number in it."""
     attack = "hidden data in error names, shapes and lengths"
-    student = InProcess()
-    for source in notebook_cells({**BASELINE, "q2.2": ATTACKS[attack][1]}):
-        student.run(source)
+    student = InProcess.running(notebook_cells({**BASELINE, "q2.2": ATTACKS[attack][1]}))
     again = [message for _, message in case_results(student, "q2.2", hidden=True).values()]
     shown = hidden_messages(batch[attack].output("q2.2"))
     assert "`backward_pass`" in shown and shown.splitlines() == again
