@@ -43,18 +43,23 @@ def long_numbers(text: str) -> list[str]:
     return [number for number in NUMBER.findall(text) if _significant_digits(number) >= MIN_DIGITS]
 
 
-def hidden_messages(visible: str) -> str:
-    """The messages of the failed hidden cases in what a student sees (the lines under each
-    "❌ hidden check" line)."""
-    messages, inside = [], False
-    for line in visible.splitlines():
-        if line.startswith(FAILED):
-            inside = line.startswith(f"{FAILED} hidden check")
-        elif inside and line.startswith(MESSAGE_INDENT):
-            messages.append(line.strip())
+def failure_messages(shown: str, header: str = FAILED) -> list[str]:
+    """The messages of the failed cases in what a student sees of a question, of those whose line
+    starts with `header` ("❌" for all, "❌ check (" for the public ones): the lines under each, joined."""
+    messages: list[list[str]] = []
+    current = None
+    for line in shown.splitlines():
+        if current is not None and line.startswith(MESSAGE_INDENT):
+            current.append(line.strip())
         else:
-            inside = False
-    return "\n".join(messages)
+            current = [] if line.startswith(header) else None
+            messages += [] if current is None else [current]
+    return [" ".join(message) for message in messages]
+
+
+def hidden_messages(visible: str) -> str:
+    """The messages of the failed hidden cases in what a student sees, a line each."""
+    return "\n".join(failure_messages(visible, f"{FAILED} hidden check"))
 
 
 def _half_step(number: str) -> float:

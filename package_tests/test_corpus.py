@@ -16,11 +16,11 @@ import pytest
 from nbclient import NotebookClient
 
 from conftest import QUESTIONS
-from backprop_hw.autograder.feedback import FAILED, MESSAGE_INDENT
+from backprop_hw.autograder.feedback import FAILED
 from corpus.answers import ANSWERS, CORRECT, MISTAKE_QUIET, MISTAKE_WORDS, NAMED, WRONG, Answer
 from corpus.scenarios import SCENARIOS, Scenario
 from graders import Graded, fill_in, grade_fast, grade_gradescope, insert_after_check, write
-from hidden_values import hidden_messages, long_numbers
+from hidden_values import failure_messages, hidden_messages, long_numbers
 
 pytestmark = pytest.mark.sandbox
 
@@ -95,20 +95,6 @@ def test_corpus_covers_every_question() -> None:
     assert {name for names in NAMED.values() for name in names} <= {answer_id(answer) for answer in WRONG}
 
 
-def failure_messages(shown: str, public_only: bool = False) -> list[str]:
-    """The messages of a question's failed cases in its graded output, or of its failed public cases
-    only: what the notebook's own check shows of them."""
-    messages: list[list[str]] = []
-    current = None
-    for line in shown.splitlines():
-        if current is not None and line.startswith(MESSAGE_INDENT):
-            current.append(line.strip())
-        else:
-            current = [] if line.startswith(f"{FAILED} check (" if public_only else FAILED) else None
-            messages += [] if current is None else [current]
-    return [" ".join(message) for message in messages]
-
-
 @pytest.mark.parametrize("mistake, name", [(mistake, name) for mistake, names in NAMED.items() for name in names],
                          ids=lambda value: value)
 def test_a_common_mistake_is_named_in_the_notebook_and_the_feedback_alike(graded: dict[str, Graded], mistake: str,
@@ -120,7 +106,7 @@ def test_a_common_mistake_is_named_in_the_notebook_and_the_feedback_alike(graded
     assert MISTAKE_WORDS[mistake] in messages, shown
     wrongly = [words for other, words in MISTAKE_WORDS.items() if other != mistake and words in messages]
     assert not wrongly + [words for words in MISTAKE_QUIET[mistake] if words in messages], shown
-    public = failure_messages(shown, public_only=True)
+    public = failure_messages(shown, f"{FAILED} check (")
     assert not public or MISTAKE_WORDS[mistake] in public[0], public
 
 
