@@ -51,9 +51,8 @@ def test_the_report_reads_offline_without_overflowing(report_page: Path, browser
         if width == 1280:  # on a laptop, the first screen shows what the class got wrong and who
             assert page.locator("#failures").bounding_box()["y"] < 400
             assert page.locator("td.who").first.bounding_box()["y"] < 800
-        messages = page.locator("td.message")
         assert page.locator("td.message code").count() > 0  # what messages write in backticks, as code
-        assert not [messages.nth(i).text_content() for i in range(messages.count()) if "`" in messages.nth(i).text_content()]
+        assert not [text for text in page.locator("td.message").all_text_contents() if "`" in text]
         code = page.locator("td.message code").first.evaluate("element => getComputedStyle(element).fontFamily")
         assert "mono" in code.lower()
         assert blocked == []
