@@ -153,23 +153,23 @@ class Measured:
         return self.seconds is not None and self.seconds <= self.limit and self.scores == self.expected
 
 
-def measure(item: Slow, path: Path, expected: dict[str, float], timeout: float,
+def measure(item: Slow, path: Path, expected: dict[str, float], limits: sandbox.Limits,
             autograder: Path = AUTOGRADER_ZIP) -> Measured:
-    limits = gradescope_check.limits_for(autograder, cpus=CPUS)
+    """`item`'s notebook at `path` in a container held to `limits` (killed at the zip's timeout)."""
     run = gradescope_check.timed_run(path, autograder, limits, container_bytes=CONTAINER_BYTES)
     scores = {test["name"]: test["score"] for test in (run.results or {}).get("tests", []) if test["name"] in expected}
     return Measured(item.name, run.seconds_to_results, run.peak_bytes / 2**20 if run.peak_bytes else None,
-                    run.run.cpu_seconds, scores, expected, item.seconds or WORST * timeout)
+                    run.run.cpu_seconds, scores, expected, item.seconds or WORST * limits.wall_seconds)
 
 
 def bench(names: Optional[list[str]] = None, jobs: int = 1, autograder: Path = AUTOGRADER_ZIP) -> Iterator[Measured]:
     """Measure the items of SLOW_SET named (all by default), `jobs` at a time; each as it is done, in order."""
     chosen = [item for item in SLOW_SET if not names or item.name in names]
     with tempfile.TemporaryDirectory(prefix="backprop-bench-gradescope-") as temporary:
-        timeout = gradescope_check.limits_for(autograder).wall_seconds
+        limits = gradescope_check.limits_for(autograder, cpus=CPUS)
         paths, tests = write_set(Path(temporary), chosen), load_tests(TESTS, ASSIGNMENT)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            yield from pool.map(lambda item: measure(item, paths[item.name], points_losing(tests, item.fails), timeout,
+            yield from pool.map(lambda item: measure(item, paths[item.name], points_losing(tests, item.fails), limits,
                                                      autograder), chosen)
 
 
