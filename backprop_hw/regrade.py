@@ -10,6 +10,7 @@ changes silently.
 import csv
 import html
 import io
+import itertools
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Optional
@@ -109,8 +110,8 @@ def summary(changes: list[Change], compared_with: Path, notes: list[str]) -> str
     lines = [f"Compared with the earlier run in {compared_with}: " + (
         f"{len(changed)} submission(s) changed (all of it in {CHANGES_CSV}):" if changes else "no score changed.")]
     lines += [f"  {note}" for note in notes]
-    for file in dict.fromkeys(change.file for change in changes):
-        mine = [change for change in changes if change.file == file]
+    for file, grouped in itertools.groupby(changes, key=lambda change: change.file):  # `compare` keeps a file's together
+        mine = list(grouped)
         name = f" ({mine[0].name})" if mine[0].name else ""
         lines.append(f"  {file}{name}: " + ", ".join(describe(change) for change in mine))
     return "\n".join(lines)
