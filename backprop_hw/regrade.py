@@ -110,7 +110,8 @@ def summary(changes: list[Change], compared_with: Path, notes: list[str]) -> str
     lines = [f"Compared with the earlier run in {compared_with}: " + (
         f"{len(changed)} submission(s) changed (all of it in {CHANGES_CSV}):" if changes else "no score changed.")]
     lines += [f"  {note}" for note in notes]
-    for file, grouped in itertools.groupby(changes, key=lambda change: change.file):  # `compare` keeps a file's together
+    # `compare` lists each submission's changes together.
+    for file, grouped in itertools.groupby(changes, key=lambda change: change.file):
         mine = list(grouped)
         name = f" ({mine[0].name})" if mine[0].name else ""
         lines.append(f"  {file}{name}: " + ", ".join(describe(change) for change in mine))

@@ -333,7 +333,8 @@ def test_gradescope_check_shows_the_instructor_the_notes_that_ask_for_something(
 
     without_network = on_gradescope(refuse_sockets=True)
     with_network = on_gradescope(refuse_sockets=False)
-    assert without_network.startswith(gradescope_run.NO_NETWORK_NOTE) and with_network.startswith(gradescope_run.NETWORK_NOTE)
+    assert without_network.startswith(gradescope_run.NO_NETWORK_NOTE)
+    assert with_network.startswith(gradescope_run.NETWORK_NOTE)
     grading.notes.insert(0, without_network)
     status, notes = grading_notes(gradescope_results(grading, {}, "partly graded; a cell ran past 60 s"))
     assert status == "partly graded; a cell ran past 60 s"
