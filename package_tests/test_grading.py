@@ -161,9 +161,11 @@ def broken_autograder(folder: Path, replace: dict[str, bytes]) -> Path:
 
 
 def grading_workers_busy(pid: int) -> bool:
-    """Whether a worker of the grading run `pid` is grading: it has forked a monitor, a Python process
-    (the bwrap probe a worker runs while it warms up is no job)."""
-    return any(command_of(child).startswith("python") for worker in children(pid) for child in children(worker))
+    """Whether a worker of the grading run `pid` is grading: its monitor (a Python child, forked to
+    wait for a job) has read one and started its sandbox. A monitor still waiting has no children,
+    and the bwrap probe a worker runs while it warms up is no job."""
+    return any(command_of(monitor).startswith("python") and children(monitor)
+               for worker in children(pid) for monitor in children(worker))
 
 
 def command_of(pid: int) -> str:
